@@ -1,0 +1,403 @@
+//! Sightline's certificate authority.
+//!
+//! Creates the CA, issues server and client certificates, and reads back the
+//! facts the server needs from a presented certificate. The crate is pure:
+//! validity periods and serial numbers are inputs, so tests control them.
+//! Private keys come from the operating system's random source (the key
+//! generator of `ring` takes no caller RNG); they are returned in
+//! [`PrivateKeyPem`], whose `Debug` output is redacted.
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose, SanType, SerialNumber, PKCS_ECDSA_P256_SHA256,
+};
+use std::fmt;
+use std::net::IpAddr;
+use time::OffsetDateTime;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CertError {
+    #[error("certificate generation failed: {0}")]
+    Generate(#[from] rcgen::Error),
+    #[error("certificate could not be parsed: {0}")]
+    Parse(String),
+    #[error("invalid {what}: {reason}")]
+    Invalid { what: &'static str, reason: String },
+}
+
+pub type Result<T, E = CertError> = std::result::Result<T, E>;
+
+/// A PEM-encoded private key. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PrivateKeyPem(String);
+
+impl PrivateKeyPem {
+    pub fn new(pem: String) -> Self {
+        Self(pem)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PrivateKeyPem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PrivateKeyPem(<redacted>)")
+    }
+}
+
+/// When a certificate is valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Validity {
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
+impl Validity {
+    /// Valid from `now` (back-dated by five minutes for clocks that run a
+    /// little slow) for `days` days.
+    pub fn days_from(now: OffsetDateTime, days: u32) -> Self {
+        Self {
+            not_before: now - time::Duration::minutes(5),
+            not_after: now + time::Duration::days(i64::from(days)),
+        }
+    }
+}
+
+/// A certificate serial number: 16 bytes, positive, never zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Serial([u8; 16]);
+
+impl Serial {
+    /// Builds a serial from random bytes. The top bit is cleared so the DER
+    /// integer stays positive without padding, and the first byte is made
+    /// non-zero so the encoding is always 16 bytes: 119 random bits remain.
+    pub fn from_random(mut bytes: [u8; 16]) -> Self {
+        bytes[0] = (bytes[0] & 0x7f) | 0x01;
+        Self(bytes)
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+}
+
+/// The facts about a certificate the server relies on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateInfo {
+    /// Lower-case hex, without leading zero bytes.
+    pub serial_hex: String,
+    /// The first e-mail address in the subject alternative names, if any.
+    pub email: Option<String>,
+    /// SHA-256 of the DER encoding (RFC 8705 `x5t#S256`).
+    pub thumbprint_sha256: [u8; 32],
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
+/// A freshly issued certificate and its key.
+#[derive(Debug)]
+pub struct IssuedCertificate {
+    pub cert_pem: String,
+    pub cert_der: Vec<u8>,
+    pub key_pem: PrivateKeyPem,
+    pub info: CertificateInfo,
+}
+
+/// The CA: its certificate and signing key.
+pub struct CertificateAuthority {
+    cert: rcgen::Certificate,
+    key: KeyPair,
+}
+
+impl fmt::Debug for CertificateAuthority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CertificateAuthority").finish_non_exhaustive()
+    }
+}
+
+impl CertificateAuthority {
+    /// Creates a new CA with an ECDSA P-256 key.
+    pub fn create(common_name: &str, validity: Validity, serial: Serial) -> Result<Self> {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = distinguished_name(common_name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        apply_validity(&mut params, validity, serial);
+        let cert = params.self_signed(&key)?;
+        Ok(Self { cert, key })
+    }
+
+    /// Loads a CA written earlier by [`CertificateAuthority::cert_pem`] and
+    /// [`CertificateAuthority::key_pem`].
+    pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self> {
+        let key = KeyPair::from_pem(key_pem)?;
+        let params = CertificateParams::from_ca_cert_pem(cert_pem)?;
+        // rcgen signs with a `Certificate`; re-creating it from the stored
+        // parameters and key yields the same subject and key identifier, which
+        // is all that issued certificates refer to.
+        let cert = params.self_signed(&key)?;
+        Ok(Self { cert, key })
+    }
+
+    pub fn cert_pem(&self) -> String {
+        self.cert.pem()
+    }
+
+    pub fn cert_der(&self) -> &[u8] {
+        self.cert.der()
+    }
+
+    pub fn key_pem(&self) -> PrivateKeyPem {
+        PrivateKeyPem(self.key.serialize_pem())
+    }
+
+    /// Issues a TLS server certificate for `hostnames`. Entries that parse as
+    /// IP addresses become IP SANs; `localhost` also adds 127.0.0.1 and ::1.
+    pub fn issue_server(
+        &self,
+        hostnames: &[String],
+        validity: Validity,
+        serial: Serial,
+    ) -> Result<IssuedCertificate> {
+        let first = hostnames.first().ok_or_else(|| CertError::Invalid {
+            what: "hostnames",
+            reason: "at least one hostname is required".into(),
+        })?;
+        let mut sans = Vec::new();
+        for name in hostnames {
+            sans.extend(server_sans(name)?);
+        }
+        sans.dedup();
+        let mut params = CertificateParams::default();
+        params.distinguished_name = distinguished_name(first);
+        params.subject_alt_names = sans;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.use_authority_key_identifier_extension = true;
+        apply_validity(&mut params, validity, serial);
+        self.sign(params)
+    }
+
+    /// Issues a client certificate for one user: EKU clientAuth only,
+    /// `CA:FALSE`, the e-mail address as an rfc822Name SAN.
+    pub fn issue_client(
+        &self,
+        username: &str,
+        email: &str,
+        validity: Validity,
+        serial: Serial,
+    ) -> Result<IssuedCertificate> {
+        let email_san = rcgen::Ia5String::try_from(email).map_err(|_| CertError::Invalid {
+            what: "e-mail address",
+            reason: "must be ASCII".into(),
+        })?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = distinguished_name(username);
+        params
+            .distinguished_name
+            .push(DnType::CustomDnType(EMAIL_ADDRESS_OID.to_vec()), email);
+        params.subject_alt_names = vec![SanType::Rfc822Name(email_san)];
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.use_authority_key_identifier_extension = true;
+        apply_validity(&mut params, validity, serial);
+        self.sign(params)
+    }
+
+    fn sign(&self, params: CertificateParams) -> Result<IssuedCertificate> {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let cert = params.signed_by(&key, &self.cert, &self.key)?;
+        let info = inspect(cert.der())?;
+        Ok(IssuedCertificate {
+            cert_pem: cert.pem(),
+            cert_der: cert.der().to_vec(),
+            key_pem: PrivateKeyPem(key.serialize_pem()),
+            info,
+        })
+    }
+}
+
+/// OID 1.2.840.113549.1.9.1 (PKCS #9 emailAddress) in the subject, which
+/// some certificate pickers show instead of the SAN.
+const EMAIL_ADDRESS_OID: &[u64] = &[1, 2, 840, 113_549, 1, 9, 1];
+
+fn distinguished_name(common_name: &str) -> DistinguishedName {
+    let mut name = DistinguishedName::new();
+    name.push(DnType::OrganizationName, "Sightline");
+    name.push(DnType::CommonName, common_name);
+    name
+}
+
+fn apply_validity(params: &mut CertificateParams, validity: Validity, serial: Serial) {
+    params.not_before = validity.not_before;
+    params.not_after = validity.not_after;
+    params.serial_number = Some(SerialNumber::from_slice(&serial.0));
+}
+
+fn server_sans(name: &str) -> Result<Vec<SanType>> {
+    if let Ok(ip) = name.parse::<IpAddr>() {
+        return Ok(vec![SanType::IpAddress(ip)]);
+    }
+    let dns = rcgen::Ia5String::try_from(name).map_err(|_| CertError::Invalid {
+        what: "hostname",
+        reason: format!("{name:?} is not an ASCII host name"),
+    })?;
+    let mut sans = vec![SanType::DnsName(dns)];
+    if name.eq_ignore_ascii_case("localhost") {
+        sans.push(SanType::IpAddress(IpAddr::from([127, 0, 0, 1])));
+        sans.push(SanType::IpAddress(IpAddr::from([0, 0, 0, 0, 0, 0, 0, 1])));
+    }
+    Ok(sans)
+}
+
+/// Reads serial, e-mail, thumbprint and validity from a DER certificate.
+pub fn inspect(der: &[u8]) -> Result<CertificateInfo> {
+    use x509_parser::extensions::GeneralName;
+
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(der).map_err(|e| CertError::Parse(e.to_string()))?;
+    let raw_serial = cert.raw_serial();
+    let first_significant = raw_serial
+        .iter()
+        .position(|byte| *byte != 0)
+        .unwrap_or(raw_serial.len().saturating_sub(1));
+    let serial_hex = hex(raw_serial.get(first_significant..).unwrap_or_default());
+
+    let email = cert
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .and_then(|san| {
+            san.value.general_names.iter().find_map(|name| match name {
+                GeneralName::RFC822Name(email) => Some((*email).to_owned()),
+                _ => None,
+            })
+        });
+    let not_before = cert.validity().not_before.to_datetime();
+    let not_after = cert.validity().not_after.to_datetime();
+    Ok(CertificateInfo {
+        serial_hex,
+        email,
+        thumbprint_sha256: sha256(der),
+        not_before,
+        not_after,
+    })
+}
+
+/// SHA-256 of `data`.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, data);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+/// Lower-case hexadecimal.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, byte| {
+        let _ = write!(out, "{byte:02x}");
+        out
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+    }
+
+    fn ca() -> CertificateAuthority {
+        CertificateAuthority::create(
+            "Test CA",
+            Validity::days_from(now(), 3650),
+            Serial::from_random([7; 16]),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn serial_is_positive_and_full_length() {
+        let serial = Serial::from_random([0xff; 16]);
+        assert_eq!(serial.0[0], 0x7f);
+        let serial = Serial::from_random([0; 16]);
+        assert_eq!(serial.0[0], 0x01);
+        assert_eq!(serial.to_hex().len(), 32);
+    }
+
+    #[test]
+    fn client_certificate_carries_email_serial_and_client_auth_only() {
+        let ca = ca();
+        let serial = Serial::from_random([0xab; 16]);
+        let issued = ca
+            .issue_client("ada", "ada@example.com", Validity::days_from(now(), 365), serial)
+            .unwrap();
+        assert_eq!(issued.info.email.as_deref(), Some("ada@example.com"));
+        assert_eq!(issued.info.serial_hex, serial.to_hex());
+        assert_eq!(issued.info.thumbprint_sha256, sha256(&issued.cert_der));
+        assert_eq!(
+            issued.info.not_after - issued.info.not_before,
+            time::Duration::days(365) + time::Duration::minutes(5)
+        );
+
+        let (_, cert) = x509_parser::parse_x509_certificate(&issued.cert_der).unwrap();
+        let eku = cert.extended_key_usage().unwrap().unwrap().value;
+        assert!(eku.client_auth);
+        assert!(!eku.server_auth);
+        let constraints = cert.basic_constraints().unwrap().unwrap().value;
+        assert!(!constraints.ca);
+        assert!(!format!("{issued:?}").contains("PRIVATE KEY"));
+    }
+
+    #[test]
+    fn server_certificate_for_localhost_includes_loopback_addresses() {
+        let issued = ca()
+            .issue_server(
+                &["localhost".into(), "sightline.example".into()],
+                Validity::days_from(now(), 365),
+                Serial::from_random([3; 16]),
+            )
+            .unwrap();
+        let (_, cert) = x509_parser::parse_x509_certificate(&issued.cert_der).unwrap();
+        let names = format!("{:?}", cert.subject_alternative_name().unwrap().unwrap().value);
+        assert!(names.contains("localhost"));
+        assert!(names.contains("sightline.example"));
+        assert!(names.contains("[127, 0, 0, 1]"));
+        assert!(names.contains("[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]"));
+    }
+
+    #[test]
+    fn ca_round_trips_through_pem_and_keeps_signing() {
+        let original = ca();
+        let reloaded =
+            CertificateAuthority::from_pem(&original.cert_pem(), original.key_pem().expose()).unwrap();
+        let issued = reloaded
+            .issue_client("bob", "bob@example.com", Validity::days_from(now(), 1), Serial::from_random([9; 16]))
+            .unwrap();
+        let (_, leaf) = x509_parser::parse_x509_certificate(&issued.cert_der).unwrap();
+        let (_, root) = x509_parser::parse_x509_certificate(original.cert_der()).unwrap();
+        assert_eq!(leaf.issuer(), root.subject());
+    }
+
+    #[test]
+    fn non_ascii_email_is_refused() {
+        let result = ca().issue_client(
+            "zoë",
+            "zoë@example.com",
+            Validity::days_from(now(), 1),
+            Serial::from_random([1; 16]),
+        );
+        assert!(matches!(result, Err(CertError::Invalid { .. })));
+    }
+}

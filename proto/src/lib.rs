@@ -1,0 +1,232 @@
+//! Wire types of the Sightline HTTP API.
+//!
+//! Both the server and the desktop client speak these types, so a change here
+//! is a change of the protocol. This crate does no I/O and depends on no other
+//! workspace crate.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A string that must never be shown: its `Debug` output is redacted so that
+/// a request logged by accident cannot leak a password, code or token.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; callers name the exposure explicitly.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Self(value.to_owned())
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+/// `POST /native/login`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: Secret,
+}
+
+/// The answer to a correct password: a short-lived challenge for the second
+/// factor, and on first login the TOTP enrolment to show the user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginResponse {
+    pub challenge: Secret,
+    pub expires_in: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrollment: Option<TotpEnrollment>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct TotpEnrollment {
+    /// `otpauth://totp/...` with the secret; shown as a QR code and as text.
+    pub otpauth_uri: String,
+    /// The same URI as an SVG QR code.
+    pub qr_svg: String,
+}
+
+impl fmt::Debug for TotpEnrollment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TotpEnrollment").finish_non_exhaustive()
+    }
+}
+
+/// `POST /native/verify-2fa`. The code is a 6-digit TOTP code or a recovery code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VerifyTwoFactorRequest {
+    pub challenge: Secret,
+    pub code: Secret,
+}
+
+/// Tokens handed out after the second factor and on refresh.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenResponse {
+    pub access_token: Secret,
+    pub token_type: String,
+    pub expires_in: u64,
+    pub refresh_token: Secret,
+    /// Present once: right after TOTP enrolment is confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_codes: Option<Vec<Secret>>,
+}
+
+/// `POST /native/refresh`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefreshRequest {
+    pub refresh_token: Secret,
+}
+
+/// `GET /native/me`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeResponse {
+    pub username: String,
+    pub email: String,
+    /// Lower-case hex of the serial of the certificate on this connection.
+    pub certificate_serial: String,
+    /// Unix seconds.
+    pub token_expires_at: i64,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+}
+
+/// The body of every error answer: `{"error": {"code", "message"}}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// Stable, machine-readable error codes. Clients match on these; the
+/// human-readable message may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    ClientCertificateRequired,
+    CertificateRevoked,
+    CertificateUserMismatch,
+    InvalidCredentials,
+    AccountDisabled,
+    InvalidChallenge,
+    InvalidCode,
+    TotpReused,
+    TooManyAttempts,
+    MissingToken,
+    InvalidToken,
+    TokenExpired,
+    TokenBindingMismatch,
+    InvalidRefreshToken,
+    RefreshTokenReused,
+    InvalidJson,
+    InvalidRequest,
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    NotFound,
+    MethodNotAllowed,
+    Internal,
+    /// A code this client version does not know yet.
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// The snake_case name as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientCertificateRequired => "client_certificate_required",
+            Self::CertificateRevoked => "certificate_revoked",
+            Self::CertificateUserMismatch => "certificate_user_mismatch",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::AccountDisabled => "account_disabled",
+            Self::InvalidChallenge => "invalid_challenge",
+            Self::InvalidCode => "invalid_code",
+            Self::TotpReused => "totp_reused",
+            Self::TooManyAttempts => "too_many_attempts",
+            Self::MissingToken => "missing_token",
+            Self::InvalidToken => "invalid_token",
+            Self::TokenExpired => "token_expired",
+            Self::TokenBindingMismatch => "token_binding_mismatch",
+            Self::InvalidRefreshToken => "invalid_refresh_token",
+            Self::RefreshTokenReused => "refresh_token_reused",
+            Self::InvalidJson => "invalid_json",
+            Self::InvalidRequest => "invalid_request",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Internal => "internal",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_serialize_as_their_names() {
+        for code in [
+            ErrorCode::ClientCertificateRequired,
+            ErrorCode::TokenBindingMismatch,
+            ErrorCode::TotpReused,
+            ErrorCode::InvalidJson,
+        ] {
+            let json = serde_json::to_string(&code).unwrap_or_default();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+    }
+
+    #[test]
+    fn unknown_codes_parse_as_unknown() {
+        let code: ErrorCode = serde_json::from_str("\"from_the_future\"").unwrap_or(ErrorCode::Internal);
+        assert_eq!(code, ErrorCode::Unknown);
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let request = LoginRequest {
+            username: "ada".into(),
+            password: Secret::new("hunter2hunter2"),
+        };
+        let shown = format!("{request:?}");
+        assert!(shown.contains("ada"));
+        assert!(!shown.contains("hunter2"));
+    }
+}

@@ -1,0 +1,212 @@
+//! Extractors that say what a handler requires: [`ClientCert`] (a valid,
+//! unrevoked client certificate on the connection), [`Session`] (that, plus
+//! an access token bound to it), and [`ApiJson`] (a JSON body whose failures
+//! map to the API's error codes).
+
+use crate::auth::constant_time_eq;
+use crate::auth::jwt::{Confirmation, TokenRejection};
+use crate::certificates;
+use crate::error::ApiError;
+use crate::login;
+use crate::state::AppState;
+use crate::tls::{ConnInfo, PeerCertificate};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
+use sightline_proto::ErrorCode;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+impl<S: Send + Sync> FromRequestParts<S> for ConnInfo {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts.extensions.get::<ConnInfo>().cloned().ok_or_else(|| {
+            tracing::error!("request without connection info");
+            ApiError::internal()
+        })
+    }
+}
+
+/// A verified, unrevoked client certificate issued by this server.
+#[derive(Debug, Clone)]
+pub struct ClientCert {
+    pub peer: Arc<PeerCertificate>,
+    pub user_id: i64,
+    pub remote_addr: SocketAddr,
+}
+
+impl FromRequestParts<AppState> for ClientCert {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let conn = ConnInfo::from_request_parts(parts, state).await?;
+        let peer = conn.peer.ok_or_else(ApiError::client_certificate_required)?;
+        match certificates::owner_by_thumbprint(&state.db, &peer.thumbprint).await? {
+            Some(owner) if owner.revoked => Err(login::certificate_revoked()),
+            Some(owner) => Ok(Self {
+                peer,
+                user_id: owner.user_id,
+                remote_addr: conn.remote_addr,
+            }),
+            None => Err(ApiError::client_certificate_required()),
+        }
+    }
+}
+
+/// A logged-in user: a valid access token presented over the connection of
+/// the certificate it was issued to.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user_id: i64,
+    pub username: String,
+    pub email: String,
+    pub is_admin: bool,
+    pub certificate_serial: String,
+    /// The login session (refresh-token family) this token belongs to.
+    pub family_id: String,
+    pub expires_at: i64,
+    pub remote_addr: SocketAddr,
+}
+
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    username: String,
+    email: String,
+    is_admin: bool,
+    disabled: bool,
+    family_user_id: i64,
+    family_revoked: bool,
+    cert_user_id: Option<i64>,
+    cert_serial: Option<String>,
+    cert_revoked: Option<bool>,
+}
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let conn = ConnInfo::from_request_parts(parts, state).await?;
+        let peer = conn.peer.ok_or_else(ApiError::client_certificate_required)?;
+        let token = bearer_token(parts)?;
+        let claims = state
+            .jwt
+            .verify(token, state.clock.now())
+            .map_err(|rejection| match rejection {
+                TokenRejection::Expired => ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    ErrorCode::TokenExpired,
+                    "The access token has expired; refresh it.",
+                ),
+                TokenRejection::Invalid => ApiError::invalid_token(),
+            })?;
+        let expected = Confirmation::for_thumbprint(&peer.thumbprint);
+        if !constant_time_eq(claims.cnf.x5t_s256.as_bytes(), expected.x5t_s256.as_bytes()) {
+            return Err(login::token_binding_mismatch());
+        }
+        let user_id: i64 = claims.sub.parse().map_err(|_| ApiError::invalid_token())?;
+
+        // One query answers every remaining question: is the session still
+        // open, the account enabled, the certificate known and unrevoked?
+        let row: SessionRow = sqlx::query_as(
+            "SELECT u.username, u.email, u.is_admin, u.disabled,
+                    f.user_id AS family_user_id, f.revoked_at IS NOT NULL AS family_revoked,
+                    c.user_id AS cert_user_id, c.serial AS cert_serial, c.revoked_at IS NOT NULL AS cert_revoked
+             FROM token_families f
+             JOIN users u ON u.id = f.user_id
+             LEFT JOIN certificates c ON c.thumbprint = ?
+             WHERE f.id = ?",
+        )
+        .bind(peer.thumbprint.as_slice())
+        .bind(&claims.sid)
+        .fetch_optional(&state.db)
+        .await?
+        .ok_or_else(ApiError::invalid_token)?;
+        let Some(cert_serial) = row.cert_serial else {
+            return Err(ApiError::client_certificate_required());
+        };
+        if row.cert_revoked == Some(true) {
+            return Err(login::certificate_revoked());
+        }
+        if row.family_user_id != user_id || row.cert_user_id != Some(user_id) {
+            return Err(login::token_binding_mismatch());
+        }
+        if row.family_revoked {
+            return Err(ApiError::invalid_token());
+        }
+        if row.disabled {
+            return Err(login::account_disabled());
+        }
+        Ok(Self {
+            user_id,
+            username: row.username,
+            email: row.email,
+            is_admin: row.is_admin,
+            certificate_serial: cert_serial,
+            family_id: claims.sid,
+            expires_at: claims.exp,
+            remote_addr: conn.remote_addr,
+        })
+    }
+}
+
+fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
+    let missing = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::MissingToken,
+            "An access token is required (Authorization: Bearer ...).",
+        )
+    };
+    let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(missing)?;
+    let value = value.to_str().map_err(|_| ApiError::invalid_token())?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(ApiError::invalid_token)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.len() > 8192 {
+        return Err(ApiError::invalid_token());
+    }
+    Ok(token.trim())
+}
+
+/// A JSON body. Failures become `415 unsupported_media_type`,
+/// `413 payload_too_large`, `400 invalid_json` (not JSON) or
+/// `422 invalid_request` (JSON of the wrong shape). Unknown fields are
+/// ignored, so newer clients keep working with older servers.
+#[derive(Debug, Clone)]
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::UnsupportedMediaType,
+            "Send the body as application/json.",
+        ),
+        JsonRejection::JsonSyntaxError(_) => {
+            ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidJson, "The body is not valid JSON.")
+        }
+        JsonRejection::JsonDataError(error) => ApiError::invalid_request(error.body_text()),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge,
+            format!("The body is larger than {} KiB.", super::JSON_BODY_LIMIT / 1024),
+        ),
+        other => ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidJson, other.body_text()),
+    }
+}

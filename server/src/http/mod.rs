@@ -1,0 +1,105 @@
+//! The HTTP surface: [`router`] builds every route, and the route classes
+//! of SPEC §4.1 are enforced in one middleware here:
+//!
+//! - public: `/healthz`, `/request-access`, `/public/*`;
+//! - native: `/native/*` needs a client certificate (401 JSON without);
+//! - anything else is not public: a browser without a certificate is sent
+//!   to `/request-access`, an API client gets 401 JSON.
+//!
+//! Handlers state their requirements through extractors
+//! ([`extract::ClientCert`], [`extract::Session`]).
+
+pub mod extract;
+mod native;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::tls::ConnInfo;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use sightline_proto::{ErrorCode, Health};
+
+/// The largest body a JSON endpoint accepts.
+pub const JSON_BODY_LIMIT: usize = 64 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let native = Router::new()
+        .route("/login", post(native::login))
+        .route("/verify-2fa", post(native::verify_two_factor))
+        .route("/refresh", post(native::refresh))
+        .route("/logout", post(native::logout))
+        .route("/me", get(native::me))
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .nest("/native", native)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(route_classes))
+        .layer(middleware::from_fn(common_headers))
+        .with_state(state)
+}
+
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok".into() })
+}
+
+fn is_public(path: &str) -> bool {
+    path == "/healthz" || path == "/request-access" || path.starts_with("/public/")
+}
+
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"))
+}
+
+async fn route_classes(request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if is_public(path) {
+        return next.run(request).await;
+    }
+    let has_certificate = request
+        .extensions()
+        .get::<ConnInfo>()
+        .is_some_and(|conn| conn.peer.is_some());
+    if has_certificate {
+        return next.run(request).await;
+    }
+    if !path.starts_with("/native/") && wants_html(request.headers()) {
+        return Redirect::to("/request-access").into_response();
+    }
+    ApiError::client_certificate_required().into_response()
+}
+
+/// Headers every answer carries: nothing here is meant to be cached or
+/// sniffed as another type.
+async fn common_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "No such endpoint.")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::MethodNotAllowed,
+        "This endpoint does not accept that method.",
+    )
+}
+
+#[cfg(test)]
+mod tests;

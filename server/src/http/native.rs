@@ -1,0 +1,55 @@
+//! `/native/*`: the API the desktop client speaks.
+
+use super::extract::{ApiJson, ClientCert, Session};
+use crate::error::ApiError;
+use crate::login::{self, Origin};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use sightline_proto::{LoginRequest, LoginResponse, MeResponse, RefreshRequest, TokenResponse, VerifyTwoFactorRequest};
+
+fn origin(cert: &ClientCert) -> Origin<'_> {
+    Origin {
+        peer: &cert.peer,
+        client: cert.remote_addr.ip(),
+    }
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    cert: ClientCert,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> Result<Json<LoginResponse>, ApiError> {
+    login::login(&state, origin(&cert), request).await.map(Json)
+}
+
+pub async fn verify_two_factor(
+    State(state): State<AppState>,
+    cert: ClientCert,
+    ApiJson(request): ApiJson<VerifyTwoFactorRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    login::verify_two_factor(&state, origin(&cert), request).await.map(Json)
+}
+
+pub async fn refresh(
+    State(state): State<AppState>,
+    cert: ClientCert,
+    ApiJson(request): ApiJson<RefreshRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    login::refresh(&state, origin(&cert), &request.refresh_token).await.map(Json)
+}
+
+pub async fn logout(State(state): State<AppState>, session: Session) -> Result<StatusCode, ApiError> {
+    login::logout(&state, &session.family_id, &session.username).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn me(session: Session) -> Json<MeResponse> {
+    Json(MeResponse {
+        username: session.username,
+        email: session.email,
+        certificate_serial: session.certificate_serial,
+        token_expires_at: session.expires_at,
+    })
+}

@@ -1,0 +1,240 @@
+//! Router tests through `oneshot`: route classes, body errors, and the login
+//! flow under a controllable clock (expiry and lockout ends without sleeping).
+//! The end-to-end crate repeats the user-facing paths over real TLS.
+
+use super::*;
+use crate::auth::jwt::{self, JwtKeys};
+use crate::auth::totp;
+use crate::certificates;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::db::Actor;
+use crate::tls::PeerCertificate;
+use crate::users::{self, NewUser};
+use axum::body::Body;
+use http_body_util::BodyExt;
+use sightline_certs::{CertificateAuthority, Serial, Validity};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+struct Fixture {
+    app: Router,
+    clock: Clock,
+    peer: Arc<PeerCertificate>,
+    _dir: tempfile::TempDir,
+}
+
+const PASSWORD: &str = "violet-otter-harbour";
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::db::open(&dir.path().join("t.db"), true).await.unwrap();
+    let clock = Clock::system();
+    let jwt = JwtKeys::from_pem(&jwt::generate_key_pem().unwrap(), "https://localhost:8443").unwrap();
+    let state = AppState::new(db.clone(), Config::default(), jwt, clock.clone()).await.unwrap();
+    let user = users::add(
+        &db,
+        0,
+        NewUser { username: "ada", email: "ada@example.com", is_admin: false, password: Some(PASSWORD.into()) },
+        Actor::Cli,
+    )
+    .await
+    .unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let ca = CertificateAuthority::create("t", Validity::days_from(now, 10), Serial::from_random([1; 16])).unwrap();
+    let issued = certificates::issue_for_user(&db, &ca, &user, 10, now, Actor::Cli).await.unwrap();
+    let peer = Arc::new(PeerCertificate {
+        serial_hex: issued.info.serial_hex,
+        email: issued.info.email,
+        thumbprint: issued.info.thumbprint_sha256,
+    });
+    Fixture { app: router(state), clock, peer, _dir: dir }
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    json: serde_json::Value,
+}
+
+impl Fixture {
+    async fn send(&self, request: axum::http::Request<Body>, with_cert: bool) -> Answer {
+        let mut request = request;
+        request.extensions_mut().insert(ConnInfo {
+            remote_addr: SocketAddr::from(([127, 0, 0, 1], 50000)),
+            peer: with_cert.then(|| self.peer.clone()),
+        });
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        Answer { status, headers, json }
+    }
+
+    async fn post(&self, path: &str, body: serde_json::Value, token: Option<&str>) -> Answer {
+        let mut builder = axum::http::Request::post(path).header(header::CONTENT_TYPE, "application/json");
+        if let Some(token) = token {
+            builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        self.send(builder.body(Body::from(body.to_string())).unwrap(), true).await
+    }
+
+    async fn get(&self, path: &str, token: &str) -> Answer {
+        let request = axum::http::Request::get(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap();
+        self.send(request, true).await
+    }
+
+    /// Logs in, enrolling TOTP, and returns (secret, tokens).
+    async fn log_in(&self) -> (Vec<u8>, serde_json::Value) {
+        let login = self.post("/native/login", serde_json::json!({"username": "ada", "password": PASSWORD}), None).await;
+        assert_eq!(login.status, StatusCode::OK, "{}", login.json);
+        let secret = totp::secret_from_uri(login.json["enrollment"]["otpauth_uri"].as_str().unwrap()).unwrap();
+        let code = totp::code_at(&secret, self.clock.now());
+        let tokens = self
+            .post("/native/verify-2fa", serde_json::json!({"challenge": login.json["challenge"], "code": code}), None)
+            .await;
+        assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.json);
+        (secret, tokens.json)
+    }
+}
+
+fn code_of(answer: &Answer) -> &str {
+    answer.json["error"]["code"].as_str().unwrap_or("")
+}
+
+#[tokio::test]
+async fn route_classes_without_a_certificate() {
+    let f = fixture().await;
+    let health = f.send(axum::http::Request::get("/healthz").body(Body::empty()).unwrap(), false).await;
+    assert_eq!(health.status, StatusCode::OK);
+
+    let me = f.send(axum::http::Request::get("/native/me").body(Body::empty()).unwrap(), false).await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(code_of(&me), "client_certificate_required");
+
+    let browser = axum::http::Request::get("/admin")
+        .header(header::ACCEPT, "text/html,application/xhtml+xml")
+        .body(Body::empty())
+        .unwrap();
+    let page = f.send(browser, false).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.headers[header::LOCATION], "/request-access");
+
+    // A browser asking for the native API still gets the JSON answer.
+    let native_html = axum::http::Request::get("/native/me")
+        .header(header::ACCEPT, "text/html")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(f.send(native_html, false).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn bad_bodies_get_specific_errors() {
+    let f = fixture().await;
+    let raw = |body: Body, content_type: &str| {
+        axum::http::Request::post("/native/login")
+            .header(header::CONTENT_TYPE, content_type)
+            .body(body)
+            .unwrap()
+    };
+    let malformed = f.send(raw(Body::from("{\"username\":"), "application/json"), true).await;
+    assert_eq!((malformed.status, code_of(&malformed)), (StatusCode::BAD_REQUEST, "invalid_json"));
+
+    let wrong_type = f.send(raw(Body::from("username=ada"), "text/plain"), true).await;
+    assert_eq!((wrong_type.status, code_of(&wrong_type)), (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"));
+
+    let huge = format!("{{\"username\":\"{}\",\"password\":\"x\"}}", "a".repeat(JSON_BODY_LIMIT));
+    let too_big = f.send(raw(Body::from(huge), "application/json"), true).await;
+    assert_eq!((too_big.status, code_of(&too_big)), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
+
+    let missing = f.send(raw(Body::from("{\"username\":\"ada\"}"), "application/json"), true).await;
+    assert_eq!((missing.status, code_of(&missing)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"));
+
+    let wrong_method = f.send(axum::http::Request::get("/native/login").body(Body::empty()).unwrap(), true).await;
+    assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn tokens_expire_and_refresh_rotates() {
+    let f = fixture().await;
+    let (_, tokens) = f.log_in().await;
+    assert_eq!(tokens["recovery_codes"].as_array().unwrap().len(), 10);
+    let access = tokens["access_token"].as_str().unwrap();
+    let me = f.get("/native/me", access).await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.json["username"], "ada");
+
+    f.clock.advance(901);
+    let expired = f.get("/native/me", access).await;
+    assert_eq!((expired.status, code_of(&expired)), (StatusCode::UNAUTHORIZED, "token_expired"));
+
+    let refreshed = f.post("/native/refresh", serde_json::json!({"refresh_token": tokens["refresh_token"]}), None).await;
+    assert_eq!(refreshed.status, StatusCode::OK);
+    assert!(refreshed.json.get("recovery_codes").is_none());
+    let fresh = refreshed.json["access_token"].as_str().unwrap();
+    assert_eq!(f.get("/native/me", fresh).await.status, StatusCode::OK);
+
+    let logout = f.post("/native/logout", serde_json::json!({}), Some(fresh)).await;
+    assert_eq!(logout.status, StatusCode::NO_CONTENT);
+    assert_eq!(code_of(&f.get("/native/me", fresh).await), "invalid_token");
+    let after = f.post("/native/refresh", serde_json::json!({"refresh_token": refreshed.json["refresh_token"]}), None).await;
+    assert_eq!(code_of(&after), "invalid_refresh_token");
+}
+
+#[tokio::test]
+async fn second_factor_locks_after_five_failures_and_unlocks_later() {
+    let f = fixture().await;
+    let (secret, _) = f.log_in().await;
+    f.clock.advance(60);
+    let login = f.post("/native/login", serde_json::json!({"username": "ada", "password": PASSWORD}), None).await;
+    assert!(login.json.get("enrollment").is_none());
+    let challenge = login.json["challenge"].clone();
+    let wrong = if totp::code_at(&secret, f.clock.now()) == "000000" { "111111" } else { "000000" };
+    for attempt in 1..=5 {
+        let answer = f.post("/native/verify-2fa", serde_json::json!({"challenge": challenge, "code": wrong}), None).await;
+        if attempt < 5 {
+            assert_eq!(code_of(&answer), "invalid_code");
+        } else {
+            assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(answer.headers[header::RETRY_AFTER], "30");
+        }
+    }
+    let correct = totp::code_at(&secret, f.clock.now());
+    let locked = f.post("/native/verify-2fa", serde_json::json!({"challenge": challenge, "code": correct}), None).await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
+
+    f.clock.advance(31);
+    let correct = totp::code_at(&secret, f.clock.now());
+    let unlocked = f.post("/native/verify-2fa", serde_json::json!({"challenge": challenge, "code": correct}), None).await;
+    assert_eq!(unlocked.status, StatusCode::OK, "{}", unlocked.json);
+}
+
+#[tokio::test]
+async fn recovery_codes_work_once() {
+    let f = fixture().await;
+    let (_, tokens) = f.log_in().await;
+    let recovery = tokens["recovery_codes"][0].as_str().unwrap().to_lowercase();
+    for expected in [StatusCode::OK, StatusCode::UNAUTHORIZED] {
+        let login = f.post("/native/login", serde_json::json!({"username": "ada", "password": PASSWORD}), None).await;
+        let answer = f
+            .post("/native/verify-2fa", serde_json::json!({"challenge": login.json["challenge"], "code": recovery}), None)
+            .await;
+        assert_eq!(answer.status, expected, "{}", answer.json);
+    }
+}
+
+#[tokio::test]
+async fn a_challenge_expires() {
+    let f = fixture().await;
+    let login = f.post("/native/login", serde_json::json!({"username": "ada", "password": PASSWORD}), None).await;
+    let secret = totp::secret_from_uri(login.json["enrollment"]["otpauth_uri"].as_str().unwrap()).unwrap();
+    f.clock.advance(301);
+    let code = totp::code_at(&secret, f.clock.now());
+    let answer = f.post("/native/verify-2fa", serde_json::json!({"challenge": login.json["challenge"], "code": code}), None).await;
+    assert_eq!(code_of(&answer), "invalid_challenge");
+}

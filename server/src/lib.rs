@@ -1,0 +1,20 @@
+//! The Sightline server: one binary that terminates mTLS, keeps accounts and
+//! certificates in SQLite, and serves the native API (and, later, the public
+//! and admin pages). `main.rs` is the command line; everything it does is a
+//! function here, so the admin UI and tests call the same code.
+
+pub mod auth;
+pub mod certificates;
+pub mod clock;
+pub mod config;
+pub mod datadir;
+pub mod db;
+pub mod error;
+pub mod fsutil;
+pub mod http;
+pub mod login;
+pub mod state;
+pub mod tls;
+pub mod users;
+
+pub use error::{ApiError, Error, Result};

@@ -1,0 +1,149 @@
+//! The TLS listener. One task per accepted TCP connection; the handshake
+//! happens in that task under a timeout, so a client that connects and says
+//! nothing delays no one. A client certificate is requested and, when
+//! presented, verified against the Sightline CA; it is not required at the
+//! handshake, each route decides. The verified certificate travels with
+//! every request as [`ConnInfo`]; headers never supply identity.
+
+use crate::datadir::DataDir;
+use crate::error::{Error, Result};
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+/// The verified client certificate of a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerCertificate {
+    pub serial_hex: String,
+    pub email: Option<String>,
+    pub thumbprint: [u8; 32],
+}
+
+/// Facts about the connection a request arrived on.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    pub remote_addr: SocketAddr,
+    pub peer: Option<Arc<PeerCertificate>>,
+}
+
+/// How long a connection may take to send its request headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn server_config(dir: &DataDir) -> Result<Arc<ServerConfig>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let pem_error = |path: std::path::PathBuf| {
+        move |e: rustls_pki_types::pem::Error| Error::Config(format!("{}: {e}", path.display()))
+    };
+    let ca = CertificateDer::from_pem_file(dir.ca_cert()).map_err(pem_error(dir.ca_cert()))?;
+    let mut roots = RootCertStore::empty();
+    roots.add(ca)?;
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| Error::Config(format!("client certificate verifier: {e}")))?;
+    let chain = CertificateDer::pem_file_iter(dir.tls_cert())
+        .map_err(pem_error(dir.tls_cert()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(pem_error(dir.tls_cert()))?;
+    let key = PrivateKeyDer::from_pem_file(dir.tls_key()).map_err(pem_error(dir.tls_key()))?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Accepts connections until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    app: Router,
+    handshake_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, remote_addr) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Usually out of file descriptors: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        tokio::spawn(handle_connection(
+            tcp,
+            remote_addr,
+            acceptor.clone(),
+            app.clone(),
+            handshake_timeout,
+        ));
+    }
+}
+
+async fn handle_connection(
+    tcp: TcpStream,
+    remote_addr: SocketAddr,
+    acceptor: TlsAcceptor,
+    app: Router,
+    handshake_timeout: Duration,
+) {
+    let _ = tcp.set_nodelay(true);
+    let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => {
+            tracing::debug!(%remote_addr, %error, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%remote_addr, "TLS handshake timed out");
+            return;
+        }
+    };
+    let peer = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(|der| match sightline_certs::inspect(der) {
+            Ok(info) => Some(Arc::new(PeerCertificate {
+                serial_hex: info.serial_hex,
+                email: info.email,
+                thumbprint: info.thumbprint_sha256,
+            })),
+            Err(error) => {
+                tracing::warn!(%remote_addr, %error, "verified client certificate could not be parsed");
+                None
+            }
+        });
+    let info = ConnInfo { remote_addr, peer };
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        request.extensions_mut().insert(info.clone());
+        app.clone().oneshot(request)
+    });
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    if let Err(error) = builder.serve_connection(TokioIo::new(stream), service).await {
+        tracing::debug!(%remote_addr, %error, "connection ended with an error");
+    }
+}

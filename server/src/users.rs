@@ -1,0 +1,262 @@
+//! User accounts: the operations the command line (and later the admin UI)
+//! perform. Every change is audited.
+
+use crate::auth::password;
+use crate::db::{audit, Actor, AuditEvent, Db};
+use crate::error::{Error, Result};
+use sightline_proto::Secret;
+
+pub const MAX_USERNAME_LEN: usize = 64;
+pub const MAX_EMAIL_LEN: usize = 254;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub is_admin: bool,
+    pub disabled: bool,
+    pub totp_enrolled: bool,
+    pub created_at: i64,
+}
+
+const USER_COLUMNS: &str =
+    "id, username, email, is_admin, disabled, totp_secret IS NOT NULL AS totp_enrolled, created_at";
+
+/// Usernames: 1–64 of `a-z 0-9 . _ -`, starting with a letter or digit.
+pub fn validate_username(username: &str) -> Result<()> {
+    let valid_chars = username
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    let starts_well = username
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if username.is_empty() || username.len() > MAX_USERNAME_LEN || !valid_chars || !starts_well {
+        return Err(Error::invalid(
+            "username",
+            format!("use 1–{MAX_USERNAME_LEN} lower-case letters, digits, '.', '_' or '-', starting with a letter or digit"),
+        ));
+    }
+    Ok(())
+}
+
+/// A practical check of an e-mail address: one `@`, a non-empty local part,
+/// a dotted or `localhost` domain, ASCII without spaces or control
+/// characters (certificates carry it as an IA5String).
+pub fn validate_email(email: &str) -> Result<()> {
+    let invalid = || Error::invalid("e-mail address", format!("{email:?} is not a valid address"));
+    if email.len() > MAX_EMAIL_LEN || !email.is_ascii() || email.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+        return Err(invalid());
+    }
+    let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
+    let domain_ok = domain == "localhost"
+        || (domain.contains('.')
+            && domain.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+            }));
+    if local.is_empty() || local.len() > 64 || domain.contains('@') || !domain_ok || local.contains("<>\"") {
+        return Err(invalid());
+    }
+    Ok(())
+}
+
+#[derive(Debug)]
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub email: &'a str,
+    pub is_admin: bool,
+    /// `None` leaves the account without a password until one is set.
+    pub password: Option<Secret>,
+}
+
+/// Creates a user; the password is strength-checked and hashed off the
+/// async runtime.
+pub async fn add(db: &Db, now: i64, new: NewUser<'_>, actor: Actor<'_>) -> Result<User> {
+    validate_username(new.username)?;
+    validate_email(new.email)?;
+    let hash = match new.password {
+        Some(password) => {
+            password::check_strength(&password, new.email, new.username)?;
+            Some(tokio::task::spawn_blocking(move || password::hash(&password)).await??)
+        }
+        None => None,
+    };
+    let mut tx = db.begin().await?;
+    let exists: Option<(String,)> =
+        sqlx::query_as("SELECT username FROM users WHERE username = ? OR email = ?")
+            .bind(new.username)
+            .bind(new.email)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if exists.is_some() {
+        return Err(Error::Conflict(format!(
+            "a user named {:?} or with the e-mail address {:?}",
+            new.username, new.email
+        )));
+    }
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO users (username, email, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(new.username)
+    .bind(new.email)
+    .bind(hash)
+    .bind(new.is_admin)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    let detail = if new.is_admin { Some("admin") } else { None };
+    audit(
+        &mut *tx,
+        now,
+        AuditEvent {
+            actor,
+            action: "user.add",
+            subject: Some(new.username),
+            client_addr: None,
+            detail,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    by_id(db, id).await?.ok_or_else(|| Error::NotFound(format!("user {id}")))
+}
+
+pub async fn by_id(db: &Db, id: i64) -> Result<Option<User>> {
+    Ok(sqlx::query_as::<_, User>(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(db)
+        .await?)
+}
+
+pub async fn by_username(db: &Db, username: &str) -> Result<Option<User>> {
+    Ok(sqlx::query_as::<_, User>(&format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?"))
+        .bind(username)
+        .fetch_optional(db)
+        .await?)
+}
+
+pub async fn require(db: &Db, username: &str) -> Result<User> {
+    by_username(db, username)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("user {username:?}")))
+}
+
+pub async fn list(db: &Db) -> Result<Vec<User>> {
+    Ok(sqlx::query_as::<_, User>(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY username"))
+        .fetch_all(db)
+        .await?)
+}
+
+/// Disables (or re-enables) an account. Disabling ends every login session
+/// at once: the user's next request is refused.
+pub async fn set_disabled(db: &Db, now: i64, username: &str, disabled: bool, actor: Actor<'_>) -> Result<()> {
+    let user = require(db, username).await?;
+    let mut tx = db.begin().await?;
+    sqlx::query("UPDATE users SET disabled = ? WHERE id = ?")
+        .bind(disabled)
+        .bind(user.id)
+        .execute(&mut *tx)
+        .await?;
+    if disabled {
+        revoke_sessions(&mut tx, user.id, now, "account disabled").await?;
+    }
+    let action = if disabled { "user.disable" } else { "user.enable" };
+    audit(&mut *tx, now, AuditEvent { actor, action, subject: Some(username), client_addr: None, detail: None }).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Forgets the user's second factor and recovery codes; the next login
+/// enrols a new authenticator. Open sessions end.
+pub async fn reset_two_factor(db: &Db, now: i64, username: &str, actor: Actor<'_>) -> Result<()> {
+    let user = require(db, username).await?;
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "UPDATE users SET totp_secret = NULL, totp_pending_secret = NULL, totp_last_step = NULL,
+         totp_failures = 0, totp_lockouts = 0, totp_locked_until = 0 WHERE id = ?",
+    )
+    .bind(user.id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM recovery_codes WHERE user_id = ?")
+        .bind(user.id)
+        .execute(&mut *tx)
+        .await?;
+    revoke_sessions(&mut tx, user.id, now, "second factor reset").await?;
+    audit(&mut *tx, now, AuditEvent { actor, action: "user.reset_2fa", subject: Some(username), client_addr: None, detail: None }).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn revoke_sessions(tx: &mut sqlx::SqliteConnection, user_id: i64, now: i64, reason: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE token_families SET revoked_at = ?, revoked_reason = ? WHERE user_id = ? AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(user_id)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        assert!(validate_username("ada").is_ok());
+        assert!(validate_username("ada.lovelace-1_x").is_ok());
+        assert!(validate_username("").is_err());
+        assert!(validate_username("Ada").is_err());
+        assert!(validate_username("-ada").is_err());
+        assert!(validate_username("ada lovelace").is_err());
+        assert!(validate_username(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn emails() {
+        assert!(validate_email("ada@example.com").is_ok());
+        assert!(validate_email("admin@localhost").is_ok());
+        assert!(validate_email("ada@example").is_err());
+        assert!(validate_email("ada example.com").is_err());
+        assert!(validate_email("@example.com").is_err());
+        assert!(validate_email("ada@@example.com").is_err());
+        assert!(validate_email("ada@exa mple.com").is_err());
+        assert!(validate_email("zoë@example.com").is_err());
+        assert!(validate_email("ada@-example.com").is_err());
+    }
+
+    #[tokio::test]
+    async fn add_disable_and_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::open(&dir.path().join("t.db"), true).await.unwrap();
+        let user = add(
+            &db,
+            1,
+            NewUser { username: "ada", email: "ada@example.com", is_admin: false, password: Some("violet-otter-harbour".into()) },
+            Actor::Cli,
+        )
+        .await
+        .unwrap();
+        assert!(!user.disabled && !user.is_admin && !user.totp_enrolled);
+        let duplicate = add(&db, 1, NewUser { username: "ada", email: "x@example.com", is_admin: false, password: None }, Actor::Cli).await;
+        assert!(matches!(duplicate, Err(Error::Conflict(_))));
+
+        let stored: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?").bind(user.id).fetch_one(&db).await.unwrap();
+        assert!(stored.starts_with("$argon2id$"));
+
+        set_disabled(&db, 2, "ada", true, Actor::Cli).await.unwrap();
+        assert!(require(&db, "ada").await.unwrap().disabled);
+        reset_two_factor(&db, 3, "ada", Actor::Cli).await.unwrap();
+        let actions: Vec<String> = crate::db::audit_list(&db, 10).await.unwrap().into_iter().map(|e| e.action).collect();
+        assert_eq!(actions, ["user.reset_2fa", "user.disable", "user.add"]);
+        assert!(matches!(set_disabled(&db, 4, "nobody", true, Actor::Cli).await, Err(Error::NotFound(_))));
+    }
+}

@@ -1,0 +1,342 @@
+//! The end-to-end harness: starts the real `sightline-server` binary on
+//! loopback with a fresh data directory, drives its command line, and talks
+//! to it over real mTLS the way a desktop client would. The e2e tests and
+//! the `load` benchmark both use it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_debug_implementations)]
+
+use anyhow::{anyhow, bail, Context, Result};
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use rustls::ClientConfig;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tokio_rustls::TlsConnector;
+
+pub use sightline_server::auth::totp;
+
+/// The server binary next to the running test executable
+/// (`target/<profile>/sightline-server`); `scripts/test` builds it first.
+pub fn server_binary() -> Result<PathBuf> {
+    if let Ok(path) = std::env::var("SIGHTLINE_SERVER_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe()?;
+    let mut dir = exe.parent().context("test executable has no folder")?;
+    if dir.ends_with("deps") {
+        dir = dir.parent().context("deps folder has no parent")?;
+    }
+    let binary = dir.join("sightline-server");
+    if !binary.is_file() {
+        bail!(
+            "{} is missing: build it first (cargo build -p sightline-server), as scripts/test does",
+            binary.display()
+        );
+    }
+    Ok(binary)
+}
+
+/// A running server with its own data directory; killed on drop.
+pub struct TestServer {
+    pub root: tempfile::TempDir,
+    pub data_dir: PathBuf,
+    pub addr: SocketAddr,
+    pub admin_password: String,
+    child: Child,
+}
+
+impl TestServer {
+    pub async fn start() -> Result<Self> {
+        Self::start_with(&[]).await
+    }
+
+    /// Initialises a data directory and runs `serve` with `extra` flags.
+    pub async fn start_with(extra: &[&str]) -> Result<Self> {
+        let root = tempfile::tempdir()?;
+        let data_dir = root.path().join("data");
+        let output = run_cli(&data_dir, &["init", "--hostname", "localhost"], None).await?;
+        if !output.status.success() {
+            bail!("init failed: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        let stdout = String::from_utf8(output.stdout)?;
+        let admin_password = stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("One-time password (shown only now; store it safely): "))
+            .context("init did not print the admin password")?
+            .to_owned();
+
+        let mut child = Command::new(server_binary()?)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("RUST_LOG", std::env::var("SIGHTLINE_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(addr) = line.strip_prefix("listening on https://") {
+                    return Ok::<_, anyhow::Error>(addr.parse::<SocketAddr>()?);
+                }
+            }
+            Err(anyhow!("server exited before listening"))
+        })
+        .await
+        .context("server did not start within 30 s")??;
+        // Keep draining stdout so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Self { root, data_dir, addr, admin_password, child })
+    }
+
+    /// Runs a `sightline-server` subcommand against this data directory.
+    pub async fn cli(&self, args: &[&str], stdin: Option<&str>) -> Result<std::process::Output> {
+        run_cli(&self.data_dir, args, stdin).await
+    }
+
+    /// Like [`TestServer::cli`], failing unless the command succeeds.
+    pub async fn cli_ok(&self, args: &[&str], stdin: Option<&str>) -> Result<String> {
+        let output = self.cli(args, stdin).await?;
+        if !output.status.success() {
+            bail!("`{}` failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr));
+        }
+        Ok(String::from_utf8(output.stdout)?)
+    }
+
+    /// Creates a user through the command line and issues their certificate.
+    pub async fn add_user(&self, username: &str, password: &str) -> Result<Identity> {
+        let email = format!("{username}@example.com");
+        self.cli_ok(&["user", "add", username, "--email", &email, "--password-stdin"], Some(&format!("{password}\n")))
+            .await?;
+        self.issue_cert(username).await
+    }
+
+    pub async fn issue_cert(&self, username: &str) -> Result<Identity> {
+        let out = self.root.path().join(format!("certs-{username}-{}", rand_suffix()));
+        self.cli_ok(&["cert", "issue", "--user", username, "--out", out.to_str().context("path")?], None)
+            .await?;
+        Identity::load(&out)
+    }
+
+    pub fn admin_identity(&self) -> Result<Identity> {
+        Identity::load(&self.data_dir.join("bootstrap").join("admin"))
+    }
+
+    pub fn ca_pem(&self) -> Result<String> {
+        Ok(std::fs::read_to_string(self.data_dir.join("ca").join("ca.crt"))?)
+    }
+
+    /// A TLS client configuration trusting this server's CA.
+    pub fn client_config(&self, identity: Option<&Identity>) -> Result<Arc<ClientConfig>> {
+        client_config(&self.ca_pem()?, identity)
+    }
+
+    pub async fn connect(&self, identity: Option<&Identity>) -> Result<Connection> {
+        Connection::open(self.addr, self.client_config(identity)?).await
+    }
+
+    pub async fn stop(mut self) -> Result<()> {
+        self.child.kill().await?;
+        Ok(())
+    }
+}
+
+fn rand_suffix() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    nanos ^ std::process::id()
+}
+
+async fn run_cli(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> Result<std::process::Output> {
+    use tokio::io::AsyncWriteExt;
+    let mut child = Command::new(server_binary()?)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes()).await?;
+        drop(pipe);
+    }
+    Ok(child.wait_with_output().await?)
+}
+
+/// A client identity in PEM: certificate, key, and the CA that issued it.
+#[derive(Clone)]
+pub struct Identity {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl Identity {
+    /// Reads `client.crt` and `client.key` from a folder.
+    pub fn load(dir: &Path) -> Result<Self> {
+        Ok(Self {
+            cert_pem: std::fs::read_to_string(dir.join("client.crt"))?,
+            key_pem: std::fs::read_to_string(dir.join("client.key"))?,
+        })
+    }
+
+    pub fn cert_der(&self) -> Result<CertificateDer<'static>> {
+        Ok(CertificateDer::from_pem_slice(self.cert_pem.as_bytes())?)
+    }
+}
+
+pub fn client_config(ca_pem: &str, identity: Option<&Identity>) -> Result<Arc<ClientConfig>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_slice(ca_pem.as_bytes())?)?;
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots);
+    let config = match identity {
+        Some(identity) => builder.with_client_auth_cert(
+            vec![identity.cert_der()?],
+            PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes())?,
+        )?,
+        None => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(config))
+}
+
+/// An answer: status, headers and body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Answer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The `error.code` of a JSON error answer, or "".
+    pub fn error_code(&self) -> String {
+        self.json()["error"]["code"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+/// One HTTP/1.1 keep-alive connection over TLS.
+pub struct Connection {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+}
+
+impl Connection {
+    pub async fn open(addr: SocketAddr, config: Arc<ClientConfig>) -> Result<Self> {
+        let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        let tls = TlsConnector::from(config)
+            .connect(ServerName::try_from("localhost")?, tcp)
+            .await?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(Self { sender })
+    }
+
+    pub async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Result<Answer> {
+        let mut builder = http::Request::builder().method(method).uri(path).header("host", "localhost");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let request = builder.body(Full::new(Bytes::from(body.unwrap_or_default())))?;
+        self.sender.ready().await?;
+        let response = self.sender.send_request(request).await?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok(Answer { status, headers, body })
+    }
+
+    pub async fn get(&mut self, path: &str, token: Option<&str>) -> Result<Answer> {
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = bearer.iter().map(|b| ("authorization", b.as_str())).collect();
+        self.send(Method::GET, path, &headers, None).await
+    }
+
+    pub async fn post_json(&mut self, path: &str, body: &serde_json::Value, token: Option<&str>) -> Result<Answer> {
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("content-type", "application/json")];
+        headers.extend(bearer.iter().map(|b| ("authorization", b.as_str())));
+        self.send(Method::POST, path, &headers, Some(body.to_string().into_bytes())).await
+    }
+}
+
+/// Tokens and second-factor material of a completed login.
+#[derive(Debug, Clone)]
+pub struct LoggedIn {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub totp_secret: Vec<u8>,
+    pub recovery_codes: Vec<String>,
+}
+
+/// The current TOTP code for a secret, as an authenticator app shows it.
+pub fn totp_now(secret: &[u8]) -> String {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    totp::code_at(secret, now)
+}
+
+/// First login of a user: password, TOTP enrolment with a code computed from
+/// the otpauth URI at the current time, tokens.
+pub async fn first_login(connection: &mut Connection, username: &str, password: &str) -> Result<LoggedIn> {
+    let login = connection
+        .post_json("/native/login", &serde_json::json!({"username": username, "password": password}), None)
+        .await?;
+    if login.status != StatusCode::OK {
+        bail!("login answered {}: {}", login.status, String::from_utf8_lossy(&login.body));
+    }
+    let login = login.json();
+    let uri = login["enrollment"]["otpauth_uri"].as_str().context("no enrolment on first login")?;
+    let secret = totp::secret_from_uri(uri)?;
+    let verified = connection
+        .post_json(
+            "/native/verify-2fa",
+            &serde_json::json!({"challenge": login["challenge"], "code": totp_now(&secret)}),
+            None,
+        )
+        .await?;
+    if verified.status != StatusCode::OK {
+        bail!("verify-2fa answered {}: {}", verified.status, String::from_utf8_lossy(&verified.body));
+    }
+    let tokens = verified.json();
+    Ok(LoggedIn {
+        access_token: tokens["access_token"].as_str().context("no access token")?.to_owned(),
+        refresh_token: tokens["refresh_token"].as_str().context("no refresh token")?.to_owned(),
+        totp_secret: secret,
+        recovery_codes: tokens["recovery_codes"]
+            .as_array()
+            .context("no recovery codes")?
+            .iter()
+            .filter_map(|c| c.as_str().map(str::to_owned))
+            .collect(),
+    })
+}
