@@ -8,8 +8,8 @@
 //! [`PrivateKeyPem`], whose `Debug` output is redacted.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose, SanType, SerialNumber, PKCS_ECDSA_P256_SHA256,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose, SanType, SerialNumber, PKCS_ECDSA_P256_SHA256,
 };
 use std::fmt;
 use std::net::IpAddr;
@@ -263,8 +263,7 @@ fn server_sans(name: &str) -> Result<Vec<SanType>> {
 pub fn inspect(der: &[u8]) -> Result<CertificateInfo> {
     use x509_parser::extensions::GeneralName;
 
-    let (_, cert) =
-        x509_parser::parse_x509_certificate(der).map_err(|e| CertError::Parse(e.to_string()))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| CertError::Parse(e.to_string()))?;
     let raw_serial = cert.raw_serial();
     let first_significant = raw_serial
         .iter()
@@ -272,16 +271,12 @@ pub fn inspect(der: &[u8]) -> Result<CertificateInfo> {
         .unwrap_or(raw_serial.len().saturating_sub(1));
     let serial_hex = hex(raw_serial.get(first_significant..).unwrap_or_default());
 
-    let email = cert
-        .subject_alternative_name()
-        .ok()
-        .flatten()
-        .and_then(|san| {
-            san.value.general_names.iter().find_map(|name| match name {
-                GeneralName::RFC822Name(email) => Some((*email).to_owned()),
-                _ => None,
-            })
-        });
+    let email = cert.subject_alternative_name().ok().flatten().and_then(|san| {
+        san.value.general_names.iter().find_map(|name| match name {
+            GeneralName::RFC822Name(email) => Some((*email).to_owned()),
+            _ => None,
+        })
+    });
     let not_before = cert.validity().not_before.to_datetime();
     let not_after = cert.validity().not_after.to_datetime();
     Ok(CertificateInfo {
@@ -304,10 +299,12 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 /// Lower-case hexadecimal.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, byte| {
-        let _ = write!(out, "{byte:02x}");
-        out
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, byte| {
+            let _ = write!(out, "{byte:02x}");
+            out
+        })
 }
 
 #[cfg(test)]
@@ -383,7 +380,12 @@ mod tests {
         let reloaded =
             CertificateAuthority::from_pem(&original.cert_pem(), original.key_pem().expose()).unwrap();
         let issued = reloaded
-            .issue_client("bob", "bob@example.com", Validity::days_from(now(), 1), Serial::from_random([9; 16]))
+            .issue_client(
+                "bob",
+                "bob@example.com",
+                Validity::days_from(now(), 1),
+                Serial::from_random([9; 16]),
+            )
             .unwrap();
         let (_, leaf) = x509_parser::parse_x509_certificate(&issued.cert_der).unwrap();
         let (_, root) = x509_parser::parse_x509_certificate(original.cert_der()).unwrap();

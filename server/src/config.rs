@@ -92,16 +92,21 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<()> {
-        if self.auth.access_token_ttl_secs == 0 || self.auth.access_token_ttl_secs > MAX_ACCESS_TOKEN_TTL_SECS {
+        if self.auth.access_token_ttl_secs == 0 || self.auth.access_token_ttl_secs > MAX_ACCESS_TOKEN_TTL_SECS
+        {
             return Err(Error::Config(format!(
                 "auth.access_token_ttl_secs must be between 1 and {MAX_ACCESS_TOKEN_TTL_SECS}"
             )));
         }
         if self.certs.client_validity_days == 0 {
-            return Err(Error::Config("certs.client_validity_days must be at least 1".into()));
+            return Err(Error::Config(
+                "certs.client_validity_days must be at least 1".into(),
+            ));
         }
         if self.server.handshake_timeout_secs == 0 {
-            return Err(Error::Config("server.handshake_timeout_secs must be at least 1".into()));
+            return Err(Error::Config(
+                "server.handshake_timeout_secs must be at least 1".into(),
+            ));
         }
         if !self.server.public_url.starts_with("https://") {
             return Err(Error::Config("server.public_url must start with https://".into()));

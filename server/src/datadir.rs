@@ -131,7 +131,10 @@ pub async fn init(root: &Path, options: InitOptions, now: time::OffsetDateTime) 
     users::validate_username(&options.admin_username)?;
     users::validate_email(&options.admin_email)?;
 
-    let parent = root.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = root
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
     let name = root
         .file_name()
@@ -180,7 +183,11 @@ async fn populate(dir: &DataDir, options: &InitOptions, now: time::OffsetDateTim
         fsutil::create_private_dir(&dir.root().join(sub))?;
     }
 
-    let first_host = options.hostnames.first().map(String::as_str).unwrap_or("localhost");
+    let first_host = options
+        .hostnames
+        .first()
+        .map(String::as_str)
+        .unwrap_or("localhost");
     let ca = CertificateAuthority::create(
         &format!("Sightline CA ({first_host})"),
         Validity::days_from(now, 3650),
@@ -195,7 +202,10 @@ async fn populate(dir: &DataDir, options: &InitOptions, now: time::OffsetDateTim
         Validity::days_from(now, options.config.certs.server_validity_days),
         random_serial(),
     )?;
-    fsutil::write_public(&dir.tls_cert(), format!("{}{}", server.cert_pem, ca_pem).as_bytes())?;
+    fsutil::write_public(
+        &dir.tls_cert(),
+        format!("{}{}", server.cert_pem, ca_pem).as_bytes(),
+    )?;
     fsutil::write_private(&dir.tls_key(), server.key_pem.expose().as_bytes())?;
 
     fsutil::write_private(&dir.jwt_key(), jwt::generate_key_pem()?.as_bytes())?;
@@ -277,15 +287,27 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let parent = tempfile::tempdir().unwrap();
         let root = parent.path().join("data");
-        let report = init(&root, options(), time::OffsetDateTime::now_utc()).await.unwrap();
+        let report = init(&root, options(), time::OffsetDateTime::now_utc())
+            .await
+            .unwrap();
         let dir = DataDir::new(&root);
-        for key in [dir.ca_key(), dir.tls_key(), dir.jwt_key(), report.admin_identity.key.clone()] {
+        for key in [
+            dir.ca_key(),
+            dir.tls_key(),
+            dir.jwt_key(),
+            report.admin_identity.key.clone(),
+        ] {
             let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{}", key.display());
         }
         assert!(report.admin_identity.cert.is_file());
         assert!(dir.load_ca().is_ok());
-        assert!(dir.load_config().unwrap().server.public_url.starts_with("https://localhost:"));
+        assert!(dir
+            .load_config()
+            .unwrap()
+            .server
+            .public_url
+            .starts_with("https://localhost:"));
         assert!(!format!("{report:?}").contains(report.admin_password.expose()));
         // Only the data directory itself remains: no staging leftovers.
         assert_eq!(std::fs::read_dir(parent.path()).unwrap().count(), 1);
@@ -297,7 +319,9 @@ mod tests {
         let root = parent.path().join("data");
         std::fs::create_dir(&root).unwrap();
         std::fs::write(root.join("keep.txt"), "mine").unwrap();
-        let error = init(&root, options(), time::OffsetDateTime::now_utc()).await.unwrap_err();
+        let error = init(&root, options(), time::OffsetDateTime::now_utc())
+            .await
+            .unwrap_err();
         assert!(matches!(error, Error::DataDirExists(_)));
         assert!(error.to_string().contains("init changed nothing"));
         assert_eq!(std::fs::read_to_string(root.join("keep.txt")).unwrap(), "mine");

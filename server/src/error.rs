@@ -119,7 +119,11 @@ impl ApiError {
     }
 
     pub fn invalid_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidRequest, message)
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidRequest,
+            message,
+        )
     }
 
     pub fn internal() -> Self {
@@ -135,7 +139,11 @@ impl From<Error> for ApiError {
     fn from(error: Error) -> Self {
         match error {
             Error::Invalid { what, reason } => Self::invalid_request(format!("invalid {what}: {reason}")),
-            Error::NotFound(what) => Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, format!("{what} not found")),
+            Error::NotFound(what) => Self::new(
+                StatusCode::NOT_FOUND,
+                ErrorCode::NotFound,
+                format!("{what} not found"),
+            ),
             other => {
                 // The cause may name paths or SQL; log it, answer generically.
                 tracing::error!(error = %other, "request failed");

@@ -44,6 +44,7 @@ fn write_with_mode(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
         file.set_permissions(std::fs::Permissions::from_mode(mode))
             .map_err(|e| Error::io("setting permissions of", path, e))?;
     }
-    file.write_all(contents).map_err(|e| Error::io("writing", path, e))?;
+    file.write_all(contents)
+        .map_err(|e| Error::io("writing", path, e))?;
     file.sync_all().map_err(|e| Error::io("syncing", path, e))
 }

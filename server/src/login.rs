@@ -38,8 +38,14 @@ struct PasswordRow {
     totp_secret: Option<String>,
 }
 
-pub async fn login(state: &AppState, origin: Origin<'_>, request: LoginRequest) -> Result<LoginResponse, ApiError> {
-    if request.username.len() > 256 || request.password.expose().len() > crate::auth::password::MAX_PASSWORD_LEN {
+pub async fn login(
+    state: &AppState,
+    origin: Origin<'_>,
+    request: LoginRequest,
+) -> Result<LoginResponse, ApiError> {
+    if request.username.len() > 256
+        || request.password.expose().len() > crate::auth::password::MAX_PASSWORD_LEN
+    {
         return Err(ApiError::invalid_request("username or password is too long"));
     }
     let now = state.clock.now();
@@ -72,13 +78,17 @@ pub async fn login(state: &AppState, origin: Origin<'_>, request: LoginRequest) 
             state.account_throttle.failure(&account_key, now);
             state.client_throttle.failure(&client_key, now);
             let attempted: String = request.username.chars().take(64).collect();
-            audit(&state.db, now, AuditEvent {
-                actor: Actor::Anonymous,
-                action: "login.failure",
-                subject: Some(&attempted),
-                client_addr: Some(client_key),
-                detail: Some("password"),
-            })
+            audit(
+                &state.db,
+                now,
+                AuditEvent {
+                    actor: Actor::Anonymous,
+                    action: "login.failure",
+                    subject: Some(&attempted),
+                    client_addr: Some(client_key),
+                    detail: Some("password"),
+                },
+            )
             .await?;
             return Err(ApiError::invalid_credentials());
         }
@@ -125,7 +135,10 @@ pub async fn login(state: &AppState, origin: Origin<'_>, request: LoginRequest) 
             .await?;
         let uri = totp::otpauth_uri(&secret, &row.email);
         let qr_svg = totp::qr_svg(&uri)?;
-        Some(TotpEnrollment { otpauth_uri: uri, qr_svg })
+        Some(TotpEnrollment {
+            otpauth_uri: uri,
+            qr_svg,
+        })
     } else {
         None
     };
@@ -181,7 +194,13 @@ pub async fn verify_two_factor(
     .fetch_optional(&state.db)
     .await?;
     let challenge = match challenge {
-        Some(c) if c.used_at.is_none() && c.expires_at > now && constant_time_eq(&c.cert_thumbprint, &origin.peer.thumbprint) => c,
+        Some(c)
+            if c.used_at.is_none()
+                && c.expires_at > now
+                && constant_time_eq(&c.cert_thumbprint, &origin.peer.thumbprint) =>
+        {
+            c
+        }
         _ => return Err(invalid_challenge()),
     };
     let user: SecondFactorRow = sqlx::query_as(
@@ -196,7 +215,9 @@ pub async fn verify_two_factor(
         return Err(account_disabled());
     }
     if user.totp_locked_until > now {
-        return Err(ApiError::too_many_attempts(u64::try_from(user.totp_locked_until - now).unwrap_or(1)));
+        return Err(ApiError::too_many_attempts(
+            u64::try_from(user.totp_locked_until - now).unwrap_or(1),
+        ));
     }
     let enrolling = user.totp_secret.is_none();
     let secret_text = user
@@ -206,7 +227,12 @@ pub async fn verify_two_factor(
         .ok_or_else(invalid_challenge)?;
     let secret = totp::decode_secret(secret_text)?;
 
-    let code: String = request.code.expose().chars().filter(|c| !c.is_whitespace()).collect();
+    let code: String = request
+        .code
+        .expose()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
     let accepted = if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
         match totp::matching_step(&secret, &code, now) {
             Some(step) if user.totp_last_step.is_some_and(|last| step <= last) => {
@@ -220,7 +246,9 @@ pub async fn verify_two_factor(
             None => None,
         }
     } else if !enrolling {
-        find_recovery_code(state, challenge.user_id, &code).await?.map(|id| Accepted::RecoveryCode { id })
+        find_recovery_code(state, challenge.user_id, &code)
+            .await?
+            .map(|id| Accepted::RecoveryCode { id })
     } else {
         None
     };
@@ -230,11 +258,12 @@ pub async fn verify_two_factor(
     };
 
     let mut tx = state.db.begin().await?;
-    let spent = sqlx::query("UPDATE login_challenges SET used_at = ? WHERE challenge_hash = ? AND used_at IS NULL")
-        .bind(now)
-        .bind(&challenge_hash)
-        .execute(&mut *tx)
-        .await?;
+    let spent =
+        sqlx::query("UPDATE login_challenges SET used_at = ? WHERE challenge_hash = ? AND used_at IS NULL")
+            .bind(now)
+            .bind(&challenge_hash)
+            .execute(&mut *tx)
+            .await?;
     if spent.rows_affected() != 1 {
         return Err(invalid_challenge());
     }
@@ -263,10 +292,12 @@ pub async fn verify_two_factor(
         .await?;
 
     let recovery_codes = if enrolling {
-        sqlx::query("UPDATE users SET totp_secret = totp_pending_secret, totp_pending_secret = NULL WHERE id = ?")
-            .bind(challenge.user_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE users SET totp_secret = totp_pending_secret, totp_pending_secret = NULL WHERE id = ?",
+        )
+        .bind(challenge.user_id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM recovery_codes WHERE user_id = ?")
             .bind(challenge.user_id)
             .execute(&mut *tx)
@@ -296,15 +327,31 @@ pub async fn verify_two_factor(
         .bind(now + family_ttl)
         .execute(&mut *tx)
         .await?;
-    let mut tokens = issue_tokens(state, &mut tx, challenge.user_id, &family_id, &origin.peer.thumbprint, now).await?;
-    let detail = if enrolling { "second factor enrolled" } else { "second factor accepted" };
-    audit(&mut *tx, now, AuditEvent {
-        actor: Actor::User(&user.username),
-        action: "login.success",
-        subject: Some(&user.username),
-        client_addr: Some(client_key),
-        detail: Some(detail),
-    })
+    let mut tokens = issue_tokens(
+        state,
+        &mut tx,
+        challenge.user_id,
+        &family_id,
+        &origin.peer.thumbprint,
+        now,
+    )
+    .await?;
+    let detail = if enrolling {
+        "second factor enrolled"
+    } else {
+        "second factor accepted"
+    };
+    audit(
+        &mut *tx,
+        now,
+        AuditEvent {
+            actor: Actor::User(&user.username),
+            action: "login.success",
+            subject: Some(&user.username),
+            client_addr: Some(client_key),
+            detail: Some(detail),
+        },
+    )
     .await?;
     tx.commit().await?;
     tokens.recovery_codes = recovery_codes;
@@ -318,9 +365,13 @@ async fn find_recovery_code(state: &AppState, user_id: i64, code: &str) -> Resul
             .bind(user_id)
             .fetch_all(&state.db)
             .await?;
-    Ok(rows
-        .into_iter()
-        .fold(None, |found, (id, hash)| if constant_time_eq(&hash, &wanted) { Some(id) } else { found }))
+    Ok(rows.into_iter().fold(None, |found, (id, hash)| {
+        if constant_time_eq(&hash, &wanted) {
+            Some(id)
+        } else {
+            found
+        }
+    }))
 }
 
 async fn record_code_failure(
@@ -345,13 +396,21 @@ async fn record_code_failure(
         .bind(user_id)
         .execute(&state.db)
         .await?;
-    audit(&state.db, now, AuditEvent {
-        actor: Actor::User(&user.username),
-        action: "login.failure",
-        subject: Some(&user.username),
-        client_addr: Some(origin.client.to_string()),
-        detail: Some(if locked_until > 0 { "second factor; locked" } else { "second factor" }),
-    })
+    audit(
+        &state.db,
+        now,
+        AuditEvent {
+            actor: Actor::User(&user.username),
+            action: "login.failure",
+            subject: Some(&user.username),
+            client_addr: Some(origin.client.to_string()),
+            detail: Some(if locked_until > 0 {
+                "second factor; locked"
+            } else {
+                "second factor"
+            }),
+        },
+    )
     .await?;
     Ok(if locked_until > 0 {
         ApiError::too_many_attempts(u64::try_from(locked_until - now).unwrap_or(1))
@@ -410,7 +469,11 @@ struct RefreshRow {
 
 /// Rotates a refresh token. Presenting one that was already rotated means it
 /// leaked: the whole family is revoked, the newest token included.
-pub async fn refresh(state: &AppState, origin: Origin<'_>, token: &Secret) -> Result<TokenResponse, ApiError> {
+pub async fn refresh(
+    state: &AppState,
+    origin: Origin<'_>,
+    token: &Secret,
+) -> Result<TokenResponse, ApiError> {
     let now = state.clock.now();
     let hash = token_hash(token.expose());
     let row: Option<RefreshRow> = sqlx::query_as(
@@ -427,13 +490,17 @@ pub async fn refresh(state: &AppState, origin: Origin<'_>, token: &Secret) -> Re
     };
     if row.used_at.is_some() {
         revoke_family(state, &row.family_id, now, "refresh token reused").await?;
-        audit(&state.db, now, AuditEvent {
-            actor: Actor::User(&row.username),
-            action: "session.revoke",
-            subject: Some(&row.username),
-            client_addr: Some(origin.client.to_string()),
-            detail: Some("refresh token reused"),
-        })
+        audit(
+            &state.db,
+            now,
+            AuditEvent {
+                actor: Actor::User(&row.username),
+                action: "session.revoke",
+                subject: Some(&row.username),
+                client_addr: Some(origin.client.to_string()),
+                detail: Some("refresh token reused"),
+            },
+        )
         .await?;
         return Err(refresh_token_reused());
     }
@@ -452,17 +519,26 @@ pub async fn refresh(state: &AppState, origin: Origin<'_>, token: &Secret) -> Re
         }
     }
     let mut tx = state.db.begin().await?;
-    let rotated = sqlx::query("UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL")
-        .bind(now)
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await?;
+    let rotated =
+        sqlx::query("UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL")
+            .bind(now)
+            .bind(&hash)
+            .execute(&mut *tx)
+            .await?;
     if rotated.rows_affected() != 1 {
         drop(tx);
         revoke_family(state, &row.family_id, now, "refresh token reused").await?;
         return Err(refresh_token_reused());
     }
-    let tokens = issue_tokens(state, &mut tx, row.user_id, &row.family_id, &origin.peer.thumbprint, now).await?;
+    let tokens = issue_tokens(
+        state,
+        &mut tx,
+        row.user_id,
+        &row.family_id,
+        &origin.peer.thumbprint,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(tokens)
 }
@@ -471,23 +547,29 @@ pub async fn refresh(state: &AppState, origin: Origin<'_>, token: &Secret) -> Re
 pub async fn logout(state: &AppState, family_id: &str, username: &str) -> Result<()> {
     let now = state.clock.now();
     revoke_family(state, family_id, now, "logout").await?;
-    audit(&state.db, now, AuditEvent {
-        actor: Actor::User(username),
-        action: "logout",
-        subject: Some(username),
-        client_addr: None,
-        detail: None,
-    })
+    audit(
+        &state.db,
+        now,
+        AuditEvent {
+            actor: Actor::User(username),
+            action: "logout",
+            subject: Some(username),
+            client_addr: None,
+            detail: None,
+        },
+    )
     .await
 }
 
 async fn revoke_family(state: &AppState, family_id: &str, now: i64, reason: &str) -> Result<()> {
-    sqlx::query("UPDATE token_families SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL")
-        .bind(now)
-        .bind(reason)
-        .bind(family_id)
-        .execute(&state.db)
-        .await?;
+    sqlx::query(
+        "UPDATE token_families SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(family_id)
+    .execute(&state.db)
+    .await?;
     Ok(())
 }
 
@@ -496,7 +578,9 @@ fn generate_recovery_code() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rngs::OsRng;
-    let chars: Vec<u8> = (0..16).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())]).collect();
+    let chars: Vec<u8> = (0..16)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())])
+        .collect();
     chars
         .chunks(4)
         .map(|group| String::from_utf8_lossy(group).into_owned())
@@ -520,7 +604,11 @@ fn invalid_challenge() -> ApiError {
 }
 
 fn invalid_code() -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidCode, "The code is not correct.")
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        ErrorCode::InvalidCode,
+        "The code is not correct.",
+    )
 }
 
 fn invalid_refresh_token() -> ApiError {
@@ -548,7 +636,11 @@ pub fn token_binding_mismatch() -> ApiError {
 }
 
 pub fn account_disabled() -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, ErrorCode::AccountDisabled, "This account is disabled.")
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        ErrorCode::AccountDisabled,
+        "This account is disabled.",
+    )
 }
 
 pub fn certificate_revoked() -> ApiError {
@@ -567,6 +659,9 @@ mod tests {
     fn recovery_codes_are_long_and_normalise() {
         let code = generate_recovery_code();
         assert_eq!(code.len(), 19);
-        assert_eq!(normalise_recovery_code(&code.to_lowercase()), code.replace('-', ""));
+        assert_eq!(
+            normalise_recovery_code(&code.to_lowercase()),
+            code.replace('-', "")
+        );
     }
 }

@@ -17,10 +17,19 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Parser)]
-#[command(name = "sightline-server", version, about = "The Sightline server: certificates, accounts and the API the desktop app talks to")]
+#[command(
+    name = "sightline-server",
+    version,
+    about = "The Sightline server: certificates, accounts and the API the desktop app talks to"
+)]
 struct Cli {
     /// The data directory (database, CA, keys, configuration).
-    #[arg(long, global = true, env = "SIGHTLINE_DATA_DIR", default_value = "sightline-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "SIGHTLINE_DATA_DIR",
+        default_value = "sightline-data"
+    )]
     data_dir: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -46,7 +55,12 @@ enum Command {
 #[derive(Debug, Args)]
 struct InitArgs {
     /// A name clients use to reach the server (repeat for more). `localhost` also covers 127.0.0.1 and ::1.
-    #[arg(long = "hostname", env = "SIGHTLINE_HOSTNAME", value_delimiter = ',', required = true)]
+    #[arg(
+        long = "hostname",
+        env = "SIGHTLINE_HOSTNAME",
+        value_delimiter = ',',
+        required = true
+    )]
     hostnames: Vec<String>,
     /// The first admin's username.
     #[arg(long, env = "SIGHTLINE_ADMIN_USERNAME", default_value = "admin")]
@@ -185,7 +199,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn init(dir: &DataDir, args: InitArgs) -> anyhow::Result<()> {
-    let first_host = args.hostnames.first().cloned().unwrap_or_else(|| "localhost".into());
+    let first_host = args
+        .hostnames
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "localhost".into());
     let mut config = Config::default();
     if let Some(listen) = args.listen {
         config.server.listen = listen;
@@ -204,12 +222,18 @@ async fn init(dir: &DataDir, args: InitArgs) -> anyhow::Result<()> {
     println!("CA certificate SHA-256 fingerprint: {}", report.ca_fingerprint);
     println!();
     println!("First administrator: {}", report.admin_username);
-    println!("One-time password (shown only now; store it safely): {}", report.admin_password.expose());
+    println!(
+        "One-time password (shown only now; store it safely): {}",
+        report.admin_password.expose()
+    );
     println!("Client certificate: {}", report.admin_identity.cert.display());
     println!("Client key (0600):  {}", report.admin_identity.key.display());
     println!("CA certificate:     {}", report.admin_identity.ca.display());
     println!();
-    println!("Start the server with: sightline-server --data-dir {} serve", dir.root().display());
+    println!(
+        "Start the server with: sightline-server --data-dir {} serve",
+        dir.root().display()
+    );
     Ok(())
 }
 
@@ -274,10 +298,18 @@ async fn user(dir: &DataDir, command: UserCommand) -> anyhow::Result<()> {
     let db = dir.open_db().await?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     match command {
-        UserCommand::Add { username, email, admin, password_stdin } => {
+        UserCommand::Add {
+            username,
+            email,
+            admin,
+            password_stdin,
+        } => {
             let password = if password_stdin {
                 let mut line = String::new();
-                std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut line)
+                    .context("reading the password from standard input")?;
                 let trimmed = line.trim_end_matches(['\r', '\n']);
                 anyhow::ensure!(!trimmed.is_empty(), "no password on standard input");
                 Some(Secret::new(trimmed))
@@ -287,11 +319,21 @@ async fn user(dir: &DataDir, command: UserCommand) -> anyhow::Result<()> {
             let user = users::add(
                 &db,
                 now,
-                users::NewUser { username: &username, email: &email, is_admin: admin, password },
+                users::NewUser {
+                    username: &username,
+                    email: &email,
+                    is_admin: admin,
+                    password,
+                },
                 Actor::Cli,
             )
             .await?;
-            println!("Created user {} <{}>{}", user.username, user.email, if user.is_admin { " (admin)" } else { "" });
+            println!(
+                "Created user {} <{}>{}",
+                user.username,
+                user.email,
+                if user.is_admin { " (admin)" } else { "" }
+            );
         }
         UserCommand::List { json } => {
             let list = users::list(&db).await?;
@@ -307,7 +349,10 @@ async fn user(dir: &DataDir, command: UserCommand) -> anyhow::Result<()> {
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
-                println!("{:<24} {:<32} {:<6} {:<9} 2FA", "USERNAME", "EMAIL", "ADMIN", "STATUS");
+                println!(
+                    "{:<24} {:<32} {:<6} {:<9} 2FA",
+                    "USERNAME", "EMAIL", "ADMIN", "STATUS"
+                );
                 for u in list {
                     println!(
                         "{:<24} {:<32} {:<6} {:<9} {}",
@@ -338,16 +383,25 @@ async fn user(dir: &DataDir, command: UserCommand) -> anyhow::Result<()> {
 }
 
 async fn cert(dir: &DataDir, command: CertCommand) -> anyhow::Result<()> {
-    let CertCommand::Issue { user, out, validity_days } = command;
+    let CertCommand::Issue {
+        user,
+        out,
+        validity_days,
+    } = command;
     let db = dir.open_db().await?;
     let config = dir.load_config()?;
     let days = validity_days.unwrap_or(config.certs.client_validity_days);
     anyhow::ensure!(days >= 1, "--validity-days must be at least 1");
     let user = users::require(&db, &user).await?;
     let ca = dir.load_ca()?;
-    let issued = certificates::issue_for_user(&db, &ca, &user, days, time::OffsetDateTime::now_utc(), Actor::Cli).await?;
+    let issued =
+        certificates::issue_for_user(&db, &ca, &user, days, time::OffsetDateTime::now_utc(), Actor::Cli)
+            .await?;
     let paths = certificates::write_pem_bundle(&out, &issued, &ca.cert_pem())?;
-    println!("Issued certificate {} for {} <{}>, valid {days} days", issued.info.serial_hex, user.username, user.email);
+    println!(
+        "Issued certificate {} for {} <{}>, valid {days} days",
+        issued.info.serial_hex, user.username, user.email
+    );
     println!("Certificate: {}", paths.cert.display());
     println!("Key (0600):  {}", paths.key.display());
     println!("CA:          {}", paths.ca.display());

@@ -51,11 +51,10 @@ impl AppState {
     }
 
     pub async fn new(db: Db, config: Config, jwt: JwtKeys, clock: Clock) -> Result<Self> {
-        let dummy_hash = tokio::task::spawn_blocking(|| {
-            password::hash(&Secret::new(crate::datadir::generate_password()))
-        })
-        .await
-        .map_err(Error::from)??;
+        let dummy_hash =
+            tokio::task::spawn_blocking(|| password::hash(&Secret::new(crate::datadir::generate_password())))
+                .await
+                .map_err(Error::from)??;
         let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
         Ok(Self(Arc::new(Inner {
             db,

@@ -46,7 +46,12 @@ pub fn validate_username(username: &str) -> Result<()> {
 /// characters (certificates carry it as an IA5String).
 pub fn validate_email(email: &str) -> Result<()> {
     let invalid = || Error::invalid("e-mail address", format!("{email:?} is not a valid address"));
-    if email.len() > MAX_EMAIL_LEN || !email.is_ascii() || email.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+    if email.len() > MAX_EMAIL_LEN
+        || !email.is_ascii()
+        || email
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
         return Err(invalid());
     }
     let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
@@ -123,21 +128,27 @@ pub async fn add(db: &Db, now: i64, new: NewUser<'_>, actor: Actor<'_>) -> Resul
     )
     .await?;
     tx.commit().await?;
-    by_id(db, id).await?.ok_or_else(|| Error::NotFound(format!("user {id}")))
+    by_id(db, id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("user {id}")))
 }
 
 pub async fn by_id(db: &Db, id: i64) -> Result<Option<User>> {
-    Ok(sqlx::query_as::<_, User>(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
-        .bind(id)
-        .fetch_optional(db)
-        .await?)
+    Ok(
+        sqlx::query_as::<_, User>(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(db)
+            .await?,
+    )
 }
 
 pub async fn by_username(db: &Db, username: &str) -> Result<Option<User>> {
-    Ok(sqlx::query_as::<_, User>(&format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?"))
-        .bind(username)
-        .fetch_optional(db)
-        .await?)
+    Ok(
+        sqlx::query_as::<_, User>(&format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?"))
+            .bind(username)
+            .fetch_optional(db)
+            .await?,
+    )
 }
 
 pub async fn require(db: &Db, username: &str) -> Result<User> {
@@ -147,9 +158,11 @@ pub async fn require(db: &Db, username: &str) -> Result<User> {
 }
 
 pub async fn list(db: &Db) -> Result<Vec<User>> {
-    Ok(sqlx::query_as::<_, User>(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY username"))
-        .fetch_all(db)
-        .await?)
+    Ok(
+        sqlx::query_as::<_, User>(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY username"))
+            .fetch_all(db)
+            .await?,
+    )
 }
 
 /// Disables (or re-enables) an account. Disabling ends every login session
@@ -166,7 +179,18 @@ pub async fn set_disabled(db: &Db, now: i64, username: &str, disabled: bool, act
         revoke_sessions(&mut tx, user.id, now, "account disabled").await?;
     }
     let action = if disabled { "user.disable" } else { "user.enable" };
-    audit(&mut *tx, now, AuditEvent { actor, action, subject: Some(username), client_addr: None, detail: None }).await?;
+    audit(
+        &mut *tx,
+        now,
+        AuditEvent {
+            actor,
+            action,
+            subject: Some(username),
+            client_addr: None,
+            detail: None,
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -188,12 +212,28 @@ pub async fn reset_two_factor(db: &Db, now: i64, username: &str, actor: Actor<'_
         .execute(&mut *tx)
         .await?;
     revoke_sessions(&mut tx, user.id, now, "second factor reset").await?;
-    audit(&mut *tx, now, AuditEvent { actor, action: "user.reset_2fa", subject: Some(username), client_addr: None, detail: None }).await?;
+    audit(
+        &mut *tx,
+        now,
+        AuditEvent {
+            actor,
+            action: "user.reset_2fa",
+            subject: Some(username),
+            client_addr: None,
+            detail: None,
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
 
-async fn revoke_sessions(tx: &mut sqlx::SqliteConnection, user_id: i64, now: i64, reason: &str) -> Result<()> {
+async fn revoke_sessions(
+    tx: &mut sqlx::SqliteConnection,
+    user_id: i64,
+    now: i64,
+    reason: &str,
+) -> Result<()> {
     sqlx::query(
         "UPDATE token_families SET revoked_at = ?, revoked_reason = ? WHERE user_id = ? AND revoked_at IS NULL",
     )
@@ -240,23 +280,51 @@ mod tests {
         let user = add(
             &db,
             1,
-            NewUser { username: "ada", email: "ada@example.com", is_admin: false, password: Some("violet-otter-harbour".into()) },
+            NewUser {
+                username: "ada",
+                email: "ada@example.com",
+                is_admin: false,
+                password: Some("violet-otter-harbour".into()),
+            },
             Actor::Cli,
         )
         .await
         .unwrap();
         assert!(!user.disabled && !user.is_admin && !user.totp_enrolled);
-        let duplicate = add(&db, 1, NewUser { username: "ada", email: "x@example.com", is_admin: false, password: None }, Actor::Cli).await;
+        let duplicate = add(
+            &db,
+            1,
+            NewUser {
+                username: "ada",
+                email: "x@example.com",
+                is_admin: false,
+                password: None,
+            },
+            Actor::Cli,
+        )
+        .await;
         assert!(matches!(duplicate, Err(Error::Conflict(_))));
 
-        let stored: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?").bind(user.id).fetch_one(&db).await.unwrap();
+        let stored: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
+            .bind(user.id)
+            .fetch_one(&db)
+            .await
+            .unwrap();
         assert!(stored.starts_with("$argon2id$"));
 
         set_disabled(&db, 2, "ada", true, Actor::Cli).await.unwrap();
         assert!(require(&db, "ada").await.unwrap().disabled);
         reset_two_factor(&db, 3, "ada", Actor::Cli).await.unwrap();
-        let actions: Vec<String> = crate::db::audit_list(&db, 10).await.unwrap().into_iter().map(|e| e.action).collect();
+        let actions: Vec<String> = crate::db::audit_list(&db, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
         assert_eq!(actions, ["user.reset_2fa", "user.disable", "user.add"]);
-        assert!(matches!(set_disabled(&db, 4, "nobody", true, Actor::Cli).await, Err(Error::NotFound(_))));
+        assert!(matches!(
+            set_disabled(&db, 4, "nobody", true, Actor::Cli).await,
+            Err(Error::NotFound(_))
+        ));
     }
 }

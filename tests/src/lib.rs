@@ -2,7 +2,12 @@
 //! loopback with a fresh data directory, drives its command line, and talks
 //! to it over real mTLS the way a desktop client would. The e2e tests and
 //! the `load` benchmark both use it.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_debug_implementations)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_debug_implementations
+)]
 
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
@@ -79,7 +84,10 @@ impl TestServer {
             .arg(&data_dir)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
-            .env("RUST_LOG", std::env::var("SIGHTLINE_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("SIGHTLINE_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -99,7 +107,13 @@ impl TestServer {
         .context("server did not start within 30 s")??;
         // Keep draining stdout so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Self { root, data_dir, addr, admin_password, child })
+        Ok(Self {
+            root,
+            data_dir,
+            addr,
+            admin_password,
+            child,
+        })
     }
 
     /// Runs a `sightline-server` subcommand against this data directory.
@@ -111,7 +125,11 @@ impl TestServer {
     pub async fn cli_ok(&self, args: &[&str], stdin: Option<&str>) -> Result<String> {
         let output = self.cli(args, stdin).await?;
         if !output.status.success() {
-            bail!("`{}` failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr));
+            bail!(
+                "`{}` failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr)
+            );
         }
         Ok(String::from_utf8(output.stdout)?)
     }
@@ -119,15 +137,31 @@ impl TestServer {
     /// Creates a user through the command line and issues their certificate.
     pub async fn add_user(&self, username: &str, password: &str) -> Result<Identity> {
         let email = format!("{username}@example.com");
-        self.cli_ok(&["user", "add", username, "--email", &email, "--password-stdin"], Some(&format!("{password}\n")))
-            .await?;
+        self.cli_ok(
+            &["user", "add", username, "--email", &email, "--password-stdin"],
+            Some(&format!("{password}\n")),
+        )
+        .await?;
         self.issue_cert(username).await
     }
 
     pub async fn issue_cert(&self, username: &str) -> Result<Identity> {
-        let out = self.root.path().join(format!("certs-{username}-{}", rand_suffix()));
-        self.cli_ok(&["cert", "issue", "--user", username, "--out", out.to_str().context("path")?], None)
-            .await?;
+        let out = self
+            .root
+            .path()
+            .join(format!("certs-{username}-{}", rand_suffix()));
+        self.cli_ok(
+            &[
+                "cert",
+                "issue",
+                "--user",
+                username,
+                "--out",
+                out.to_str().context("path")?,
+            ],
+            None,
+        )
+        .await?;
         Identity::load(&out)
     }
 
@@ -169,7 +203,11 @@ async fn run_cli(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> Result<
         .arg(data_dir)
         .args(args)
         .env("RUST_LOG", "warn")
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
@@ -233,7 +271,10 @@ impl Answer {
 
     /// The `error.code` of a JSON error answer, or "".
     pub fn error_code(&self) -> String {
-        self.json()["error"]["code"].as_str().unwrap_or_default().to_owned()
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 }
 
@@ -263,7 +304,10 @@ impl Connection {
         headers: &[(&str, &str)],
         body: Option<Vec<u8>>,
     ) -> Result<Answer> {
-        let mut builder = http::Request::builder().method(method).uri(path).header("host", "localhost");
+        let mut builder = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "localhost");
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
@@ -273,7 +317,11 @@ impl Connection {
         let status = response.status();
         let headers = response.headers().clone();
         let body = response.into_body().collect().await?.to_bytes();
-        Ok(Answer { status, headers, body })
+        Ok(Answer {
+            status,
+            headers,
+            body,
+        })
     }
 
     pub async fn get(&mut self, path: &str, token: Option<&str>) -> Result<Answer> {
@@ -282,11 +330,17 @@ impl Connection {
         self.send(Method::GET, path, &headers, None).await
     }
 
-    pub async fn post_json(&mut self, path: &str, body: &serde_json::Value, token: Option<&str>) -> Result<Answer> {
+    pub async fn post_json(
+        &mut self,
+        path: &str,
+        body: &serde_json::Value,
+        token: Option<&str>,
+    ) -> Result<Answer> {
         let bearer = token.map(|t| format!("Bearer {t}"));
         let mut headers = vec![("content-type", "application/json")];
         headers.extend(bearer.iter().map(|b| ("authorization", b.as_str())));
-        self.send(Method::POST, path, &headers, Some(body.to_string().into_bytes())).await
+        self.send(Method::POST, path, &headers, Some(body.to_string().into_bytes()))
+            .await
     }
 }
 
@@ -309,13 +363,23 @@ pub fn totp_now(secret: &[u8]) -> String {
 /// the otpauth URI at the current time, tokens.
 pub async fn first_login(connection: &mut Connection, username: &str, password: &str) -> Result<LoggedIn> {
     let login = connection
-        .post_json("/native/login", &serde_json::json!({"username": username, "password": password}), None)
+        .post_json(
+            "/native/login",
+            &serde_json::json!({"username": username, "password": password}),
+            None,
+        )
         .await?;
     if login.status != StatusCode::OK {
-        bail!("login answered {}: {}", login.status, String::from_utf8_lossy(&login.body));
+        bail!(
+            "login answered {}: {}",
+            login.status,
+            String::from_utf8_lossy(&login.body)
+        );
     }
     let login = login.json();
-    let uri = login["enrollment"]["otpauth_uri"].as_str().context("no enrolment on first login")?;
+    let uri = login["enrollment"]["otpauth_uri"]
+        .as_str()
+        .context("no enrolment on first login")?;
     let secret = totp::secret_from_uri(uri)?;
     let verified = connection
         .post_json(
@@ -325,12 +389,22 @@ pub async fn first_login(connection: &mut Connection, username: &str, password: 
         )
         .await?;
     if verified.status != StatusCode::OK {
-        bail!("verify-2fa answered {}: {}", verified.status, String::from_utf8_lossy(&verified.body));
+        bail!(
+            "verify-2fa answered {}: {}",
+            verified.status,
+            String::from_utf8_lossy(&verified.body)
+        );
     }
     let tokens = verified.json();
     Ok(LoggedIn {
-        access_token: tokens["access_token"].as_str().context("no access token")?.to_owned(),
-        refresh_token: tokens["refresh_token"].as_str().context("no refresh token")?.to_owned(),
+        access_token: tokens["access_token"]
+            .as_str()
+            .context("no access token")?
+            .to_owned(),
+        refresh_token: tokens["refresh_token"]
+            .as_str()
+            .context("no refresh token")?
+            .to_owned(),
         totp_secret: secret,
         recovery_codes: tokens["recovery_codes"]
             .as_array()

@@ -1,5 +1,6 @@
 //! End to end: the real `sightline-server` binary on loopback, a fresh data
 //! directory per test, real mTLS, the command line as an operator uses it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use anyhow::Result;
 use data_encoding::BASE64URL_NOPAD;
@@ -11,6 +12,22 @@ use std::time::{Duration, Instant};
 
 const PASSWORD: &str = "violet-otter-harbour";
 const OTHER_PASSWORD: &str = "amber-falcon-meadow";
+
+async fn login(conn: &mut Connection) -> Result<sightline_tests::Answer> {
+    conn.post_json(
+        "/native/login",
+        &serde_json::json!({"username": "ada", "password": PASSWORD}),
+        None,
+    )
+    .await
+}
+
+async fn timed_login(conn: &mut Connection, username: &str) -> Result<(sightline_tests::Answer, Duration)> {
+    let body = serde_json::json!({"username": username, "password": "not-the-password-at-all"});
+    let started = Instant::now();
+    let answer = conn.post_json("/native/login", &body, None).await?;
+    Ok((answer, started.elapsed()))
+}
 
 async fn server_with_ada() -> Result<(TestServer, Identity)> {
     let server = TestServer::start().await?;
@@ -46,12 +63,20 @@ async fn init_refuses_an_existing_data_dir_and_changes_nothing() -> Result<()> {
     let again = server.cli(&["init", "--hostname", "localhost"], None).await?;
     assert!(!again.status.success());
     let message = String::from_utf8_lossy(&again.stderr);
-    assert!(message.contains("already exists") && message.contains("changed nothing"), "{message}");
+    assert!(
+        message.contains("already exists") && message.contains("changed nothing"),
+        "{message}"
+    );
     assert_eq!(snapshot(&server.data_dir), before);
 
     // The keys are private, the certificates public.
     use std::os::unix::fs::PermissionsExt;
-    for key in ["ca/ca.key", "tls/server.key", "jwt/signing-key.pem", "bootstrap/admin/client.key"] {
+    for key in [
+        "ca/ca.key",
+        "tls/server.key",
+        "jwt/signing-key.pem",
+        "bootstrap/admin/client.key",
+    ] {
         let mode = std::fs::metadata(server.data_dir.join(key))?.permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{key}");
     }
@@ -85,20 +110,38 @@ async fn the_whole_login_as_a_client_walks_it() -> Result<()> {
     // Refresh rotates; the old refresh token presented again revokes the
     // whole family, the newest token included.
     let first = conn
-        .post_json("/native/refresh", &serde_json::json!({"refresh_token": session.refresh_token}), None)
+        .post_json(
+            "/native/refresh",
+            &serde_json::json!({"refresh_token": session.refresh_token}),
+            None,
+        )
         .await?;
     assert_eq!(first.status, StatusCode::OK);
     let newest = first.json()["refresh_token"].as_str().unwrap().to_owned();
     let replay = conn
-        .post_json("/native/refresh", &serde_json::json!({"refresh_token": session.refresh_token}), None)
+        .post_json(
+            "/native/refresh",
+            &serde_json::json!({"refresh_token": session.refresh_token}),
+            None,
+        )
         .await?;
-    assert_eq!((replay.status, replay.error_code().as_str()), (StatusCode::UNAUTHORIZED, "refresh_token_reused"));
+    assert_eq!(
+        (replay.status, replay.error_code().as_str()),
+        (StatusCode::UNAUTHORIZED, "refresh_token_reused")
+    );
     let after = conn
-        .post_json("/native/refresh", &serde_json::json!({"refresh_token": newest}), None)
+        .post_json(
+            "/native/refresh",
+            &serde_json::json!({"refresh_token": newest}),
+            None,
+        )
         .await?;
     assert_eq!(after.status, StatusCode::UNAUTHORIZED);
     let access = first.json()["access_token"].as_str().unwrap().to_owned();
-    assert_eq!(conn.get("/native/me", Some(&access)).await?.error_code(), "invalid_token");
+    assert_eq!(
+        conn.get("/native/me", Some(&access)).await?.error_code(),
+        "invalid_token"
+    );
 
     // The password is stored as argon2id, and the audit trail has the login.
     let db = sightline_server::db::open(&server.data_dir.join("sightline.db"), false).await?;
@@ -107,7 +150,10 @@ async fn the_whole_login_as_a_client_walks_it() -> Result<()> {
         .await?;
     assert!(hash.starts_with("$argon2id$"));
     let audit = server.cli_ok(&["audit", "list"], None).await?;
-    assert!(audit.contains("login.success") && audit.contains("session.revoke"), "{audit}");
+    assert!(
+        audit.contains("login.success") && audit.contains("session.revoke"),
+        "{audit}"
+    );
     assert!(!audit.contains(PASSWORD));
     Ok(())
 }
@@ -119,14 +165,26 @@ async fn without_a_certificate_only_public_routes_answer() -> Result<()> {
     assert_eq!(conn.get("/healthz", None).await?.status, StatusCode::OK);
 
     let me = conn.get("/native/me", None).await?;
-    assert_eq!((me.status, me.error_code().as_str()), (StatusCode::UNAUTHORIZED, "client_certificate_required"));
+    assert_eq!(
+        (me.status, me.error_code().as_str()),
+        (StatusCode::UNAUTHORIZED, "client_certificate_required")
+    );
     let login = conn
-        .post_json("/native/login", &serde_json::json!({"username": "admin", "password": server.admin_password}), None)
+        .post_json(
+            "/native/login",
+            &serde_json::json!({"username": "admin", "password": server.admin_password}),
+            None,
+        )
         .await?;
     assert_eq!(login.error_code(), "client_certificate_required");
 
     let page = conn
-        .send(Method::GET, "/admin", &[("accept", "text/html,application/xhtml+xml")], None)
+        .send(
+            Method::GET,
+            "/admin",
+            &[("accept", "text/html,application/xhtml+xml")],
+            None,
+        )
         .await?;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     assert_eq!(page.headers["location"], "/request-access");
@@ -144,12 +202,27 @@ async fn server_answers(server: &TestServer, identity: &Identity) -> bool {
 #[tokio::test]
 async fn bad_certificates_are_refused_at_the_handshake() -> Result<()> {
     let (server, ada) = server_with_ada().await?;
-    assert!(server_answers(&server, &ada).await, "control: a good certificate works");
+    assert!(
+        server_answers(&server, &ada).await,
+        "control: a good certificate works"
+    );
     let now = time::OffsetDateTime::now_utc();
 
-    let foreign_ca = CertificateAuthority::create("Elsewhere", Validity::days_from(now, 30), Serial::from_random([5; 16]))?;
-    let foreign = foreign_ca.issue_client("ada", "ada@example.com", Validity::days_from(now, 30), Serial::from_random([6; 16]))?;
-    let foreign = Identity { cert_pem: foreign.cert_pem, key_pem: foreign.key_pem.expose().to_owned() };
+    let foreign_ca = CertificateAuthority::create(
+        "Elsewhere",
+        Validity::days_from(now, 30),
+        Serial::from_random([5; 16]),
+    )?;
+    let foreign = foreign_ca.issue_client(
+        "ada",
+        "ada@example.com",
+        Validity::days_from(now, 30),
+        Serial::from_random([6; 16]),
+    )?;
+    let foreign = Identity {
+        cert_pem: foreign.cert_pem,
+        key_pem: foreign.key_pem.expose().to_owned(),
+    };
     assert!(!server_answers(&server, &foreign).await, "foreign CA");
 
     let ca_dir = server.data_dir.join("ca");
@@ -158,12 +231,21 @@ async fn bad_certificates_are_refused_at_the_handshake() -> Result<()> {
         &std::fs::read_to_string(ca_dir.join("ca.key"))?,
     )?;
     let long_ago = now - time::Duration::days(400);
-    let expired = our_ca.issue_client("ada", "ada@example.com", Validity::days_from(long_ago, 30), Serial::from_random([7; 16]))?;
-    let expired = Identity { cert_pem: expired.cert_pem, key_pem: expired.key_pem.expose().to_owned() };
+    let expired = our_ca.issue_client(
+        "ada",
+        "ada@example.com",
+        Validity::days_from(long_ago, 30),
+        Serial::from_random([7; 16]),
+    )?;
+    let expired = Identity {
+        cert_pem: expired.cert_pem,
+        key_pem: expired.key_pem.expose().to_owned(),
+    };
     assert!(!server_answers(&server, &expired).await, "expired");
 
     // Signed by our CA, but for servers only.
-    let ca_params = rcgen::CertificateParams::from_ca_cert_pem(&std::fs::read_to_string(ca_dir.join("ca.crt"))?)?;
+    let ca_params =
+        rcgen::CertificateParams::from_ca_cert_pem(&std::fs::read_to_string(ca_dir.join("ca.crt"))?)?;
     let ca_key = rcgen::KeyPair::from_pem(&std::fs::read_to_string(ca_dir.join("ca.key"))?)?;
     let ca_cert = ca_params.self_signed(&ca_key)?;
     let mut params = rcgen::CertificateParams::new(vec![])?;
@@ -173,7 +255,10 @@ async fn bad_certificates_are_refused_at_the_handshake() -> Result<()> {
     params.not_after = now + time::Duration::days(1);
     let key = rcgen::KeyPair::generate()?;
     let server_only = params.signed_by(&key, &ca_cert, &ca_key)?;
-    let server_only = Identity { cert_pem: server_only.pem(), key_pem: key.serialize_pem() };
+    let server_only = Identity {
+        cert_pem: server_only.pem(),
+        key_pem: key.serialize_pem(),
+    };
     assert!(!server_answers(&server, &server_only).await, "no clientAuth EKU");
 
     assert!(server_answers(&server, &ada).await, "the server is still fine");
@@ -190,22 +275,42 @@ async fn tokens_and_logins_are_bound_to_their_certificate() -> Result<()> {
     // Ada's token replayed over Bob's certificate.
     let mut as_bob = server.connect(Some(&bob)).await?;
     let replay = as_bob.get("/native/me", Some(&session.access_token)).await?;
-    assert_eq!((replay.status, replay.error_code().as_str()), (StatusCode::UNAUTHORIZED, "token_binding_mismatch"));
+    assert_eq!(
+        (replay.status, replay.error_code().as_str()),
+        (StatusCode::UNAUTHORIZED, "token_binding_mismatch")
+    );
     let refresh = as_bob
-        .post_json("/native/refresh", &serde_json::json!({"refresh_token": session.refresh_token}), None)
+        .post_json(
+            "/native/refresh",
+            &serde_json::json!({"refresh_token": session.refresh_token}),
+            None,
+        )
         .await?;
     assert_eq!(refresh.error_code(), "token_binding_mismatch");
 
     // Ada's password over Bob's certificate.
     let login = as_bob
-        .post_json("/native/login", &serde_json::json!({"username": "ada", "password": PASSWORD}), None)
+        .post_json(
+            "/native/login",
+            &serde_json::json!({"username": "ada", "password": PASSWORD}),
+            None,
+        )
         .await?;
-    assert_eq!((login.status, login.error_code().as_str()), (StatusCode::FORBIDDEN, "certificate_user_mismatch"));
+    assert_eq!(
+        (login.status, login.error_code().as_str()),
+        (StatusCode::FORBIDDEN, "certificate_user_mismatch")
+    );
 
     // A second certificate of Ada's own is a different binding too.
     let ada_laptop = server.issue_cert("ada").await?;
     let mut other_device = server.connect(Some(&ada_laptop)).await?;
-    assert_eq!(other_device.get("/native/me", Some(&session.access_token)).await?.error_code(), "token_binding_mismatch");
+    assert_eq!(
+        other_device
+            .get("/native/me", Some(&session.access_token))
+            .await?
+            .error_code(),
+        "token_binding_mismatch"
+    );
     Ok(())
 }
 
@@ -215,10 +320,6 @@ async fn codes_are_single_use_and_failures_lock_the_second_factor() -> Result<()
     let mut conn = server.connect(Some(&ada)).await?;
     let session = first_login(&mut conn, "ada", PASSWORD).await?;
 
-    let login = |conn: &mut Connection| {
-        let body = serde_json::json!({"username": "ada", "password": PASSWORD});
-        async move { conn.post_json("/native/login", &body, None).await }
-    };
     // The code that completed enrolment is spent (its step was used).
     let challenge = login(&mut conn).await?.json()["challenge"].clone();
     let used = session.totp_secret.clone();
@@ -227,27 +328,46 @@ async fn codes_are_single_use_and_failures_lock_the_second_factor() -> Result<()
         sightline_server::auth::totp::step_at(time::OffsetDateTime::now_utc().unix_timestamp()),
     );
     let reuse = conn
-        .post_json("/native/verify-2fa", &serde_json::json!({"challenge": challenge, "code": step_code}), None)
+        .post_json(
+            "/native/verify-2fa",
+            &serde_json::json!({"challenge": challenge, "code": step_code}),
+            None,
+        )
         .await?;
     // Either this step was the enrolment's (reused) or a new step began in
     // between and the enrolment step is now the previous one: both refuse.
     let reuse_code = reuse.error_code();
-    assert!(reuse_code == "totp_reused" || reuse.status == StatusCode::OK, "{reuse_code}");
+    assert!(
+        reuse_code == "totp_reused" || reuse.status == StatusCode::OK,
+        "{reuse_code}"
+    );
     if reuse.status == StatusCode::OK {
         // A new step began: that code is now spent, so replaying it must fail.
         let challenge = login(&mut conn).await?.json()["challenge"].clone();
         let again = conn
-            .post_json("/native/verify-2fa", &serde_json::json!({"challenge": challenge, "code": step_code}), None)
+            .post_json(
+                "/native/verify-2fa",
+                &serde_json::json!({"challenge": challenge, "code": step_code}),
+                None,
+            )
             .await?;
         assert_eq!(again.error_code(), "totp_reused");
     }
 
     // Five wrong codes lock the second factor, even for the right code.
     let challenge = login(&mut conn).await?.json()["challenge"].clone();
-    let wrong = if totp_now(&used) == "000000" { "111111" } else { "000000" };
+    let wrong = if totp_now(&used) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
     for attempt in 1..=5 {
         let answer = conn
-            .post_json("/native/verify-2fa", &serde_json::json!({"challenge": challenge, "code": wrong}), None)
+            .post_json(
+                "/native/verify-2fa",
+                &serde_json::json!({"challenge": challenge, "code": wrong}),
+                None,
+            )
             .await?;
         if attempt < 5 {
             assert_eq!(answer.error_code(), "invalid_code", "attempt {attempt}");
@@ -273,22 +393,18 @@ async fn codes_are_single_use_and_failures_lock_the_second_factor() -> Result<()
 async fn unknown_users_and_wrong_passwords_look_the_same() -> Result<()> {
     let (server, ada) = server_with_ada().await?;
     let mut conn = server.connect(Some(&ada)).await?;
-    let mut attempt = |username: &'static str| {
-        let body = serde_json::json!({"username": username, "password": "not-the-password-at-all"});
-        let conn = &mut conn;
-        async move {
-            let started = Instant::now();
-            let answer = conn.post_json("/native/login", &body, None).await?;
-            Ok::<_, anyhow::Error>((answer, started.elapsed()))
-        }
-    };
-    let (wrong_password, known_time) = attempt("ada").await?;
-    let (unknown_user, unknown_time) = attempt("nobody").await?;
+    let (wrong_password, known_time) = timed_login(&mut conn, "ada").await?;
+    let (unknown_user, unknown_time) = timed_login(&mut conn, "nobody").await?;
     assert_eq!(wrong_password.status, StatusCode::UNAUTHORIZED);
     assert_eq!(wrong_password.status, unknown_user.status);
     assert_eq!(wrong_password.body, unknown_user.body);
     let header_names = |a: &sightline_tests::Answer| {
-        let mut names: Vec<String> = a.headers.iter().filter(|(n, _)| *n != "date").map(|(n, v)| format!("{n}: {v:?}")).collect();
+        let mut names: Vec<String> = a
+            .headers
+            .iter()
+            .filter(|(n, _)| *n != "date")
+            .map(|(n, v)| format!("{n}: {v:?}"))
+            .collect();
         names.sort();
         names
     };
@@ -310,13 +426,18 @@ async fn forged_and_expired_tokens_are_refused() -> Result<()> {
     let genuine = claims_of(&session.access_token);
     let key_pem = std::fs::read_to_string(server.data_dir.join("jwt").join("signing-key.pem"))?;
     let keys = JwtKeys::from_pem(&key_pem, &genuine.iss)?;
-    let header = |alg: &str| BASE64URL_NOPAD.encode(format!(r#"{{"alg":"{alg}","typ":"JWT","kid":"{}"}}"#, keys.kid()).as_bytes());
+    let header = |alg: &str| {
+        BASE64URL_NOPAD.encode(format!(r#"{{"alg":"{alg}","typ":"JWT","kid":"{}"}}"#, keys.kid()).as_bytes())
+    };
     let payload = BASE64URL_NOPAD.encode(serde_json::to_string(&genuine)?.as_bytes());
 
     let mut forgeries = vec![("alg none", format!("{}.{payload}.", header("none")))];
     let public_raw = rcgen::KeyPair::from_pem(&key_pem)?.public_key_raw().to_vec();
     let public_pem = rcgen::KeyPair::from_pem(&key_pem)?.public_key_pem();
-    for (name, secret) in [("HS256 with the raw public key", public_raw), ("HS256 with the public key PEM", public_pem.into_bytes())] {
+    for (name, secret) in [
+        ("HS256 with the raw public key", public_raw),
+        ("HS256 with the public key PEM", public_pem.into_bytes()),
+    ] {
         let signing_input = format!("{}.{payload}", header("HS256"));
         let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret);
         let signature = BASE64URL_NOPAD.encode(ring::hmac::sign(&key, signing_input.as_bytes()).as_ref());
@@ -337,9 +458,15 @@ async fn forged_and_expired_tokens_are_refused() -> Result<()> {
         let answer = conn.get("/native/me", Some(&token)).await?;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{name}");
         let code = answer.error_code();
-        assert!(code == "invalid_token" || code == "token_expired", "{name}: {code}");
+        assert!(
+            code == "invalid_token" || code == "token_expired",
+            "{name}: {code}"
+        );
     }
-    assert_eq!(conn.get("/native/me", Some(&session.access_token)).await?.status, StatusCode::OK);
+    assert_eq!(
+        conn.get("/native/me", Some(&session.access_token)).await?.status,
+        StatusCode::OK
+    );
     Ok(())
 }
 
@@ -348,19 +475,36 @@ async fn a_disabled_user_loses_access_at_the_next_request() -> Result<()> {
     let (server, ada) = server_with_ada().await?;
     let mut conn = server.connect(Some(&ada)).await?;
     let session = first_login(&mut conn, "ada", PASSWORD).await?;
-    assert_eq!(conn.get("/native/me", Some(&session.access_token)).await?.status, StatusCode::OK);
+    assert_eq!(
+        conn.get("/native/me", Some(&session.access_token)).await?.status,
+        StatusCode::OK
+    );
     server.cli_ok(&["user", "disable", "ada"], None).await?;
     let refused = conn.get("/native/me", Some(&session.access_token)).await?;
-    assert_eq!((refused.status, refused.error_code().as_str()), (StatusCode::FORBIDDEN, "account_disabled"));
+    assert_eq!(
+        (refused.status, refused.error_code().as_str()),
+        (StatusCode::FORBIDDEN, "account_disabled")
+    );
     let list = server.cli_ok(&["user", "list"], None).await?;
-    assert!(list.lines().any(|l| l.starts_with("ada ") && l.contains("disabled")), "{list}");
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("ada ") && l.contains("disabled")),
+        "{list}"
+    );
 
     // Re-enabled, the old session stays ended; resetting 2FA means re-enrolling.
     server.cli_ok(&["user", "enable", "ada"], None).await?;
-    assert_eq!(conn.get("/native/me", Some(&session.access_token)).await?.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        conn.get("/native/me", Some(&session.access_token)).await?.status,
+        StatusCode::UNAUTHORIZED
+    );
     server.cli_ok(&["user", "reset-2fa", "ada"], None).await?;
     let login = conn
-        .post_json("/native/login", &serde_json::json!({"username": "ada", "password": PASSWORD}), None)
+        .post_json(
+            "/native/login",
+            &serde_json::json!({"username": "ada", "password": PASSWORD}),
+            None,
+        )
         .await?;
     assert!(login.json()["enrollment"]["otpauth_uri"].is_string());
     Ok(())
@@ -381,7 +525,10 @@ async fn a_silent_client_delays_no_one_and_is_dropped() -> Result<()> {
     use tokio::io::AsyncReadExt;
     let mut buffer = [0u8; 16];
     let read = tokio::time::timeout(Duration::from_secs(15), silent.read(&mut buffer)).await?;
-    assert!(matches!(read, Ok(0) | Err(_)), "expected the silent connection to be closed");
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "expected the silent connection to be closed"
+    );
     Ok(())
 }
 
@@ -390,20 +537,43 @@ async fn bad_input_gets_specific_errors_over_tls() -> Result<()> {
     let (server, ada) = server_with_ada().await?;
     let mut conn = server.connect(Some(&ada)).await?;
     let json = [("content-type", "application/json")];
-    let malformed = conn.send(Method::POST, "/native/login", &json, Some(b"{\"username\": ".to_vec())).await?;
-    assert_eq!((malformed.status, malformed.error_code().as_str()), (StatusCode::BAD_REQUEST, "invalid_json"));
+    let malformed = conn
+        .send(
+            Method::POST,
+            "/native/login",
+            &json,
+            Some(b"{\"username\": ".to_vec()),
+        )
+        .await?;
+    assert_eq!(
+        (malformed.status, malformed.error_code().as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_json")
+    );
     let wrong_type = conn
-        .send(Method::POST, "/native/login", &[("content-type", "text/plain")], Some(b"hello".to_vec()))
+        .send(
+            Method::POST,
+            "/native/login",
+            &[("content-type", "text/plain")],
+            Some(b"hello".to_vec()),
+        )
         .await?;
     assert_eq!(wrong_type.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let huge = format!("{{\"username\":\"{}\",\"password\":\"x\"}}", "a".repeat(70 * 1024));
+    let huge = format!(
+        "{{\"username\":\"{}\",\"password\":\"x\"}}",
+        "a".repeat(70 * 1024)
+    );
     let too_big = server
         .connect(Some(&ada))
         .await?
         .send(Method::POST, "/native/login", &json, Some(huge.into_bytes()))
         .await?;
-    assert_eq!((too_big.status, too_big.error_code().as_str()), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
-    let not_utf8 = conn.send(Method::POST, "/native/login", &json, Some(vec![0xff, 0xfe, b'{'])).await?;
+    assert_eq!(
+        (too_big.status, too_big.error_code().as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+    );
+    let not_utf8 = conn
+        .send(Method::POST, "/native/login", &json, Some(vec![0xff, 0xfe, b'{']))
+        .await?;
     assert_eq!(not_utf8.status, StatusCode::BAD_REQUEST);
     let garbage_token = conn.get("/native/me", Some("\u{1}garbage")).await;
     assert!(garbage_token.is_err() || garbage_token?.status == StatusCode::UNAUTHORIZED);
@@ -412,11 +582,23 @@ async fn bad_input_gets_specific_errors_over_tls() -> Result<()> {
 
     // The command line refuses bad input clearly, too.
     let weak = server
-        .cli(&["user", "add", "weak", "--email", "weak@example.com", "--password-stdin"], Some("short\n"))
+        .cli(
+            &[
+                "user",
+                "add",
+                "weak",
+                "--email",
+                "weak@example.com",
+                "--password-stdin",
+            ],
+            Some("short\n"),
+        )
         .await?;
     assert!(!weak.status.success());
     assert!(String::from_utf8_lossy(&weak.stderr).contains("at least 12"));
-    let bad_email = server.cli(&["user", "add", "x", "--email", "not-an-email"], None).await?;
+    let bad_email = server
+        .cli(&["user", "add", "x", "--email", "not-an-email"], None)
+        .await?;
     assert!(String::from_utf8_lossy(&bad_email.stderr).contains("e-mail"));
     Ok(())
 }

@@ -172,10 +172,16 @@ mod tests {
 
         let mut wrong_audience = claims(0);
         wrong_audience.aud = "elsewhere".into();
-        assert_eq!(keys.verify(&keys.sign(&wrong_audience).unwrap(), 1), Err(TokenRejection::Invalid));
+        assert_eq!(
+            keys.verify(&keys.sign(&wrong_audience).unwrap(), 1),
+            Err(TokenRejection::Invalid)
+        );
 
         let body = BASE64URL_NOPAD.encode(serde_json::to_string(&claims(0)).unwrap().as_bytes());
         let head = BASE64URL_NOPAD.encode(format!(r#"{{"alg":"none","kid":"{}"}}"#, keys.kid()).as_bytes());
-        assert_eq!(keys.verify(&format!("{head}.{body}."), 1), Err(TokenRejection::Invalid));
+        assert_eq!(
+            keys.verify(&format!("{head}.{body}."), 1),
+            Err(TokenRejection::Invalid)
+        );
     }
 }

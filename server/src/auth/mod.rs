@@ -23,5 +23,6 @@ pub fn token_hash(token: &str) -> Vec<u8> {
 
 /// Compares two secrets in time that does not depend on where they differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && ring::constant_time::verify_slices_are_equal(a, b).is_ok()
+    use subtle::ConstantTimeEq;
+    bool::from(a.ct_eq(b))
 }

@@ -15,12 +15,35 @@ pub const MIN_PASSWORD_LEN: usize = 12;
 /// A small list of passwords that fit the length rule and are still guessed
 /// first. Compared case-insensitively.
 const COMMON_PASSWORDS: &[&str] = &[
-    "password1234", "password12345", "password123456", "123456789012", "1234567890123",
-    "qwertyuiop12", "qwerty123456", "iloveyou1234", "letmein12345", "welcome12345",
-    "administrator", "changeme1234", "passw0rd1234", "trustno1trustno1", "sunshine1234",
-    "football1234", "baseball1234", "monkey123456", "dragon123456", "superman1234",
-    "correcthorsebatterystaple", "aaaaaaaaaaaa", "abcdefghijkl", "abc123abc123",
-    "sightline123", "sightline1234", "qwertyqwerty", "asdfghjkl123", "zaq12wsxcde3",
+    "password1234",
+    "password12345",
+    "password123456",
+    "123456789012",
+    "1234567890123",
+    "qwertyuiop12",
+    "qwerty123456",
+    "iloveyou1234",
+    "letmein12345",
+    "welcome12345",
+    "administrator",
+    "changeme1234",
+    "passw0rd1234",
+    "trustno1trustno1",
+    "sunshine1234",
+    "football1234",
+    "baseball1234",
+    "monkey123456",
+    "dragon123456",
+    "superman1234",
+    "correcthorsebatterystaple",
+    "aaaaaaaaaaaa",
+    "abcdefghijkl",
+    "abc123abc123",
+    "sightline123",
+    "sightline1234",
+    "qwertyqwerty",
+    "asdfghjkl123",
+    "zaq12wsxcde3",
 ];
 
 pub fn hash(password: &Secret) -> Result<String> {
@@ -51,14 +74,23 @@ pub fn check_strength(password: &Secret, email: &str, username: &str) -> Result<
     let value = password.expose();
     let length = value.chars().count();
     if length < MIN_PASSWORD_LEN {
-        return Err(Error::invalid("password", format!("must be at least {MIN_PASSWORD_LEN} characters")));
+        return Err(Error::invalid(
+            "password",
+            format!("must be at least {MIN_PASSWORD_LEN} characters"),
+        ));
     }
     if value.len() > MAX_PASSWORD_LEN {
-        return Err(Error::invalid("password", format!("must be at most {MAX_PASSWORD_LEN} bytes")));
+        return Err(Error::invalid(
+            "password",
+            format!("must be at most {MAX_PASSWORD_LEN} bytes"),
+        ));
     }
     let lowered = value.to_lowercase();
     if lowered == email.to_lowercase() || lowered == username.to_lowercase() {
-        return Err(Error::invalid("password", "must not be your e-mail address or username"));
+        return Err(Error::invalid(
+            "password",
+            "must not be your e-mail address or username",
+        ));
     }
     if COMMON_PASSWORDS.contains(&lowered.as_str()) {
         return Err(Error::invalid("password", "is too common; choose another"));

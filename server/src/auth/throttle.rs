@@ -46,7 +46,10 @@ impl Throttle {
 
     /// Seconds to wait if `key` is locked at `now`.
     pub fn locked_for(&self, key: &str, now: i64) -> Option<u64> {
-        let entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         entries
             .get(key)
             .filter(|entry| entry.locked_until > now)
@@ -55,7 +58,10 @@ impl Throttle {
 
     /// Records a failure; returns the lock period if this failure locks.
     pub fn failure(&self, key: &str, now: i64) -> Option<u64> {
-        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if entries.len() > PRUNE_ABOVE {
             let window = self.policy.window_secs;
             entries.retain(|_, entry| entry.locked_until > now || now - entry.first_failure_at < window);
@@ -77,7 +83,10 @@ impl Throttle {
     }
 
     pub fn success(&self, key: &str) {
-        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         entries.remove(key);
     }
 }

@@ -146,8 +146,7 @@ mod tests {
     fn rfc6238_appendix_b_vectors() {
         let sha1 = b"12345678901234567890".to_vec();
         let sha256 = b"12345678901234567890123456789012".to_vec();
-        let sha512 =
-            b"1234567890123456789012345678901234567890123456789012345678901234".to_vec();
+        let sha512 = b"1234567890123456789012345678901234567890123456789012345678901234".to_vec();
         let rows: &[(i64, u32, u32, u32)] = &[
             (59, 94287082, 46119246, 90693936),
             (1111111109, 7081804, 68084774, 25091201),
@@ -158,9 +157,21 @@ mod tests {
         ];
         for &(time, expect_sha1, expect_sha256, expect_sha512) in rows {
             let counter = u64::try_from(step_at(time)).unwrap();
-            assert_eq!(hotp(Algorithm::Sha1, &sha1, counter, 8), expect_sha1, "SHA-1 at {time}");
-            assert_eq!(hotp(Algorithm::Sha256, &sha256, counter, 8), expect_sha256, "SHA-256 at {time}");
-            assert_eq!(hotp(Algorithm::Sha512, &sha512, counter, 8), expect_sha512, "SHA-512 at {time}");
+            assert_eq!(
+                hotp(Algorithm::Sha1, &sha1, counter, 8),
+                expect_sha1,
+                "SHA-1 at {time}"
+            );
+            assert_eq!(
+                hotp(Algorithm::Sha256, &sha256, counter, 8),
+                expect_sha256,
+                "SHA-256 at {time}"
+            );
+            assert_eq!(
+                hotp(Algorithm::Sha512, &sha512, counter, 8),
+                expect_sha512,
+                "SHA-512 at {time}"
+            );
         }
     }
 
@@ -168,7 +179,10 @@ mod tests {
     fn accepts_one_step_either_side_only() {
         let secret = generate_secret();
         let now = 1_700_000_000;
-        assert_eq!(matching_step(&secret, &code_at(&secret, now), now), Some(step_at(now)));
+        assert_eq!(
+            matching_step(&secret, &code_at(&secret, now), now),
+            Some(step_at(now))
+        );
         assert_eq!(
             matching_step(&secret, &code_at(&secret, now - 30), now),
             Some(step_at(now) - 1)
@@ -185,7 +199,10 @@ mod tests {
     fn uri_carries_an_unpadded_secret_and_reads_back() {
         let secret = generate_secret();
         let uri = otpauth_uri(&secret, "ada@example.com");
-        assert!(uri.starts_with("otpauth://totp/Sightline:ada%40example.com?") || uri.starts_with("otpauth://totp/Sightline:ada@example.com?"));
+        assert!(
+            uri.starts_with("otpauth://totp/Sightline:ada%40example.com?")
+                || uri.starts_with("otpauth://totp/Sightline:ada@example.com?")
+        );
         assert!(uri.contains("issuer=Sightline"));
         assert!(uri.contains("algorithm=SHA1&digits=6&period=30"));
         assert!(!uri.contains('='.to_string().repeat(2).as_str()));

@@ -133,11 +133,12 @@ impl FromRequestParts<AppState> for Session {
         if row.family_user_id != user_id || row.cert_user_id != Some(user_id) {
             return Err(login::token_binding_mismatch());
         }
-        if row.family_revoked {
-            return Err(ApiError::invalid_token());
-        }
+        // Disabling an account also ends its sessions; say which happened.
         if row.disabled {
             return Err(login::account_disabled());
+        }
+        if row.family_revoked {
+            return Err(ApiError::invalid_token());
         }
         Ok(Self {
             user_id,
@@ -198,9 +199,11 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
             ErrorCode::UnsupportedMediaType,
             "Send the body as application/json.",
         ),
-        JsonRejection::JsonSyntaxError(_) => {
-            ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidJson, "The body is not valid JSON.")
-        }
+        JsonRejection::JsonSyntaxError(_) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidJson,
+            "The body is not valid JSON.",
+        ),
         JsonRejection::JsonDataError(error) => ApiError::invalid_request(error.body_text()),
         other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

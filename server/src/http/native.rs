@@ -7,7 +7,9 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use sightline_proto::{LoginRequest, LoginResponse, MeResponse, RefreshRequest, TokenResponse, VerifyTwoFactorRequest};
+use sightline_proto::{
+    LoginRequest, LoginResponse, MeResponse, RefreshRequest, TokenResponse, VerifyTwoFactorRequest,
+};
 
 fn origin(cert: &ClientCert) -> Origin<'_> {
     Origin {
@@ -29,7 +31,9 @@ pub async fn verify_two_factor(
     cert: ClientCert,
     ApiJson(request): ApiJson<VerifyTwoFactorRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    login::verify_two_factor(&state, origin(&cert), request).await.map(Json)
+    login::verify_two_factor(&state, origin(&cert), request)
+        .await
+        .map(Json)
 }
 
 pub async fn refresh(
@@ -37,7 +41,9 @@ pub async fn refresh(
     cert: ClientCert,
     ApiJson(request): ApiJson<RefreshRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    login::refresh(&state, origin(&cert), &request.refresh_token).await.map(Json)
+    login::refresh(&state, origin(&cert), &request.refresh_token)
+        .await
+        .map(Json)
 }
 
 pub async fn logout(State(state): State<AppState>, session: Session) -> Result<StatusCode, ApiError> {

@@ -32,24 +32,39 @@ async fn fixture() -> Fixture {
     let db = crate::db::open(&dir.path().join("t.db"), true).await.unwrap();
     let clock = Clock::system();
     let jwt = JwtKeys::from_pem(&jwt::generate_key_pem().unwrap(), "https://localhost:8443").unwrap();
-    let state = AppState::new(db.clone(), Config::default(), jwt, clock.clone()).await.unwrap();
+    let state = AppState::new(db.clone(), Config::default(), jwt, clock.clone())
+        .await
+        .unwrap();
     let user = users::add(
         &db,
         0,
-        NewUser { username: "ada", email: "ada@example.com", is_admin: false, password: Some(PASSWORD.into()) },
+        NewUser {
+            username: "ada",
+            email: "ada@example.com",
+            is_admin: false,
+            password: Some(PASSWORD.into()),
+        },
         Actor::Cli,
     )
     .await
     .unwrap();
     let now = time::OffsetDateTime::now_utc();
-    let ca = CertificateAuthority::create("t", Validity::days_from(now, 10), Serial::from_random([1; 16])).unwrap();
-    let issued = certificates::issue_for_user(&db, &ca, &user, 10, now, Actor::Cli).await.unwrap();
+    let ca = CertificateAuthority::create("t", Validity::days_from(now, 10), Serial::from_random([1; 16]))
+        .unwrap();
+    let issued = certificates::issue_for_user(&db, &ca, &user, 10, now, Actor::Cli)
+        .await
+        .unwrap();
     let peer = Arc::new(PeerCertificate {
         serial_hex: issued.info.serial_hex,
         email: issued.info.email,
         thumbprint: issued.info.thumbprint_sha256,
     });
-    Fixture { app: router(state), clock, peer, _dir: dir }
+    Fixture {
+        app: router(state),
+        clock,
+        peer,
+        _dir: dir,
+    }
 }
 
 struct Answer {
@@ -70,7 +85,11 @@ impl Fixture {
         let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-        Answer { status, headers, json }
+        Answer {
+            status,
+            headers,
+            json,
+        }
     }
 
     async fn post(&self, path: &str, body: serde_json::Value, token: Option<&str>) -> Answer {
@@ -78,7 +97,8 @@ impl Fixture {
         if let Some(token) = token {
             builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }
-        self.send(builder.body(Body::from(body.to_string())).unwrap(), true).await
+        self.send(builder.body(Body::from(body.to_string())).unwrap(), true)
+            .await
     }
 
     async fn get(&self, path: &str, token: &str) -> Answer {
@@ -91,12 +111,23 @@ impl Fixture {
 
     /// Logs in, enrolling TOTP, and returns (secret, tokens).
     async fn log_in(&self) -> (Vec<u8>, serde_json::Value) {
-        let login = self.post("/native/login", serde_json::json!({"username": "ada", "password": PASSWORD}), None).await;
+        let login = self
+            .post(
+                "/native/login",
+                serde_json::json!({"username": "ada", "password": PASSWORD}),
+                None,
+            )
+            .await;
         assert_eq!(login.status, StatusCode::OK, "{}", login.json);
-        let secret = totp::secret_from_uri(login.json["enrollment"]["otpauth_uri"].as_str().unwrap()).unwrap();
+        let secret =
+            totp::secret_from_uri(login.json["enrollment"]["otpauth_uri"].as_str().unwrap()).unwrap();
         let code = totp::code_at(&secret, self.clock.now());
         let tokens = self
-            .post("/native/verify-2fa", serde_json::json!({"challenge": login.json["challenge"], "code": code}), None)
+            .post(
+                "/native/verify-2fa",
+                serde_json::json!({"challenge": login.json["challenge"], "code": code}),
+                None,
+            )
             .await;
         assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.json);
         (secret, tokens.json)
@@ -110,10 +141,22 @@ fn code_of(answer: &Answer) -> &str {
 #[tokio::test]
 async fn route_classes_without_a_certificate() {
     let f = fixture().await;
-    let health = f.send(axum::http::Request::get("/healthz").body(Body::empty()).unwrap(), false).await;
+    let health = f
+        .send(
+            axum::http::Request::get("/healthz").body(Body::empty()).unwrap(),
+            false,
+        )
+        .await;
     assert_eq!(health.status, StatusCode::OK);
 
-    let me = f.send(axum::http::Request::get("/native/me").body(Body::empty()).unwrap(), false).await;
+    let me = f
+        .send(
+            axum::http::Request::get("/native/me")
+                .body(Body::empty())
+                .unwrap(),
+            false,
+        )
+        .await;
     assert_eq!(me.status, StatusCode::UNAUTHORIZED);
     assert_eq!(code_of(&me), "client_certificate_required");
 
@@ -142,20 +185,49 @@ async fn bad_bodies_get_specific_errors() {
             .body(body)
             .unwrap()
     };
-    let malformed = f.send(raw(Body::from("{\"username\":"), "application/json"), true).await;
-    assert_eq!((malformed.status, code_of(&malformed)), (StatusCode::BAD_REQUEST, "invalid_json"));
+    let malformed = f
+        .send(raw(Body::from("{\"username\":"), "application/json"), true)
+        .await;
+    assert_eq!(
+        (malformed.status, code_of(&malformed)),
+        (StatusCode::BAD_REQUEST, "invalid_json")
+    );
 
     let wrong_type = f.send(raw(Body::from("username=ada"), "text/plain"), true).await;
-    assert_eq!((wrong_type.status, code_of(&wrong_type)), (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"));
+    assert_eq!(
+        (wrong_type.status, code_of(&wrong_type)),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+    );
 
-    let huge = format!("{{\"username\":\"{}\",\"password\":\"x\"}}", "a".repeat(JSON_BODY_LIMIT));
+    let huge = format!(
+        "{{\"username\":\"{}\",\"password\":\"x\"}}",
+        "a".repeat(JSON_BODY_LIMIT)
+    );
     let too_big = f.send(raw(Body::from(huge), "application/json"), true).await;
-    assert_eq!((too_big.status, code_of(&too_big)), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
+    assert_eq!(
+        (too_big.status, code_of(&too_big)),
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+    );
 
-    let missing = f.send(raw(Body::from("{\"username\":\"ada\"}"), "application/json"), true).await;
-    assert_eq!((missing.status, code_of(&missing)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"));
+    let missing = f
+        .send(
+            raw(Body::from("{\"username\":\"ada\"}"), "application/json"),
+            true,
+        )
+        .await;
+    assert_eq!(
+        (missing.status, code_of(&missing)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request")
+    );
 
-    let wrong_method = f.send(axum::http::Request::get("/native/login").body(Body::empty()).unwrap(), true).await;
+    let wrong_method = f
+        .send(
+            axum::http::Request::get("/native/login")
+                .body(Body::empty())
+                .unwrap(),
+            true,
+        )
+        .await;
     assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
 }
 
@@ -171,9 +243,18 @@ async fn tokens_expire_and_refresh_rotates() {
 
     f.clock.advance(901);
     let expired = f.get("/native/me", access).await;
-    assert_eq!((expired.status, code_of(&expired)), (StatusCode::UNAUTHORIZED, "token_expired"));
+    assert_eq!(
+        (expired.status, code_of(&expired)),
+        (StatusCode::UNAUTHORIZED, "token_expired")
+    );
 
-    let refreshed = f.post("/native/refresh", serde_json::json!({"refresh_token": tokens["refresh_token"]}), None).await;
+    let refreshed = f
+        .post(
+            "/native/refresh",
+            serde_json::json!({"refresh_token": tokens["refresh_token"]}),
+            None,
+        )
+        .await;
     assert_eq!(refreshed.status, StatusCode::OK);
     assert!(refreshed.json.get("recovery_codes").is_none());
     let fresh = refreshed.json["access_token"].as_str().unwrap();
@@ -182,7 +263,13 @@ async fn tokens_expire_and_refresh_rotates() {
     let logout = f.post("/native/logout", serde_json::json!({}), Some(fresh)).await;
     assert_eq!(logout.status, StatusCode::NO_CONTENT);
     assert_eq!(code_of(&f.get("/native/me", fresh).await), "invalid_token");
-    let after = f.post("/native/refresh", serde_json::json!({"refresh_token": refreshed.json["refresh_token"]}), None).await;
+    let after = f
+        .post(
+            "/native/refresh",
+            serde_json::json!({"refresh_token": refreshed.json["refresh_token"]}),
+            None,
+        )
+        .await;
     assert_eq!(code_of(&after), "invalid_refresh_token");
 }
 
@@ -191,12 +278,28 @@ async fn second_factor_locks_after_five_failures_and_unlocks_later() {
     let f = fixture().await;
     let (secret, _) = f.log_in().await;
     f.clock.advance(60);
-    let login = f.post("/native/login", serde_json::json!({"username": "ada", "password": PASSWORD}), None).await;
+    let login = f
+        .post(
+            "/native/login",
+            serde_json::json!({"username": "ada", "password": PASSWORD}),
+            None,
+        )
+        .await;
     assert!(login.json.get("enrollment").is_none());
     let challenge = login.json["challenge"].clone();
-    let wrong = if totp::code_at(&secret, f.clock.now()) == "000000" { "111111" } else { "000000" };
+    let wrong = if totp::code_at(&secret, f.clock.now()) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
     for attempt in 1..=5 {
-        let answer = f.post("/native/verify-2fa", serde_json::json!({"challenge": challenge, "code": wrong}), None).await;
+        let answer = f
+            .post(
+                "/native/verify-2fa",
+                serde_json::json!({"challenge": challenge, "code": wrong}),
+                None,
+            )
+            .await;
         if attempt < 5 {
             assert_eq!(code_of(&answer), "invalid_code");
         } else {
@@ -205,12 +308,24 @@ async fn second_factor_locks_after_five_failures_and_unlocks_later() {
         }
     }
     let correct = totp::code_at(&secret, f.clock.now());
-    let locked = f.post("/native/verify-2fa", serde_json::json!({"challenge": challenge, "code": correct}), None).await;
+    let locked = f
+        .post(
+            "/native/verify-2fa",
+            serde_json::json!({"challenge": challenge, "code": correct}),
+            None,
+        )
+        .await;
     assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
 
     f.clock.advance(31);
     let correct = totp::code_at(&secret, f.clock.now());
-    let unlocked = f.post("/native/verify-2fa", serde_json::json!({"challenge": challenge, "code": correct}), None).await;
+    let unlocked = f
+        .post(
+            "/native/verify-2fa",
+            serde_json::json!({"challenge": challenge, "code": correct}),
+            None,
+        )
+        .await;
     assert_eq!(unlocked.status, StatusCode::OK, "{}", unlocked.json);
 }
 
@@ -220,9 +335,19 @@ async fn recovery_codes_work_once() {
     let (_, tokens) = f.log_in().await;
     let recovery = tokens["recovery_codes"][0].as_str().unwrap().to_lowercase();
     for expected in [StatusCode::OK, StatusCode::UNAUTHORIZED] {
-        let login = f.post("/native/login", serde_json::json!({"username": "ada", "password": PASSWORD}), None).await;
+        let login = f
+            .post(
+                "/native/login",
+                serde_json::json!({"username": "ada", "password": PASSWORD}),
+                None,
+            )
+            .await;
         let answer = f
-            .post("/native/verify-2fa", serde_json::json!({"challenge": login.json["challenge"], "code": recovery}), None)
+            .post(
+                "/native/verify-2fa",
+                serde_json::json!({"challenge": login.json["challenge"], "code": recovery}),
+                None,
+            )
             .await;
         assert_eq!(answer.status, expected, "{}", answer.json);
     }
@@ -231,10 +356,22 @@ async fn recovery_codes_work_once() {
 #[tokio::test]
 async fn a_challenge_expires() {
     let f = fixture().await;
-    let login = f.post("/native/login", serde_json::json!({"username": "ada", "password": PASSWORD}), None).await;
+    let login = f
+        .post(
+            "/native/login",
+            serde_json::json!({"username": "ada", "password": PASSWORD}),
+            None,
+        )
+        .await;
     let secret = totp::secret_from_uri(login.json["enrollment"]["otpauth_uri"].as_str().unwrap()).unwrap();
     f.clock.advance(301);
     let code = totp::code_at(&secret, f.clock.now());
-    let answer = f.post("/native/verify-2fa", serde_json::json!({"challenge": login.json["challenge"], "code": code}), None).await;
+    let answer = f
+        .post(
+            "/native/verify-2fa",
+            serde_json::json!({"challenge": login.json["challenge"], "code": code}),
+            None,
+        )
+        .await;
     assert_eq!(code_of(&answer), "invalid_challenge");
 }

@@ -38,11 +38,17 @@ async fn main() -> Result<()> {
     let mut conn = server.connect(Some(&ada)).await?;
     let session = first_login(&mut conn, "ada", PASSWORD).await?;
     let token = Arc::new(session.access_token);
-    println!("server pid-free run on {}; {} s per measurement", server.addr, seconds);
+    println!(
+        "server pid-free run on {}; {} s per measurement",
+        server.addr, seconds
+    );
 
     if wants("keepalive") {
         println!("\nkeep-alive GET /native/me");
-        println!("{:>12} {:>12} {:>10} {:>10} {:>10}", "connections", "requests/s", "p50 ms", "p99 ms", "errors");
+        println!(
+            "{:>12} {:>12} {:>10} {:>10} {:>10}",
+            "connections", "requests/s", "p50 ms", "p99 ms", "errors"
+        );
         for connections in [1usize, 16, 64] {
             let config = server.client_config(Some(&ada))?;
             let deadline = Instant::now() + duration;
@@ -58,7 +64,9 @@ async fn main() -> Result<()> {
                     while Instant::now() < deadline {
                         let started = Instant::now();
                         match conn.get("/native/me", Some(&token)).await {
-                            Ok(answer) if answer.status == StatusCode::OK => latencies.push(started.elapsed()),
+                            Ok(answer) if answer.status == StatusCode::OK => {
+                                latencies.push(started.elapsed())
+                            }
                             _ => errors += 1,
                         }
                     }
@@ -72,7 +80,10 @@ async fn main() -> Result<()> {
 
     if wants("handshakes") {
         println!("\nfull mTLS handshakes (no resumption), one GET /native/me each");
-        println!("{:>12} {:>12} {:>10} {:>10} {:>10}", "workers", "conns/s", "p50 ms", "p99 ms", "errors");
+        println!(
+            "{:>12} {:>12} {:>10} {:>10} {:>10}",
+            "workers", "conns/s", "p50 ms", "p99 ms", "errors"
+        );
         let mut config = (*server.client_config(Some(&ada))?).clone();
         config.resumption = rustls::client::Resumption::disabled();
         let config = Arc::new(config);
@@ -120,7 +131,11 @@ async fn main() -> Result<()> {
                 let body = serde_json::json!({"username": "ada", "password": PASSWORD});
                 while !stop.load(Ordering::Relaxed) {
                     let answer = conn.post_json("/native/login", &body, None).await?;
-                    anyhow::ensure!(answer.status == StatusCode::OK, "login answered {}", answer.status);
+                    anyhow::ensure!(
+                        answer.status == StatusCode::OK,
+                        "login answered {}",
+                        answer.status
+                    );
                     done += 1;
                 }
                 Ok::<_, anyhow::Error>(done)
