@@ -7,6 +7,8 @@
 //! generator of `ring` takes no caller RNG); they are returned in
 //! [`PrivateKeyPem`], whose `Debug` output is redacted.
 
+pub mod package;
+
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose, SanType, SerialNumber, PKCS_ECDSA_P256_SHA256,
@@ -107,8 +109,13 @@ pub struct IssuedCertificate {
 
 /// The CA: its certificate and signing key.
 pub struct CertificateAuthority {
+    /// Signs issued certificates and CRLs (rcgen needs a `Certificate`).
     cert: rcgen::Certificate,
     key: KeyPair,
+    /// The CA certificate as published: exactly what `create` produced,
+    /// whatever `from_pem` re-derives for signing.
+    published_pem: String,
+    published_der: Vec<u8>,
 }
 
 impl fmt::Debug for CertificateAuthority {
@@ -131,7 +138,12 @@ impl CertificateAuthority {
         ];
         apply_validity(&mut params, validity, serial);
         let cert = params.self_signed(&key)?;
-        Ok(Self { cert, key })
+        Ok(Self {
+            published_pem: cert.pem(),
+            published_der: cert.der().to_vec(),
+            cert,
+            key,
+        })
     }
 
     /// Loads a CA written earlier by [`CertificateAuthority::cert_pem`] and
@@ -143,15 +155,22 @@ impl CertificateAuthority {
         // parameters and key yields the same subject and key identifier, which
         // is all that issued certificates refer to.
         let cert = params.self_signed(&key)?;
-        Ok(Self { cert, key })
+        let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())
+            .map_err(|e| CertError::Parse(e.to_string()))?;
+        Ok(Self {
+            published_pem: cert_pem.to_owned(),
+            published_der: pem.contents,
+            cert,
+            key,
+        })
     }
 
     pub fn cert_pem(&self) -> String {
-        self.cert.pem()
+        self.published_pem.clone()
     }
 
     pub fn cert_der(&self) -> &[u8] {
-        self.cert.der()
+        &self.published_der
     }
 
     pub fn key_pem(&self) -> PrivateKeyPem {
@@ -213,6 +232,36 @@ impl CertificateAuthority {
         self.sign(params)
     }
 
+    /// A CRL listing `revoked`, signed by this CA, as PEM.
+    pub fn crl(
+        &self,
+        revoked: &[RevokedEntry],
+        this_update: OffsetDateTime,
+        next_update: OffsetDateTime,
+        crl_number: u64,
+    ) -> Result<String> {
+        let revoked_certs = revoked
+            .iter()
+            .map(|entry| {
+                Ok(rcgen::RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(&from_hex(&entry.serial_hex)?),
+                    revocation_time: entry.revoked_at,
+                    reason_code: Some(entry.reason.code()),
+                    invalidity_date: None,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let params = rcgen::CertificateRevocationListParams {
+            this_update,
+            next_update,
+            crl_number: SerialNumber::from_slice(&crl_number.to_be_bytes()),
+            issuing_distribution_point: None,
+            revoked_certs,
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        Ok(params.signed_by(&self.cert, &self.key)?.pem()?)
+    }
+
     fn sign(&self, params: CertificateParams) -> Result<IssuedCertificate> {
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
         let cert = params.signed_by(&key, &self.cert, &self.key)?;
@@ -224,6 +273,65 @@ impl CertificateAuthority {
             info,
         })
     }
+}
+
+/// Why a certificate was revoked (the CRL reason codes people use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationReason {
+    Unspecified,
+    KeyCompromise,
+    AffiliationChanged,
+    Superseded,
+    CessationOfOperation,
+}
+
+impl RevocationReason {
+    pub const NAMES: [&'static str; 5] = [
+        "unspecified",
+        "key-compromise",
+        "affiliation-changed",
+        "superseded",
+        "cessation-of-operation",
+    ];
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "unspecified" => Self::Unspecified,
+            "key-compromise" => Self::KeyCompromise,
+            "affiliation-changed" => Self::AffiliationChanged,
+            "superseded" => Self::Superseded,
+            "cessation-of-operation" => Self::CessationOfOperation,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unspecified => "unspecified",
+            Self::KeyCompromise => "key-compromise",
+            Self::AffiliationChanged => "affiliation-changed",
+            Self::Superseded => "superseded",
+            Self::CessationOfOperation => "cessation-of-operation",
+        }
+    }
+
+    fn code(self) -> rcgen::RevocationReason {
+        match self {
+            Self::Unspecified => rcgen::RevocationReason::Unspecified,
+            Self::KeyCompromise => rcgen::RevocationReason::KeyCompromise,
+            Self::AffiliationChanged => rcgen::RevocationReason::AffiliationChanged,
+            Self::Superseded => rcgen::RevocationReason::Superseded,
+            Self::CessationOfOperation => rcgen::RevocationReason::CessationOfOperation,
+        }
+    }
+}
+
+/// One line of a CRL.
+#[derive(Debug, Clone)]
+pub struct RevokedEntry {
+    pub serial_hex: String,
+    pub revoked_at: OffsetDateTime,
+    pub reason: RevocationReason,
 }
 
 /// OID 1.2.840.113549.1.9.1 (PKCS #9 emailAddress) in the subject, which
@@ -294,6 +402,25 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(digest.as_ref());
     out
+}
+
+/// Bytes from hexadecimal (either case).
+pub fn from_hex(text: &str) -> Result<Vec<u8>> {
+    let invalid = || CertError::Invalid {
+        what: "serial number",
+        reason: format!("{text:?} is not hexadecimal"),
+    };
+    if !text.len().is_multiple_of(2) || text.is_empty() || text.len() > 64 {
+        return Err(invalid());
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                .ok_or_else(invalid)
+        })
+        .collect()
 }
 
 /// Lower-case hexadecimal.
@@ -379,6 +506,11 @@ mod tests {
         let original = ca();
         let reloaded =
             CertificateAuthority::from_pem(&original.cert_pem(), original.key_pem().expose()).unwrap();
+        assert_eq!(
+            reloaded.cert_der(),
+            original.cert_der(),
+            "the published CA certificate never changes"
+        );
         let issued = reloaded
             .issue_client(
                 "bob",
@@ -390,6 +522,39 @@ mod tests {
         let (_, leaf) = x509_parser::parse_x509_certificate(&issued.cert_der).unwrap();
         let (_, root) = x509_parser::parse_x509_certificate(original.cert_der()).unwrap();
         assert_eq!(leaf.issuer(), root.subject());
+    }
+
+    #[test]
+    fn crl_lists_revoked_serials_and_is_signed_by_the_ca() {
+        let ca = ca();
+        let serial = Serial::from_random([0x42; 16]);
+        let entry = RevokedEntry {
+            serial_hex: serial.to_hex(),
+            revoked_at: now(),
+            reason: RevocationReason::KeyCompromise,
+        };
+        let pem = ca
+            .crl(&[entry], now(), now() + time::Duration::days(1), 7)
+            .unwrap();
+        let der = rustls_pki_types_free_pem_decode(&pem);
+        use x509_parser::prelude::FromDer;
+        let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(&der).unwrap();
+        let listed: Vec<String> = crl
+            .iter_revoked_certificates()
+            .map(|r| hex(r.raw_serial()))
+            .collect();
+        assert_eq!(listed, vec![serial.to_hex()]);
+        let (_, root) = x509_parser::parse_x509_certificate(ca.cert_der()).unwrap();
+        assert_eq!(crl.issuer(), root.subject());
+        assert!(from_hex("zz").is_err());
+        assert_eq!(from_hex("0aFF").unwrap(), vec![0x0a, 0xff]);
+    }
+
+    fn rustls_pki_types_free_pem_decode(pem: &str) -> Vec<u8> {
+        x509_parser::pem::parse_x509_pem(pem.as_bytes())
+            .unwrap()
+            .1
+            .contents
     }
 
     #[test]

@@ -2,11 +2,11 @@
 //! presented certificate to its user.
 
 use crate::db::{audit, Actor, AuditEvent, Db};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::users::User;
 use rand::RngCore;
-use sightline_certs::{CertificateAuthority, IssuedCertificate, Serial, Validity};
+use sightline_certs::{CertificateAuthority, IssuedCertificate, RevocationReason, Serial, Validity};
 use std::path::{Path, PathBuf};
 
 /// A random serial (119 random bits, see [`Serial::from_random`]).
@@ -16,9 +16,11 @@ pub fn random_serial() -> Serial {
     Serial::from_random(bytes)
 }
 
-/// Issues a client certificate for `user` and records it.
+/// Issues a client certificate for `user` and records it, inside the
+/// caller's transaction (so a download link is spent only if issuance
+/// succeeds, for example).
 pub async fn issue_for_user(
-    db: &Db,
+    conn: &mut sqlx::SqliteConnection,
     ca: &CertificateAuthority,
     user: &User,
     validity_days: u32,
@@ -31,7 +33,6 @@ pub async fn issue_for_user(
         Validity::days_from(now, validity_days),
         random_serial(),
     )?;
-    let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO certificates (serial, user_id, thumbprint, not_before, not_after, issued_at) VALUES (?, ?, ?, ?, ?, ?)",
     )
@@ -41,10 +42,10 @@ pub async fn issue_for_user(
     .bind(issued.info.not_before.unix_timestamp())
     .bind(issued.info.not_after.unix_timestamp())
     .bind(now.unix_timestamp())
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     audit(
-        &mut *tx,
+        &mut *conn,
         now.unix_timestamp(),
         AuditEvent {
             actor,
@@ -55,8 +56,114 @@ pub async fn issue_for_user(
         },
     )
     .await?;
-    tx.commit().await?;
     Ok(issued)
+}
+
+/// A certificate as the registry knows it.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct CertificateRecord {
+    pub serial: String,
+    pub username: String,
+    pub email: String,
+    pub issued_at: i64,
+    pub not_after: i64,
+    pub revoked_at: Option<i64>,
+    pub revocation_reason: Option<String>,
+}
+
+impl CertificateRecord {
+    pub fn status(&self, now: i64) -> &'static str {
+        if self.revoked_at.is_some() {
+            "revoked"
+        } else if self.not_after <= now {
+            "expired"
+        } else {
+            "valid"
+        }
+    }
+}
+
+pub async fn list(db: &Db) -> Result<Vec<CertificateRecord>> {
+    Ok(sqlx::query_as::<_, CertificateRecord>(
+        "SELECT c.serial, u.username, u.email, c.issued_at, c.not_after, c.revoked_at, c.revocation_reason
+         FROM certificates c JOIN users u ON u.id = c.user_id ORDER BY c.issued_at DESC, c.serial",
+    )
+    .fetch_all(db)
+    .await?)
+}
+
+/// Revokes a certificate. Running servers notice within a second or two
+/// (see `revocation`): new handshakes fail, requests on open connections are
+/// refused and those connections are closed. Login sessions bound to the
+/// certificate end with it.
+pub async fn revoke(
+    db: &Db,
+    now: i64,
+    serial: &str,
+    reason: RevocationReason,
+    actor: Actor<'_>,
+) -> Result<CertificateRecord> {
+    let serial = serial.trim().to_ascii_lowercase();
+    let serial = serial.trim_start_matches("0x");
+    let mut tx = db.begin().await?;
+    let found: Option<(i64, Vec<u8>, Option<i64>)> =
+        sqlx::query_as("SELECT user_id, thumbprint, revoked_at FROM certificates WHERE serial = ?")
+            .bind(serial)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((_, thumbprint, revoked_at)) = found else {
+        return Err(Error::NotFound(format!("certificate {serial}")));
+    };
+    if revoked_at.is_some() {
+        return Err(Error::Conflict(format!(
+            "certificate {serial} is already revoked; a revocation"
+        )));
+    }
+    sqlx::query("UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE serial = ?")
+        .bind(now)
+        .bind(reason.as_str())
+        .bind(serial)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE token_families SET revoked_at = ?, revoked_reason = 'certificate revoked'
+         WHERE cert_thumbprint = ? AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(&thumbprint)
+    .execute(&mut *tx)
+    .await?;
+    audit(
+        &mut *tx,
+        now,
+        AuditEvent {
+            actor,
+            action: "cert.revoke",
+            subject: Some(serial),
+            client_addr: None,
+            detail: Some(reason.as_str()),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    let record = list(db)
+        .await?
+        .into_iter()
+        .find(|c| c.serial == serial)
+        .ok_or_else(|| Error::NotFound(format!("certificate {serial}")))?;
+    Ok(record)
+}
+
+/// Serials of every revoked certificate that has not expired yet (expired
+/// ones are refused by the handshake anyway).
+pub async fn revoked_serials(db: &Db, now: i64) -> Result<Vec<(String, i64, Option<String>)>> {
+    Ok(sqlx::query_as(
+        "SELECT serial, revoked_at, revocation_reason FROM certificates
+         WHERE revoked_at IS NOT NULL AND not_after > ? ORDER BY revoked_at",
+    )
+    .bind(now)
+    .fetch_all(db)
+    .await?)
 }
 
 /// The files of a PEM identity in a folder.

@@ -13,6 +13,10 @@ pub struct Config {
     pub server: ServerConfig,
     pub certs: CertsConfig,
     pub auth: AuthConfig,
+    pub provisioning: ProvisioningConfig,
+    /// Absent: every mail is written to `<data-dir>/outbox/*.eml`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mail: Option<MailConfig>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -74,6 +78,77 @@ impl Default for AuthConfig {
     }
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProvisioningConfig {
+    /// Lifetime of an emailed one-time download link.
+    pub link_ttl_hours: u32,
+    /// Access requests accepted per client address per hour.
+    pub requests_per_address_per_hour: u32,
+    /// Access requests accepted per e-mail address per hour.
+    pub requests_per_email_per_hour: u32,
+}
+
+impl Default for ProvisioningConfig {
+    fn default() -> Self {
+        Self {
+            link_ttl_hours: 72,
+            requests_per_address_per_hour: 10,
+            requests_per_email_per_hour: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailSecurity {
+    /// Implicit TLS (usually port 465).
+    Tls,
+    /// STARTTLS (usually port 587).
+    Starttls,
+    /// Plain SMTP; only allowed to a loopback relay.
+    None,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: MailSecurity,
+    /// `Name <address>` or a bare address.
+    pub from: String,
+    /// Names of environment variables holding the SMTP credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    /// Or files holding them (first line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username_file: Option<std::path::PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<std::path::PathBuf>,
+    /// First retry delay after a failed delivery; doubles up to `retry_max_secs`.
+    #[serde(default = "default_retry_initial")]
+    pub retry_initial_secs: u64,
+    #[serde(default = "default_retry_max")]
+    pub retry_max_secs: u64,
+    #[serde(default = "default_mail_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_retry_initial() -> u64 {
+    30
+}
+
+fn default_retry_max() -> u64 {
+    3600
+}
+
+fn default_mail_timeout() -> u64 {
+    20
+}
+
 /// The longest access-token lifetime the server will sign.
 pub const MAX_ACCESS_TOKEN_TTL_SECS: u64 = 900;
 
@@ -106,6 +181,28 @@ impl Config {
         if self.server.handshake_timeout_secs == 0 {
             return Err(Error::Config(
                 "server.handshake_timeout_secs must be at least 1".into(),
+            ));
+        }
+        if let Some(mail) = &self.mail {
+            let loopback = matches!(mail.host.as_str(), "localhost" | "127.0.0.1" | "::1")
+                || mail
+                    .host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if mail.security == MailSecurity::None && !loopback {
+                return Err(Error::Config(
+                    "mail.security = \"none\" is only allowed for a relay on this machine (localhost)".into(),
+                ));
+            }
+            if mail.retry_initial_secs == 0 || mail.retry_max_secs < mail.retry_initial_secs {
+                return Err(Error::Config(
+                    "mail.retry_initial_secs must be at least 1 and at most retry_max_secs".into(),
+                ));
+            }
+        }
+        if self.provisioning.link_ttl_hours == 0 {
+            return Err(Error::Config(
+                "provisioning.link_ttl_hours must be at least 1".into(),
             ));
         }
         if !self.server.public_url.starts_with("https://") {
@@ -143,6 +240,19 @@ mod tests {
         std::fs::write(&path, "[auth]\naccess_token_ttl_secs = 3600\n").unwrap();
         assert!(Config::load(&path).is_err());
         std::fs::write(&path, "[server]\nlisten_on = \"x\"\n").unwrap();
+        assert!(Config::load(&path).is_err());
+    }
+
+    #[test]
+    fn plain_smtp_is_only_for_loopback() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let mail = |host: &str| {
+            format!("[mail]\nhost = \"{host}\"\nport = 25\nsecurity = \"none\"\nfrom = \"s@example.com\"\n")
+        };
+        std::fs::write(&path, mail("127.0.0.1")).unwrap();
+        assert!(Config::load(&path).unwrap().mail.is_some());
+        std::fs::write(&path, mail("smtp.example.com")).unwrap();
         assert!(Config::load(&path).is_err());
     }
 

@@ -234,8 +234,9 @@ async fn populate(dir: &DataDir, options: &InitOptions, now: time::OffsetDateTim
         Actor::Cli,
     )
     .await?;
+    let mut tx = db.begin().await?;
     let issued = certificates::issue_for_user(
-        &db,
+        &mut tx,
         &ca,
         &admin,
         config.certs.client_validity_days,
@@ -243,6 +244,7 @@ async fn populate(dir: &DataDir, options: &InitOptions, now: time::OffsetDateTim
         Actor::Cli,
     )
     .await?;
+    tx.commit().await?;
     let identity = certificates::write_pem_bundle(&dir.bootstrap_admin(), &issued, &ca_pem)?;
     db.close().await;
 

@@ -40,6 +40,8 @@ pub enum Error {
     PasswordHash(String),
     #[error("token signing failed: {0}")]
     TokenSigning(#[from] jsonwebtoken::errors::Error),
+    #[error("mail delivery failed: {0}")]
+    Mail(String),
     #[error("background task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
 }
@@ -161,6 +163,7 @@ impl From<sqlx::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        tracing::debug!(status = self.status.as_u16(), code = %self.code, "request refused");
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code,

@@ -10,7 +10,7 @@ use sightline_server::config::Config;
 use sightline_server::datadir::{self, DataDir, InitOptions};
 use sightline_server::db::{self, Actor};
 use sightline_server::state::AppState;
-use sightline_server::{certificates, http, tls, users};
+use sightline_server::{certificates, http, requests, tls, users};
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -44,9 +44,12 @@ enum Command {
     /// Manage user accounts.
     #[command(subcommand)]
     User(UserCommand),
-    /// Issue client certificates.
+    /// Issue, list and revoke client certificates.
     #[command(subcommand)]
     Cert(CertCommand),
+    /// Decide access requests.
+    #[command(subcommand)]
+    Request(RequestCommand),
     /// Read the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -130,6 +133,40 @@ enum CertCommand {
         #[arg(long, env = "SIGHTLINE_CLIENT_VALIDITY_DAYS")]
         validity_days: Option<u32>,
     },
+    /// List certificates.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a certificate; running servers refuse it within seconds.
+    Revoke {
+        serial: String,
+        #[arg(long, default_value = "unspecified", value_parser = sightline_certs::RevocationReason::NAMES)]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RequestCommand {
+    /// List access requests, newest first.
+    List {
+        #[arg(long, value_parser = ["pending", "approved", "rejected"])]
+        state: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a request: creates or links the account and mails a one-time download link.
+    Approve {
+        id: i64,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Reject a request; the requester is told by mail.
+    Reject {
+        id: i64,
+        #[arg(long)]
+        note: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -180,6 +217,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(&dir, args).await,
         Command::User(command) => user(&dir, command).await,
         Command::Cert(command) => cert(&dir, command).await,
+        Command::Request(command) => request(&dir, command).await,
         Command::Audit(AuditCommand::List { limit }) => {
             let db = dir.open_db().await?;
             for event in db::audit_list(&db, limit.clamp(1, 10_000)).await? {
@@ -250,8 +288,14 @@ async fn serve(dir: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
         config.server.handshake_timeout_secs = seconds;
     }
     config.validate()?;
-    let tls_config = tls::server_config(dir)?;
     let state = AppState::load(dir, config.clone(), Clock::system()).await?;
+    let tls_config = tls::server_config(dir, state.revocations.clone())?;
+    state.mailer.clone().spawn_worker(state.clock.clone());
+    state
+        .revocations
+        .clone()
+        .spawn_poller(state.db.clone(), state.clock.clone());
+    let revocations = state.revocations.clone();
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -265,6 +309,7 @@ async fn serve(dir: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
         tls_config,
         http::router(state),
         Duration::from_secs(config.server.handshake_timeout_secs),
+        revocations,
         shutdown_signal(),
     )
     .await;
@@ -383,20 +428,72 @@ async fn user(dir: &DataDir, command: UserCommand) -> anyhow::Result<()> {
 }
 
 async fn cert(dir: &DataDir, command: CertCommand) -> anyhow::Result<()> {
-    let CertCommand::Issue {
-        user,
-        out,
-        validity_days,
-    } = command;
+    let (user, out, validity_days) = match command {
+        CertCommand::Issue {
+            user,
+            out,
+            validity_days,
+        } => (user, out, validity_days),
+        CertCommand::List { json } => {
+            let db = dir.open_db().await?;
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let list = certificates::list(&db).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                println!(
+                    "{:<34} {:<20} {:<17} {:<17} STATUS",
+                    "SERIAL", "USER", "ISSUED", "EXPIRES"
+                );
+                for c in list {
+                    println!(
+                        "{:<34} {:<20} {:<17} {:<17} {}{}",
+                        c.serial,
+                        c.username,
+                        requests::format_time(c.issued_at).trim_end_matches(" UTC"),
+                        requests::format_time(c.not_after).trim_end_matches(" UTC"),
+                        c.status(now),
+                        c.revocation_reason.map(|r| format!(" ({r})")).unwrap_or_default()
+                    );
+                }
+            }
+            db.close().await;
+            return Ok(());
+        }
+        CertCommand::Revoke { serial, reason } => {
+            let db = dir.open_db().await?;
+            let reason = sightline_certs::RevocationReason::parse(&reason)
+                .ok_or_else(|| anyhow::anyhow!("unknown reason {reason:?}"))?;
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let record = certificates::revoke(&db, now, &serial, reason, Actor::Cli).await?;
+            println!(
+                "Revoked certificate {} of {} ({}). Running servers refuse it within seconds.",
+                record.serial,
+                record.username,
+                reason.as_str()
+            );
+            db.close().await;
+            return Ok(());
+        }
+    };
     let db = dir.open_db().await?;
+
     let config = dir.load_config()?;
     let days = validity_days.unwrap_or(config.certs.client_validity_days);
     anyhow::ensure!(days >= 1, "--validity-days must be at least 1");
     let user = users::require(&db, &user).await?;
     let ca = dir.load_ca()?;
-    let issued =
-        certificates::issue_for_user(&db, &ca, &user, days, time::OffsetDateTime::now_utc(), Actor::Cli)
-            .await?;
+    let mut tx = db.begin().await?;
+    let issued = certificates::issue_for_user(
+        &mut tx,
+        &ca,
+        &user,
+        days,
+        time::OffsetDateTime::now_utc(),
+        Actor::Cli,
+    )
+    .await?;
+    tx.commit().await?;
     let paths = certificates::write_pem_bundle(&out, &issued, &ca.cert_pem())?;
     println!(
         "Issued certificate {} for {} <{}>, valid {days} days",
@@ -406,5 +503,60 @@ async fn cert(dir: &DataDir, command: CertCommand) -> anyhow::Result<()> {
     println!("Key (0600):  {}", paths.key.display());
     println!("CA:          {}", paths.ca.display());
     db.close().await;
+    Ok(())
+}
+
+async fn request(dir: &DataDir, command: RequestCommand) -> anyhow::Result<()> {
+    dir.ensure_initialised()?;
+    let state = AppState::load(dir, dir.load_config()?, Clock::system()).await?;
+    match command {
+        RequestCommand::List { state: filter, json } => {
+            let filter = filter.as_deref().and_then(requests::RequestState::parse);
+            let list = requests::list(&state.db, filter, 1000).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                println!(
+                    "{:<5} {:<9} {:<17} {:<32} {:<24} FROM",
+                    "ID", "STATE", "RECEIVED", "EMAIL", "NAME"
+                );
+                for r in list {
+                    println!(
+                        "{:<5} {:<9} {:<17} {:<32} {:<24} {}",
+                        r.id,
+                        r.state,
+                        requests::format_time(r.created_at).trim_end_matches(" UTC"),
+                        r.email,
+                        r.name.chars().take(24).collect::<String>(),
+                        r.client_addr.unwrap_or_default()
+                    );
+                }
+            }
+        }
+        RequestCommand::Approve { id, note } => {
+            let approved = requests::approve(&state, id, note.as_deref(), Actor::Cli).await?;
+            println!(
+                "Approved request {id} from {}: {} account {}. A one-time link, valid until {}, was sent by mail.",
+                approved.request.email,
+                if approved.created_account { "created the" } else { "linked the existing" },
+                approved.username,
+                requests::format_time(approved.link_expires_at)
+            );
+            if state.config.mail.is_none() {
+                println!(
+                    "(No [mail] configured: the message is in {})",
+                    dir.root().join("outbox").display()
+                );
+            }
+        }
+        RequestCommand::Reject { id, note } => {
+            let rejected = requests::reject(&state, id, note.as_deref(), Actor::Cli).await?;
+            println!(
+                "Rejected request {id} from {}; they have been told by mail.",
+                rejected.email
+            );
+        }
+    }
+    state.db.close().await;
     Ok(())
 }

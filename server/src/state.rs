@@ -8,8 +8,13 @@ use crate::config::Config;
 use crate::datadir::DataDir;
 use crate::db::Db;
 use crate::error::{Error, Result};
+use crate::links::PackageVault;
+use crate::mail::Mailer;
+use crate::revocation::Revocations;
+use sightline_certs::CertificateAuthority;
 use sightline_proto::Secret;
 use std::ops::Deref;
+use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
@@ -22,6 +27,15 @@ pub struct Inner {
     pub config: Config,
     pub jwt: JwtKeys,
     pub clock: Clock,
+    pub ca: CertificateAuthority,
+    pub ca_pem: String,
+    pub mailer: Arc<Mailer>,
+    pub revocations: Arc<Revocations>,
+    /// Packages built by a spent link, waiting for their one download.
+    pub vault: PackageVault,
+    /// Access requests per client address and per e-mail address.
+    pub request_limit_by_address: Throttle,
+    pub request_limit_by_email: Throttle,
     /// Bounds concurrent argon2 work to leave a core for everything else, so
     /// a burst of logins never stalls other requests.
     pub hash_permits: Semaphore,
@@ -47,10 +61,35 @@ impl AppState {
     pub async fn load(dir: &DataDir, config: Config, clock: Clock) -> Result<Self> {
         let db = dir.open_db().await?;
         let jwt = JwtKeys::from_pem(&dir.read(&dir.jwt_key())?, &config.server.public_url)?;
-        Self::new(db, config, jwt, clock).await
+        let ca = dir.load_ca()?;
+        Self::new(db, config, jwt, ca, dir.root().join("outbox"), clock).await
     }
 
-    pub async fn new(db: Db, config: Config, jwt: JwtKeys, clock: Clock) -> Result<Self> {
+    pub async fn new(
+        db: Db,
+        config: Config,
+        jwt: JwtKeys,
+        ca: CertificateAuthority,
+        outbox_dir: PathBuf,
+        clock: Clock,
+    ) -> Result<Self> {
+        let mailer = Arc::new(Mailer::new(
+            db.clone(),
+            outbox_dir,
+            config.mail.as_ref(),
+            &public_host(&config.server.public_url),
+        )?);
+        let revocations = Arc::new(Revocations::default());
+        revocations.refresh(&db, clock.now()).await?;
+        let per_hour = |allowance: u32| Policy {
+            allowance: allowance.max(1),
+            window_secs: 3600,
+            first_lock_secs: 600,
+            max_lock_secs: 3600,
+        };
+        let request_limit_by_address =
+            Throttle::new(per_hour(config.provisioning.requests_per_address_per_hour));
+        let request_limit_by_email = Throttle::new(per_hour(config.provisioning.requests_per_email_per_hour));
         let dummy_hash =
             tokio::task::spawn_blocking(|| password::hash(&Secret::new(crate::datadir::generate_password())))
                 .await
@@ -61,6 +100,13 @@ impl AppState {
             config,
             jwt,
             clock,
+            ca_pem: ca.cert_pem(),
+            ca,
+            mailer,
+            revocations,
+            vault: PackageVault::default(),
+            request_limit_by_address,
+            request_limit_by_email,
             hash_permits: Semaphore::new((cores / 2).max(1)),
             account_throttle: Throttle::new(Policy {
                 allowance: 5,
@@ -87,4 +133,15 @@ impl AppState {
             .map_err(|_| Error::PasswordHash("hashing pool closed".into()))?;
         Ok(tokio::task::spawn_blocking(move || password::verify(&password, &stored)).await?)
     }
+}
+
+/// The host part of the public URL (for the default mail sender).
+pub fn public_host(public_url: &str) -> String {
+    public_url
+        .trim_start_matches("https://")
+        .split(['/', ':'])
+        .next()
+        .filter(|host| !host.is_empty())
+        .unwrap_or("localhost")
+        .to_owned()
 }

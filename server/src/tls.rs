@@ -7,6 +7,7 @@
 
 use crate::datadir::DataDir;
 use crate::error::{Error, Result};
+use crate::revocation::{RevocationCheckingVerifier, Revocations};
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -40,7 +41,7 @@ pub struct ConnInfo {
 /// How long a connection may take to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub fn server_config(dir: &DataDir) -> Result<Arc<ServerConfig>> {
+pub fn server_config(dir: &DataDir, revocations: Arc<Revocations>) -> Result<Arc<ServerConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let pem_error = |path: std::path::PathBuf| {
         move |e: rustls_pki_types::pem::Error| Error::Config(format!("{}: {e}", path.display()))
@@ -48,10 +49,14 @@ pub fn server_config(dir: &DataDir) -> Result<Arc<ServerConfig>> {
     let ca = CertificateDer::from_pem_file(dir.ca_cert()).map_err(pem_error(dir.ca_cert()))?;
     let mut roots = RootCertStore::empty();
     roots.add(ca)?;
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+    let webpki = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .allow_unauthenticated()
         .build()
         .map_err(|e| Error::Config(format!("client certificate verifier: {e}")))?;
+    let verifier = Arc::new(RevocationCheckingVerifier {
+        inner: webpki,
+        revocations,
+    });
     let chain = CertificateDer::pem_file_iter(dir.tls_cert())
         .map_err(pem_error(dir.tls_cert()))?
         .collect::<Result<Vec<_>, _>>()
@@ -71,6 +76,7 @@ pub async fn serve(
     tls: Arc<ServerConfig>,
     app: Router,
     handshake_timeout: Duration,
+    revocations: Arc<Revocations>,
     shutdown: impl Future<Output = ()>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
@@ -94,6 +100,7 @@ pub async fn serve(
             acceptor.clone(),
             app.clone(),
             handshake_timeout,
+            revocations.clone(),
         ));
     }
 }
@@ -104,6 +111,7 @@ async fn handle_connection(
     acceptor: TlsAcceptor,
     app: Router,
     handshake_timeout: Duration,
+    revocations: Arc<Revocations>,
 ) {
     let _ = tcp.set_nodelay(true);
     let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
@@ -133,6 +141,13 @@ async fn handle_connection(
                 None
             }
         });
+    // A session resumed from before a revocation skips certificate
+    // verification; refuse it here.
+    let serial = peer.as_ref().map(|p| p.serial_hex.clone());
+    if serial.as_deref().is_some_and(|s| revocations.is_revoked(s)) {
+        tracing::info!(%remote_addr, "connection with a revoked certificate closed");
+        return;
+    }
     let info = ConnInfo { remote_addr, peer };
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(info.clone());
@@ -143,7 +158,30 @@ async fn handle_connection(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
-    if let Err(error) = builder.serve_connection(TokioIo::new(stream), service).await {
-        tracing::debug!(%remote_addr, %error, "connection ended with an error");
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    let mut changes = revocations.subscribe();
+    let mut watching = serial.is_some();
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(%remote_addr, %error, "connection ended with an error");
+                }
+                return;
+            }
+            changed = changes.changed(), if watching => {
+                if changed.is_err() {
+                    watching = false;
+                    continue;
+                }
+                if serial.as_deref().is_some_and(|s| revocations.is_revoked(s)) {
+                    // Finish the request in flight (it is refused by the
+                    // extractors), then close.
+                    tracing::info!(%remote_addr, "closing a connection whose certificate was revoked");
+                    connection.as_mut().graceful_shutdown();
+                }
+            }
+        }
     }
 }

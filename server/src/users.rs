@@ -92,45 +92,94 @@ pub async fn add(db: &Db, now: i64, new: NewUser<'_>, actor: Actor<'_>) -> Resul
         None => None,
     };
     let mut tx = db.begin().await?;
+    let id = insert(&mut tx, now, new.username, new.email, new.is_admin, hash, actor).await?;
+    tx.commit().await?;
+    by_id(db, id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("user {id}")))
+}
+
+/// Inserts a validated user inside the caller's transaction.
+pub async fn insert(
+    conn: &mut sqlx::SqliteConnection,
+    now: i64,
+    username: &str,
+    email: &str,
+    is_admin: bool,
+    password_hash: Option<String>,
+    actor: Actor<'_>,
+) -> Result<i64> {
     let exists: Option<(String,)> =
         sqlx::query_as("SELECT username FROM users WHERE username = ? OR email = ?")
-            .bind(new.username)
-            .bind(new.email)
-            .fetch_optional(&mut *tx)
+            .bind(username)
+            .bind(email)
+            .fetch_optional(&mut *conn)
             .await?;
     if exists.is_some() {
         return Err(Error::Conflict(format!(
-            "a user named {:?} or with the e-mail address {:?}",
-            new.username, new.email
+            "a user named {username:?} or with the e-mail address {email:?}"
         )));
     }
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO users (username, email, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
     )
-    .bind(new.username)
-    .bind(new.email)
-    .bind(hash)
-    .bind(new.is_admin)
+    .bind(username)
+    .bind(email)
+    .bind(password_hash)
+    .bind(is_admin)
     .bind(now)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await?;
-    let detail = if new.is_admin { Some("admin") } else { None };
+    let detail = if is_admin { Some("admin") } else { None };
     audit(
-        &mut *tx,
+        &mut *conn,
         now,
         AuditEvent {
             actor,
             action: "user.add",
-            subject: Some(new.username),
+            subject: Some(username),
             client_addr: None,
             detail,
         },
     )
     .await?;
-    tx.commit().await?;
-    by_id(db, id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("user {id}")))
+    Ok(id)
+}
+
+/// A free username derived from an e-mail address: the local part, reduced
+/// to the allowed characters, with `-2`, `-3`, ... appended when taken.
+pub async fn derive_username(conn: &mut sqlx::SqliteConnection, email: &str) -> Result<String> {
+    let local = email.split('@').next().unwrap_or_default().to_ascii_lowercase();
+    let mut base: String = local
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .skip_while(|c| !c.is_ascii_alphanumeric())
+        .take(MAX_USERNAME_LEN - 6)
+        .collect();
+    if base.is_empty() {
+        base = "user".into();
+    }
+    for n in 1..10_000 {
+        let candidate = if n == 1 {
+            base.clone()
+        } else {
+            format!("{base}-{n}")
+        };
+        let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username = ?")
+            .bind(&candidate)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if taken.is_none() {
+            return Ok(candidate);
+        }
+    }
+    Err(Error::Conflict(format!("every username derived from {email:?}")))
 }
 
 pub async fn by_id(db: &Db, id: i64) -> Result<Option<User>> {
@@ -271,6 +320,28 @@ mod tests {
         assert!(validate_email("ada@exa mple.com").is_err());
         assert!(validate_email("zoë@example.com").is_err());
         assert!(validate_email("ada@-example.com").is_err());
+    }
+
+    #[tokio::test]
+    async fn derived_usernames_are_valid_and_unique() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::open(&dir.path().join("t.db"), true).await.unwrap();
+        let mut conn = db.acquire().await.unwrap();
+        let first = derive_username(&mut conn, "Ada.Lovelace+work@Example.com")
+            .await
+            .unwrap();
+        assert_eq!(first, "ada.lovelace-work");
+        validate_username(&first).unwrap();
+        insert(&mut conn, 0, &first, "a@example.com", false, None, Actor::Cli)
+            .await
+            .unwrap();
+        assert_eq!(
+            derive_username(&mut conn, "ada.lovelace+work@other.org")
+                .await
+                .unwrap(),
+            "ada.lovelace-work-2"
+        );
+        assert_eq!(derive_username(&mut conn, "__@x.org").await.unwrap(), "user");
     }
 
     #[tokio::test]

@@ -66,11 +66,32 @@ impl TestServer {
 
     /// Initialises a data directory and runs `serve` with `extra` flags.
     pub async fn start_with(extra: &[&str]) -> Result<Self> {
+        Self::start_configured("", extra).await
+    }
+
+    /// Like [`TestServer::start_with`], appending `config` (TOML tables) to
+    /// the `config.toml` that `init` wrote.
+    pub async fn start_configured(config: &str, extra: &[&str]) -> Result<Self> {
         let root = tempfile::tempdir()?;
         let data_dir = root.path().join("data");
         let output = run_cli(&data_dir, &["init", "--hostname", "localhost"], None).await?;
         if !output.status.success() {
             bail!("init failed: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        if !config.is_empty() {
+            // Merge table by table: keys given here replace those init wrote.
+            let path = data_dir.join("config.toml");
+            let mut written: toml::Table = std::fs::read_to_string(&path)?.parse()?;
+            let extra: toml::Table = config.parse()?;
+            for (name, value) in extra {
+                match (written.get_mut(&name), value) {
+                    (Some(toml::Value::Table(existing)), toml::Value::Table(new)) => existing.extend(new),
+                    (_, value) => {
+                        written.insert(name, value);
+                    }
+                }
+            }
+            std::fs::write(&path, toml::to_string(&written)?)?;
         }
         let stdout = String::from_utf8(output.stdout)?;
         let admin_password = stdout
@@ -165,6 +186,25 @@ impl TestServer {
         Identity::load(&out)
     }
 
+    /// The mails in the `.eml` outbox, oldest first, decoded.
+    pub fn outbox(&self) -> Result<Vec<String>> {
+        let dir = self.data_dir.join("outbox");
+        let mut names: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+            Err(_) => Vec::new(),
+        };
+        names.sort();
+        names
+            .iter()
+            .map(|path| Ok(decode_mail(&std::fs::read(path)?)))
+            .collect()
+    }
+
+    /// The SQLite database, for checks a user cannot make.
+    pub async fn database(&self) -> Result<sightline_server::db::Db> {
+        Ok(sightline_server::db::open(&self.data_dir.join("sightline.db"), false).await?)
+    }
+
     pub fn admin_identity(&self) -> Result<Identity> {
         Identity::load(&self.data_dir.join("bootstrap").join("admin"))
     }
@@ -226,6 +266,27 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// From DER (as found in a PKCS#12 file).
+    pub fn from_der(cert_der: &[u8], key_der: &[u8]) -> Self {
+        Self {
+            cert_pem: pem_encode("CERTIFICATE", cert_der),
+            key_pem: pem_encode("PRIVATE KEY", key_der),
+        }
+    }
+
+    /// The identity inside a PKCS#12 file.
+    pub fn from_pkcs12(bytes: &[u8], password: &str) -> Result<Self> {
+        let store =
+            p12_keystore::KeyStore::from_pkcs12(bytes, password, p12_keystore::Pkcs12ImportPolicy::Strict)
+                .map_err(|e| anyhow!("PKCS#12: {e}"))?;
+        let (_, chain) = store.private_key_chain().context("no key in the PKCS#12 file")?;
+        let leaf = chain
+            .certs()
+            .first()
+            .context("no certificate in the PKCS#12 file")?;
+        Ok(Self::from_der(leaf.as_der(), chain.key().as_der()))
+    }
+
     /// Reads `client.crt` and `client.key` from a folder.
     pub fn load(dir: &Path) -> Result<Self> {
         Ok(Self {
@@ -267,6 +328,10 @@ pub struct Answer {
 impl Answer {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
     }
 
     /// The `error.code` of a JSON error answer, or "".
@@ -328,6 +393,27 @@ impl Connection {
         let bearer = token.map(|t| format!("Bearer {t}"));
         let headers: Vec<(&str, &str)> = bearer.iter().map(|b| ("authorization", b.as_str())).collect();
         self.send(Method::GET, path, &headers, None).await
+    }
+
+    /// Posts a form, with an optional `Cookie` header.
+    pub async fn post_form(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        cookie: Option<&str>,
+    ) -> Result<Answer> {
+        let mut headers = vec![
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("accept", "text/html"),
+        ];
+        headers.extend(cookie.map(|c| ("cookie", c)));
+        self.send(
+            Method::POST,
+            path,
+            &headers,
+            Some(form_encode(fields).into_bytes()),
+        )
+        .await
     }
 
     pub async fn post_json(
@@ -413,4 +499,91 @@ pub async fn first_login(connection: &mut Connection, username: &str, password: 
             .filter_map(|c| c.as_str().map(str::to_owned))
             .collect(),
     })
+}
+
+fn pem_encode(label: &str, der: &[u8]) -> String {
+    let body = data_encoding::BASE64.encode(der);
+    let mut pem = format!("-----BEGIN {label}-----\n");
+    for line in body.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str(&format!("-----END {label}-----\n"));
+    pem
+}
+
+/// A mail as text: headers as they are, the body decoded from
+/// quoted-printable or base64 when the mail says so.
+pub fn decode_mail(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw).replace("\r\n", "\n");
+    let Some((headers, body)) = text.split_once("\n\n") else {
+        return text;
+    };
+    let lower = headers.to_ascii_lowercase();
+    let body = if lower.contains("content-transfer-encoding: quoted-printable") {
+        decode_quoted_printable(body)
+    } else if lower.contains("content-transfer-encoding: base64") {
+        let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+        data_encoding::BASE64
+            .decode(compact.as_bytes())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    } else {
+        body.to_owned()
+    };
+    format!("{headers}\n\n{body}")
+}
+
+fn decode_quoted_printable(body: &str) -> String {
+    let joined = body.replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' {
+            if let Some(byte) = bytes
+                .get(i + 1..i + 3)
+                .and_then(|hex| std::str::from_utf8(hex).ok())
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+            {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The first `https://...` link in a text that contains `marker`.
+pub fn find_link(text: &str, marker: &str) -> Option<String> {
+    text.split_whitespace()
+        .find(|word| word.starts_with("https://") && word.contains(marker))
+        .map(str::to_owned)
+}
+
+/// `application/x-www-form-urlencoded` encoding of `fields`.
+pub fn form_encode(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(name, value)| format!("{}={}", url_encode(name), url_encode(value)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => char::from(b).to_string(),
+            b' ' => "+".into(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// A port on loopback that nothing listens on right now.
+pub fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }

@@ -11,6 +11,7 @@
 
 pub mod extract;
 mod native;
+mod public;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -34,8 +35,23 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", post(native::logout))
         .route("/me", get(native::me))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
+    let public = Router::new()
+        .route("/request-access", get(public::request_access_page))
+        .route("/public/request-access", post(public::submit_request))
+        .route(
+            "/public/download-certs/{token}",
+            get(public::download_page)
+                .head(public::download_page)
+                .post(public::redeem),
+        )
+        .route("/public/packages/{id}", get(public::package))
+        .route("/public/ca.pem", get(public::ca_pem))
+        .route("/public/crl.pem", get(public::crl_pem))
+        .route("/public/style.css", get(public::stylesheet))
+        .layer(DefaultBodyLimit::max(public::FORM_BODY_LIMIT));
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(public)
         .nest("/native", native)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -77,8 +93,8 @@ async fn route_classes(request: Request, next: Next) -> Response {
     ApiError::client_certificate_required().into_response()
 }
 
-/// Headers every answer carries: nothing here is meant to be cached or
-/// sniffed as another type.
+/// Headers every answer carries: nothing here is cached, sniffed, framed
+/// or allowed to load anything from elsewhere.
 async fn common_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
@@ -86,6 +102,15 @@ async fn common_headers(request: Request, next: Next) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Download links carry their token in the path: never leak it onward.
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));

@@ -32,7 +32,11 @@ async fn fixture() -> Fixture {
     let db = crate::db::open(&dir.path().join("t.db"), true).await.unwrap();
     let clock = Clock::system();
     let jwt = JwtKeys::from_pem(&jwt::generate_key_pem().unwrap(), "https://localhost:8443").unwrap();
-    let state = AppState::new(db.clone(), Config::default(), jwt, clock.clone())
+    let now = time::OffsetDateTime::now_utc();
+    let ca = CertificateAuthority::create("t", Validity::days_from(now, 10), Serial::from_random([1; 16]))
+        .unwrap();
+    let outbox = dir.path().join("outbox");
+    let state = AppState::new(db.clone(), Config::default(), jwt, ca, outbox, clock.clone())
         .await
         .unwrap();
     let user = users::add(
@@ -48,12 +52,11 @@ async fn fixture() -> Fixture {
     )
     .await
     .unwrap();
-    let now = time::OffsetDateTime::now_utc();
-    let ca = CertificateAuthority::create("t", Validity::days_from(now, 10), Serial::from_random([1; 16]))
-        .unwrap();
-    let issued = certificates::issue_for_user(&db, &ca, &user, 10, now, Actor::Cli)
+    let mut tx = db.begin().await.unwrap();
+    let issued = certificates::issue_for_user(&mut tx, &state.ca, &user, 10, now, Actor::Cli)
         .await
         .unwrap();
+    tx.commit().await.unwrap();
     let peer = Arc::new(PeerCertificate {
         serial_hex: issued.info.serial_hex,
         email: issued.info.email,
@@ -374,4 +377,30 @@ async fn a_challenge_expires() {
         )
         .await;
     assert_eq!(code_of(&answer), "invalid_challenge");
+}
+
+#[tokio::test]
+async fn password_failures_lock_the_account_name_for_a_while() {
+    let f = fixture().await;
+    let wrong = serde_json::json!({"username": "ada", "password": "not-the-password-at-all"});
+    for _ in 0..5 {
+        let answer = f.post("/native/login", wrong.clone(), None).await;
+        assert_eq!(code_of(&answer), "invalid_credentials");
+    }
+    let right = serde_json::json!({"username": "ada", "password": PASSWORD});
+    let locked = f.post("/native/login", right.clone(), None).await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(locked.headers.contains_key(header::RETRY_AFTER));
+    // An unknown name is throttled exactly alike, so the lock reveals nothing.
+    let ghost = serde_json::json!({"username": "ghost", "password": "not-the-password-at-all"});
+    for _ in 0..5 {
+        f.post("/native/login", ghost.clone(), None).await;
+    }
+    assert_eq!(
+        f.post("/native/login", ghost, None).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    f.clock.advance(31);
+    assert_eq!(f.post("/native/login", right, None).await.status, StatusCode::OK);
 }

@@ -1,10 +1,10 @@
-//! End to end: the real `sightline-server` binary on loopback, a fresh data
-//! directory per test, real mTLS, the command line as an operator uses it.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Accounts and login: init, mTLS, password + TOTP, tokens, refusals.
 
 use anyhow::Result;
 use data_encoding::BASE64URL_NOPAD;
 use http::{Method, StatusCode};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use sightline_certs::{CertificateAuthority, Serial, Validity};
 use sightline_server::auth::jwt::{Claims, JwtKeys};
 use sightline_tests::{first_login, totp_now, Connection, Identity, TestServer};
@@ -262,6 +262,31 @@ async fn bad_certificates_are_refused_at_the_handshake() -> Result<()> {
     assert!(!server_answers(&server, &server_only).await, "no clientAuth EKU");
 
     assert!(server_answers(&server, &ada).await, "the server is still fine");
+
+    // TLS 1.2 clients are served too, with the same certificate checks.
+    let tls12 = |identity: &Identity| -> Result<std::sync::Arc<rustls::ClientConfig>> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from_pem_file(ca_dir.join("ca.crt"))?)?;
+        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS12])?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(
+            vec![identity.cert_der()?],
+            PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes())?,
+        )?;
+        Ok(std::sync::Arc::new(config))
+    };
+    let mut old_client = Connection::open(server.addr, tls12(&ada)?).await?;
+    assert_eq!(old_client.get("/healthz", None).await?.status, StatusCode::OK);
+    let refused = async {
+        Connection::open(server.addr, tls12(&expired)?)
+            .await?
+            .get("/healthz", None)
+            .await
+    };
+    assert!(refused.await.is_err(), "TLS 1.2 with an expired certificate");
     Ok(())
 }
 

@@ -1,0 +1,7 @@
+//! End to end: the real `sightline-server` binary on loopback, a fresh data
+//! directory per test, real mTLS, the command line as an operator uses it.
+//! One test binary (link time is precious); one module per capability.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod login;
+mod provisioning;
