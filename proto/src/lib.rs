@@ -4,6 +4,8 @@
 //! is a change of the protocol. This crate does no I/O and depends on no other
 //! workspace crate.
 
+pub mod sse;
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -109,6 +111,132 @@ pub struct MeResponse {
     pub token_expires_at: i64,
 }
 
+/// What a mode does with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModeKind {
+    /// A question about an image (and text), answered by a language model.
+    Chat,
+    /// The text in an image, read locally.
+    Ocr,
+    /// A replacement for the user's text.
+    Rewrite,
+}
+
+impl ModeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Chat => "chat",
+            Self::Ocr => "ocr",
+            Self::Rewrite => "rewrite",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "chat" => Some(Self::Chat),
+            "ocr" => Some(Self::Ocr),
+            "rewrite" => Some(Self::Rewrite),
+            _ => None,
+        }
+    }
+}
+
+/// `GET /native/modes`: one entry. Prompts and providers stay on the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModeSummary {
+    /// Stable identifier; send it back as `mode`.
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub kind: ModeKind,
+}
+
+/// Token counts reported by the model provider (zero for local OCR).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub total_tokens: u64,
+}
+
+/// The JSON answer of `/native/analyze` and `/native/rewrite`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompletionResponse {
+    pub text: String,
+    pub usage: Usage,
+}
+
+/// `POST /native/rewrite`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RewriteRequest {
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instruction: Option<String>,
+    pub mode: String,
+}
+
+/// One server-sent event of a streamed answer: `event: delta | done | error`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEvent {
+    Delta { text: String },
+    Done { usage: Usage },
+    Error { code: ErrorCode, message: String },
+}
+
+#[derive(Serialize, Deserialize)]
+struct DeltaData {
+    text: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct DoneData {
+    usage: Usage,
+}
+
+impl StreamEvent {
+    /// The SSE event name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Delta { .. } => "delta",
+            Self::Done { .. } => "done",
+            Self::Error { .. } => "error",
+        }
+    }
+
+    /// The SSE `data:` payload (one line of JSON).
+    pub fn data(&self) -> String {
+        let json = match self {
+            Self::Delta { text } => serde_json::to_string(&DeltaData { text: text.clone() }),
+            Self::Done { usage } => serde_json::to_string(&DoneData { usage: *usage }),
+            Self::Error { code, message } => serde_json::to_string(&ErrorDetail {
+                code: *code,
+                message: message.clone(),
+            }),
+        };
+        json.unwrap_or_default()
+    }
+
+    /// Reads an event back from its name and data; `None` for unknown events.
+    pub fn parse(name: &str, data: &str) -> Option<Self> {
+        match name {
+            "delta" => serde_json::from_str::<DeltaData>(data)
+                .ok()
+                .map(|d| Self::Delta { text: d.text }),
+            "done" => serde_json::from_str::<DoneData>(data)
+                .ok()
+                .map(|d| Self::Done { usage: d.usage }),
+            "error" => serde_json::from_str::<ErrorDetail>(data)
+                .ok()
+                .map(|e| Self::Error {
+                    code: e.code,
+                    message: e.message,
+                }),
+            _ => None,
+        }
+    }
+}
+
 /// `GET /healthz`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Health {
@@ -151,6 +279,19 @@ pub enum ErrorCode {
     InvalidRequest,
     InvalidEmail,
     RateLimited,
+    MissingField,
+    EmptyImage,
+    UnsupportedImageType,
+    InvalidImage,
+    ImageTooLarge,
+    ImageDimensionsTooLarge,
+    ContextTooLarge,
+    TextTooLarge,
+    UnknownMode,
+    WrongModeKind,
+    ProviderUnavailable,
+    ProviderTimeout,
+    ProviderError,
     UnsupportedMediaType,
     PayloadTooLarge,
     NotFound,
@@ -184,6 +325,19 @@ impl ErrorCode {
             Self::InvalidRequest => "invalid_request",
             Self::InvalidEmail => "invalid_email",
             Self::RateLimited => "rate_limited",
+            Self::MissingField => "missing_field",
+            Self::EmptyImage => "empty_image",
+            Self::UnsupportedImageType => "unsupported_image_type",
+            Self::InvalidImage => "invalid_image",
+            Self::ImageTooLarge => "image_too_large",
+            Self::ImageDimensionsTooLarge => "image_dimensions_too_large",
+            Self::ContextTooLarge => "context_too_large",
+            Self::TextTooLarge => "text_too_large",
+            Self::UnknownMode => "unknown_mode",
+            Self::WrongModeKind => "wrong_mode_kind",
+            Self::ProviderUnavailable => "provider_unavailable",
+            Self::ProviderTimeout => "provider_timeout",
+            Self::ProviderError => "provider_error",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::PayloadTooLarge => "payload_too_large",
             Self::NotFound => "not_found",
@@ -221,6 +375,31 @@ mod tests {
     fn unknown_codes_parse_as_unknown() {
         let code: ErrorCode = serde_json::from_str("\"from_the_future\"").unwrap_or(ErrorCode::Internal);
         assert_eq!(code, ErrorCode::Unknown);
+    }
+
+    #[test]
+    fn stream_events_round_trip() {
+        for event in [
+            StreamEvent::Delta {
+                text: "Hello \"world\"\n".into(),
+            },
+            StreamEvent::Done {
+                usage: Usage {
+                    prompt_tokens: 3,
+                    completion_tokens: 4,
+                    total_tokens: 7,
+                },
+            },
+            StreamEvent::Error {
+                code: ErrorCode::ProviderTimeout,
+                message: "slow".into(),
+            },
+        ] {
+            let data = event.data();
+            assert!(!data.contains('\n'), "data must stay on one line");
+            assert_eq!(StreamEvent::parse(event.name(), &data), Some(event));
+        }
+        assert_eq!(StreamEvent::parse("ping", "{}"), None);
     }
 
     #[test]

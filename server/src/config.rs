@@ -7,13 +7,16 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::Path;
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
     pub certs: CertsConfig,
     pub auth: AuthConfig,
     pub provisioning: ProvisioningConfig,
+    pub analysis: AnalysisConfig,
+    /// Model providers that modes refer to by `id`.
+    pub providers: Vec<ProviderConfig>,
     /// Absent: every mail is written to `<data-dir>/outbox/*.eml`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mail: Option<MailConfig>,
@@ -99,6 +102,122 @@ impl Default for ProvisioningConfig {
     }
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnalysisConfig {
+    pub max_image_bytes: usize,
+    /// Largest width or height accepted, read from the header before decoding.
+    pub max_image_side: u32,
+    pub max_context_bytes: usize,
+    pub max_rewrite_bytes: usize,
+    pub concurrent_per_user: usize,
+    pub requests_per_minute_per_user: u32,
+}
+
+impl Default for AnalysisConfig {
+    fn default() -> Self {
+        Self {
+            max_image_bytes: 10 * 1024 * 1024,
+            max_image_side: 8192,
+            max_context_bytes: 16 * 1024,
+            max_rewrite_bytes: 64 * 1024,
+            concurrent_per_user: 4,
+            requests_per_minute_per_user: 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// Any OpenAI-compatible chat-completions server (Ollama, vLLM, llama.cpp, OpenAI, ...).
+    Openai,
+    /// Local OCR with the `tesseract` command.
+    Tesseract,
+}
+
+/// One `[[providers]]` entry. Secrets come from the environment or a file,
+/// never from this file or the database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub id: String,
+    pub kind: ProviderKind,
+    /// `openai`: e.g. `http://127.0.0.1:11434/v1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_file: Option<std::path::PathBuf>,
+    /// Model used when a mode names none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_model: Option<String>,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
+    /// Longest wait for the first piece of the answer.
+    #[serde(default = "default_first_token_timeout")]
+    pub first_token_timeout_secs: u64,
+    #[serde(default = "default_total_timeout")]
+    pub total_timeout_secs: u64,
+    /// Images are downscaled to this longest side before they are sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_image_side: Option<u32>,
+    /// `tesseract`: the command and language.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+}
+
+fn default_connect_timeout() -> u64 {
+    5
+}
+
+fn default_first_token_timeout() -> u64 {
+    60
+}
+
+fn default_total_timeout() -> u64 {
+    300
+}
+
+impl ProviderConfig {
+    pub fn openai(id: &str, base_url: &str) -> Self {
+        Self {
+            id: id.into(),
+            kind: ProviderKind::Openai,
+            base_url: Some(base_url.into()),
+            api_key_env: None,
+            api_key_file: None,
+            default_model: None,
+            connect_timeout_secs: default_connect_timeout(),
+            first_token_timeout_secs: default_first_token_timeout(),
+            total_timeout_secs: default_total_timeout(),
+            max_image_side: None,
+            command: None,
+            language: None,
+        }
+    }
+
+    pub fn tesseract(id: &str) -> Self {
+        Self {
+            kind: ProviderKind::Tesseract,
+            base_url: None,
+            language: Some("eng".into()),
+            ..Self::openai(id, "")
+        }
+    }
+}
+
+/// A local Ollama for the chat and rewrite modes, and local OCR.
+pub fn default_providers() -> Vec<ProviderConfig> {
+    vec![
+        ProviderConfig::openai("ollama", "http://127.0.0.1:11434/v1"),
+        ProviderConfig::tesseract("ocr"),
+    ]
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MailSecurity {
@@ -152,7 +271,25 @@ fn default_mail_timeout() -> u64 {
 /// The longest access-token lifetime the server will sign.
 pub const MAX_ACCESS_TOKEN_TTL_SECS: u64 = 900;
 
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            certs: CertsConfig::default(),
+            auth: AuthConfig::default(),
+            provisioning: ProvisioningConfig::default(),
+            analysis: AnalysisConfig::default(),
+            providers: default_providers(),
+            mail: None,
+        }
+    }
+}
+
 impl Config {
+    pub fn provider(&self, id: &str) -> Option<&ProviderConfig> {
+        self.providers.iter().find(|p| p.id == id)
+    }
+
     /// Reads `path`; a missing file yields the defaults.
     pub fn load(path: &Path) -> Result<Self> {
         let text = match std::fs::read_to_string(path) {
@@ -199,6 +336,35 @@ impl Config {
                     "mail.retry_initial_secs must be at least 1 and at most retry_max_secs".into(),
                 ));
             }
+        }
+        for (index, provider) in self.providers.iter().enumerate() {
+            if self.providers[..index].iter().any(|p| p.id == provider.id) {
+                return Err(Error::Config(format!(
+                    "providers: id {:?} is used twice",
+                    provider.id
+                )));
+            }
+            if provider.kind == ProviderKind::Openai {
+                let url = provider.base_url.as_deref().unwrap_or_default();
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(Error::Config(format!(
+                        "providers.{}: base_url must be an http:// or https:// URL",
+                        provider.id
+                    )));
+                }
+            }
+            if provider.connect_timeout_secs == 0
+                || provider.first_token_timeout_secs == 0
+                || provider.total_timeout_secs == 0
+            {
+                return Err(Error::Config(format!(
+                    "providers.{}: timeouts must be at least 1 second",
+                    provider.id
+                )));
+            }
+        }
+        if self.analysis.concurrent_per_user == 0 || self.analysis.max_image_bytes == 0 {
+            return Err(Error::Config("analysis limits must be at least 1".into()));
         }
         if self.provisioning.link_ttl_hours == 0 {
             return Err(Error::Config(

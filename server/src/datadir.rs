@@ -235,6 +235,7 @@ async fn populate(dir: &DataDir, options: &InitOptions, now: time::OffsetDateTim
     )
     .await?;
     let mut tx = db.begin().await?;
+    crate::modes::seed_defaults(&mut tx, now.unix_timestamp()).await?;
     let issued = certificates::issue_for_user(
         &mut tx,
         &ca,

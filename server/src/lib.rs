@@ -3,6 +3,7 @@
 //! and admin pages). `main.rs` is the command line; everything it does is a
 //! function here, so the admin UI and tests call the same code.
 
+pub mod analysis;
 pub mod auth;
 pub mod certificates;
 pub mod clock;
@@ -12,9 +13,12 @@ pub mod db;
 pub mod error;
 pub mod fsutil;
 pub mod http;
+pub mod imagecheck;
 pub mod links;
 pub mod login;
 pub mod mail;
+pub mod modes;
+pub mod providers;
 pub mod requests;
 pub mod revocation;
 pub mod state;

@@ -10,7 +10,7 @@ use sightline_server::config::Config;
 use sightline_server::datadir::{self, DataDir, InitOptions};
 use sightline_server::db::{self, Actor};
 use sightline_server::state::AppState;
-use sightline_server::{certificates, http, requests, tls, users};
+use sightline_server::{certificates, http, modes, requests, tls, users};
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -50,6 +50,9 @@ enum Command {
     /// Decide access requests.
     #[command(subcommand)]
     Request(RequestCommand),
+    /// Manage the modes the desktop app offers.
+    #[command(subcommand)]
+    Mode(ModeCommand),
     /// Read the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -170,6 +173,58 @@ enum RequestCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum ModeCommand {
+    /// List modes with their provider and model.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a mode.
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = ["chat", "ocr", "rewrite"])]
+        kind: String,
+        /// The id of a [[providers]] entry in config.toml.
+        #[arg(long)]
+        provider: String,
+        #[arg(long)]
+        model: Option<String>,
+        /// The system prompt.
+        #[arg(long)]
+        prompt: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        temperature: Option<f32>,
+        #[arg(long)]
+        max_tokens: Option<u32>,
+    },
+    /// Change a mode; options not given keep their value.
+    Update {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, value_parser = ["chat", "ocr", "rewrite"])]
+        kind: Option<String>,
+        #[arg(long)]
+        provider: Option<String>,
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long)]
+        prompt: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        temperature: Option<f32>,
+        #[arg(long)]
+        max_tokens: Option<u32>,
+    },
+    /// Remove a mode.
+    Remove { id: String },
+}
+
+#[derive(Debug, Subcommand)]
 enum AuditCommand {
     /// Show the most recent events.
     List {
@@ -218,6 +273,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(command) => user(&dir, command).await,
         Command::Cert(command) => cert(&dir, command).await,
         Command::Request(command) => request(&dir, command).await,
+        Command::Mode(command) => mode(&dir, command).await,
         Command::Audit(AuditCommand::List { limit }) => {
             let db = dir.open_db().await?;
             for event in db::audit_list(&db, limit.clamp(1, 10_000)).await? {
@@ -558,5 +614,110 @@ async fn request(dir: &DataDir, command: RequestCommand) -> anyhow::Result<()> {
         }
     }
     state.db.close().await;
+    Ok(())
+}
+
+async fn mode(dir: &DataDir, command: ModeCommand) -> anyhow::Result<()> {
+    let db = dir.open_db().await?;
+    let config = dir.load_config()?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let kind = |text: &str| {
+        sightline_proto::ModeKind::parse(text).ok_or_else(|| anyhow::anyhow!("unknown kind {text:?}"))
+    };
+    match command {
+        ModeCommand::List { json } => {
+            let list = modes::list(&db).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                println!(
+                    "{:<22} {:<24} {:<8} {:<10} MODEL",
+                    "ID", "NAME", "KIND", "PROVIDER"
+                );
+                for m in list {
+                    println!(
+                        "{:<22} {:<24} {:<8} {:<10} {}",
+                        m.slug,
+                        m.name,
+                        m.kind.as_str(),
+                        m.provider,
+                        m.model.unwrap_or_default()
+                    );
+                }
+            }
+        }
+        ModeCommand::Add {
+            name,
+            kind: k,
+            provider,
+            model,
+            prompt,
+            description,
+            temperature,
+            max_tokens,
+        } => {
+            let mode = modes::Mode {
+                slug: String::new(),
+                name,
+                description: description.unwrap_or_default(),
+                kind: kind(&k)?,
+                system_prompt: prompt.unwrap_or_default(),
+                provider,
+                model,
+                options: modes::ModeOptions {
+                    temperature,
+                    max_tokens,
+                },
+            };
+            let added = modes::add(&db, &config, now, &mode, Actor::Cli).await?;
+            println!("Added mode {} ({})", added.slug, added.name);
+        }
+        ModeCommand::Update {
+            id,
+            name,
+            kind: k,
+            provider,
+            model,
+            prompt,
+            description,
+            temperature,
+            max_tokens,
+        } => {
+            let mut mode = modes::get(&db, &id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("there is no mode {id:?}"))?;
+            if let Some(name) = name {
+                mode.name = name;
+            }
+            if let Some(k) = k {
+                mode.kind = kind(&k)?;
+            }
+            if let Some(provider) = provider {
+                mode.provider = provider;
+            }
+            if let Some(model) = model {
+                mode.model = Some(model).filter(|m| !m.is_empty());
+            }
+            if let Some(prompt) = prompt {
+                mode.system_prompt = prompt;
+            }
+            if let Some(description) = description {
+                mode.description = description;
+            }
+            if temperature.is_some() {
+                mode.options.temperature = temperature;
+            }
+            if max_tokens.is_some() {
+                mode.options.max_tokens = max_tokens;
+            }
+            let updated = modes::update(&db, &config, now, &id, &mode, Actor::Cli).await?;
+            println!("Updated mode {} ({})", updated.slug, updated.name);
+        }
+        ModeCommand::Remove { id } => {
+            modes::remove(&db, now, &id, Actor::Cli).await?;
+            println!("Removed mode {id}");
+        }
+    }
+    db.close().await;
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Everything a request handler may need, shared behind one `Arc`.
 
+use crate::analysis::Limits;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password;
 use crate::auth::throttle::{Policy, Throttle};
@@ -10,6 +11,7 @@ use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::links::PackageVault;
 use crate::mail::Mailer;
+use crate::providers::Providers;
 use crate::revocation::Revocations;
 use sightline_certs::CertificateAuthority;
 use sightline_proto::Secret;
@@ -35,6 +37,8 @@ pub struct Inner {
     pub vault: PackageVault,
     /// Access requests per client address and per e-mail address.
     pub request_limit_by_address: Throttle,
+    pub providers: Providers,
+    pub analysis_limits: Limits,
     pub request_limit_by_email: Throttle,
     /// Bounds concurrent argon2 work to leave a core for everything else, so
     /// a burst of logins never stalls other requests.
@@ -87,6 +91,11 @@ impl AppState {
             first_lock_secs: 600,
             max_lock_secs: 3600,
         };
+        let providers = Providers::from_config(&config.providers)?;
+        let analysis_limits = Limits::new(
+            config.analysis.concurrent_per_user,
+            config.analysis.requests_per_minute_per_user,
+        );
         let request_limit_by_address =
             Throttle::new(per_hour(config.provisioning.requests_per_address_per_hour));
         let request_limit_by_email = Throttle::new(per_hour(config.provisioning.requests_per_email_per_hour));
@@ -107,6 +116,8 @@ impl AppState {
             vault: PackageVault::default(),
             request_limit_by_address,
             request_limit_by_email,
+            providers,
+            analysis_limits,
             hash_permits: Semaphore::new((cores / 2).max(1)),
             account_throttle: Throttle::new(Policy {
                 allowance: 5,

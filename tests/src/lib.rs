@@ -27,6 +27,8 @@ use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio_rustls::TlsConnector;
 
+pub mod stub;
+
 pub use sightline_server::auth::totp;
 
 /// The server binary next to the running test executable
@@ -222,6 +224,11 @@ impl TestServer {
         Connection::open(self.addr, self.client_config(identity)?).await
     }
 
+    /// The server's process id (for memory measurements).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     pub async fn stop(mut self) -> Result<()> {
         self.child.kill().await?;
         Ok(())
@@ -387,6 +394,29 @@ impl Connection {
             headers,
             body,
         })
+    }
+
+    /// Sends a request and returns as soon as the headers arrive, with the
+    /// body still streaming.
+    pub async fn send_streaming(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<http::Response<hyper::body::Incoming>> {
+        let mut builder = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "localhost");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        self.sender.ready().await?;
+        Ok(self
+            .sender
+            .send_request(builder.body(Full::new(Bytes::from(body)))?)
+            .await?)
     }
 
     pub async fn get(&mut self, path: &str, token: Option<&str>) -> Result<Answer> {
@@ -586,4 +616,51 @@ fn url_encode(text: &str) -> String {
 /// A port on loopback that nothing listens on right now.
 pub fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A `multipart/form-data` body of named parts: `(name, file name, bytes)`.
+/// Returns the content type (with its boundary) and the body.
+pub fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "sightline-test-boundary-7d1e";
+    let mut body = Vec::new();
+    for (name, file_name, contents) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match file_name {
+            Some(file) => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{file}\"\r\nContent-Type: image/png\r\n\r\n").as_bytes(),
+            ),
+            None => body.extend_from_slice(format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes()),
+        }
+        body.extend_from_slice(contents);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// Reads a streamed answer to its end (or `limit`), returning the events
+/// with the time each arrived.
+pub async fn read_events(
+    response: http::Response<hyper::body::Incoming>,
+    limit: Duration,
+) -> Result<Vec<(sightline_proto::StreamEvent, std::time::Instant)>> {
+    let mut body = response.into_body();
+    let mut parser = sightline_proto::sse::SseParser::new();
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    while let Ok(Some(frame)) = tokio::time::timeout_at(deadline, body.frame()).await {
+        let frame = frame?;
+        let Some(data) = frame.data_ref() else { continue };
+        let now = std::time::Instant::now();
+        for event in parser.push(data).map_err(|_| anyhow!("oversized event"))? {
+            if let Some(parsed) = sightline_proto::StreamEvent::parse(&event.event, &event.data) {
+                let last = !matches!(parsed, sightline_proto::StreamEvent::Delta { .. });
+                events.push((parsed, now));
+                if last {
+                    return Ok(events);
+                }
+            }
+        }
+    }
+    Ok(events)
 }

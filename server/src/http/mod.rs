@@ -9,6 +9,7 @@
 //! Handlers state their requirements through extractors
 //! ([`extract::ClientCert`], [`extract::Session`]).
 
+mod analysis;
 pub mod extract;
 mod native;
 mod public;
@@ -28,13 +29,26 @@ use sightline_proto::{ErrorCode, Health};
 pub const JSON_BODY_LIMIT: usize = 64 * 1024;
 
 pub fn router(state: AppState) -> Router {
+    // Room for the multipart framing and the text parts around the image.
+    let upload_limit =
+        state.config.analysis.max_image_bytes + state.config.analysis.max_context_bytes + 16 * 1024;
+    let rewrite_limit = state.config.analysis.max_rewrite_bytes * 2 + 16 * 1024;
     let native = Router::new()
         .route("/login", post(native::login))
         .route("/verify-2fa", post(native::verify_two_factor))
         .route("/refresh", post(native::refresh))
         .route("/logout", post(native::logout))
         .route("/me", get(native::me))
-        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
+        .route("/modes", get(analysis::list_modes))
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .route(
+            "/rewrite",
+            post(analysis::rewrite).layer(DefaultBodyLimit::max(rewrite_limit)),
+        )
+        .route(
+            "/analyze",
+            post(analysis::analyze).layer(DefaultBodyLimit::max(upload_limit)),
+        );
     let public = Router::new()
         .route("/request-access", get(public::request_access_page))
         .route("/public/request-access", post(public::submit_request))

@@ -3,5 +3,6 @@
 //! One test binary (link time is precious); one module per capability.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod analysis;
 mod login;
 mod provisioning;

@@ -1,0 +1,205 @@
+//! The analysis service: checks a request against the user's limits and the
+//! mode, prepares the image, and starts the provider. The caller gets a
+//! channel of events and decides how to answer (SSE or JSON).
+
+use crate::auth::throttle::{Policy, Throttle};
+use crate::error::ApiError;
+use crate::imagecheck::{self, ImageInfo};
+use crate::modes::{self, Mode};
+use crate::providers::{CompletionRequest, ImageInput, Providers};
+use crate::state::AppState;
+use axum::http::StatusCode;
+use sightline_proto::{ErrorCode, ModeKind, StreamEvent};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+
+/// Per-user concurrency and rate limits.
+#[derive(Debug)]
+pub struct Limits {
+    concurrent_per_user: usize,
+    running: Mutex<HashMap<i64, Arc<Semaphore>>>,
+    rate: Throttle,
+}
+
+impl Limits {
+    pub fn new(concurrent_per_user: usize, requests_per_minute: u32) -> Self {
+        Self {
+            concurrent_per_user: concurrent_per_user.max(1),
+            running: Mutex::new(HashMap::new()),
+            rate: Throttle::new(Policy {
+                allowance: requests_per_minute.max(1),
+                window_secs: 60,
+                first_lock_secs: 10,
+                max_lock_secs: 60,
+            }),
+        }
+    }
+
+    /// A slot for one request of `user_id`, or 429.
+    fn admit(&self, user_id: i64, now: i64) -> Result<OwnedSemaphorePermit, ApiError> {
+        let key = user_id.to_string();
+        if let Some(wait) = self.rate.locked_for(&key, now) {
+            return Err(rate_limited(wait, "Too many requests; slow down a little."));
+        }
+        let semaphore = {
+            let mut running = self
+                .running
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            running
+                .entry(user_id)
+                .or_insert_with(|| Arc::new(Semaphore::new(self.concurrent_per_user)))
+                .clone()
+        };
+        let permit = semaphore
+            .try_acquire_owned()
+            .map_err(|_| rate_limited(1, "Too many requests at once; wait for one to finish."))?;
+        self.rate.failure(&key, now);
+        Ok(permit)
+    }
+}
+
+fn rate_limited(retry_after: u64, message: &str) -> ApiError {
+    ApiError {
+        retry_after: Some(retry_after.max(1)),
+        ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, message)
+    }
+}
+
+/// A mode that exists and is of one of the `expected` kinds.
+pub async fn mode_for(state: &AppState, slug: &str, expected: &[ModeKind]) -> Result<Mode, ApiError> {
+    let mode = modes::get(&state.db, slug.trim()).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::UnknownMode,
+            format!("There is no mode {slug:?}."),
+        )
+    })?;
+    if !expected.contains(&mode.kind) {
+        let wanted: Vec<&str> = expected.iter().map(|k| k.as_str()).collect();
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::WrongModeKind,
+            format!(
+                "The mode {:?} is a {} mode; this request needs {}.",
+                mode.name,
+                mode.kind.as_str(),
+                wanted.join(" or ")
+            ),
+        ));
+    }
+    Ok(mode)
+}
+
+/// An image accepted by [`imagecheck`].
+#[derive(Debug)]
+pub struct CheckedImage {
+    pub bytes: bytes::Bytes,
+    pub info: ImageInfo,
+}
+
+pub fn check_image(state: &AppState, bytes: bytes::Bytes) -> Result<CheckedImage, ApiError> {
+    let info = imagecheck::inspect(&bytes, state.config.analysis.max_image_side).map_err(|rejection| {
+        let code = match rejection {
+            imagecheck::Rejection::Empty => ErrorCode::EmptyImage,
+            imagecheck::Rejection::Unsupported => ErrorCode::UnsupportedImageType,
+            imagecheck::Rejection::Invalid => ErrorCode::InvalidImage,
+            imagecheck::Rejection::TooLarge { .. } => ErrorCode::ImageDimensionsTooLarge,
+        };
+        let status = if code == ErrorCode::UnsupportedImageType {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        };
+        ApiError::new(status, code, capitalise(&rejection.to_string()))
+    })?;
+    Ok(CheckedImage { bytes, info })
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect::<String>() + ".")
+        .unwrap_or_default()
+}
+
+/// Starts `mode` on `text` (and `image`) for `user_id`.
+pub async fn start(
+    state: &AppState,
+    providers: &Providers,
+    user_id: i64,
+    mode: Mode,
+    text: String,
+    image: Option<CheckedImage>,
+) -> Result<mpsc::Receiver<StreamEvent>, ApiError> {
+    let permit = state.analysis_limits.admit(user_id, state.clock.now())?;
+    let provider = providers.get(&mode.provider).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::ProviderUnavailable,
+            format!(
+                "The provider of the mode {:?} is not configured on this server.",
+                mode.name
+            ),
+        )
+    })?;
+    let image = match image {
+        Some(image) => Some(prepare_image(image, provider.max_image_side()).await?),
+        None => None,
+    };
+    let system_prompt = match mode.kind {
+        ModeKind::Rewrite => format!(
+            "{}\n\nReply with the rewritten text only: no introduction, no quotation marks, no explanation.",
+            mode.system_prompt.trim()
+        ),
+        _ => mode.system_prompt.clone(),
+    };
+    let request = CompletionRequest {
+        model: mode.model.clone(),
+        system_prompt,
+        text,
+        image,
+        options: mode.options.clone(),
+    };
+    let (events, receiver) = mpsc::channel(64);
+    tokio::spawn(async move {
+        let _permit = permit;
+        provider.run(request, events).await;
+    });
+    Ok(receiver)
+}
+
+/// Downscales to the provider's limit when it has one (off the runtime).
+async fn prepare_image(image: CheckedImage, max_side: Option<u32>) -> Result<ImageInput, ApiError> {
+    let mime = image.info.kind.mime();
+    let Some(max_side) = max_side.filter(|max| image.info.width.max(image.info.height) > *max) else {
+        return Ok(ImageInput {
+            mime,
+            bytes: image.bytes,
+        });
+    };
+    let bytes = image.bytes.clone();
+    let info = image.info;
+    let smaller = tokio::task::spawn_blocking(move || imagecheck::downscale(&bytes, info, max_side))
+        .await
+        .map_err(crate::Error::from)?
+        .map_err(|rejection| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::InvalidImage,
+                capitalise(&rejection.to_string()),
+            )
+        })?;
+    Ok(match smaller {
+        Some(jpeg) => ImageInput {
+            mime: "image/jpeg",
+            bytes: jpeg.into(),
+        },
+        None => ImageInput {
+            mime,
+            bytes: image.bytes,
+        },
+    })
+}
