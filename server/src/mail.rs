@@ -92,6 +92,8 @@ impl Mailer {
             .from(self.from.clone())
             .to(to)
             .subject(&mail.subject)
+            // Spam filters distrust mail without a Message-ID; this host names it.
+            .message_id(None)
             .header(ContentType::TEXT_PLAIN)
             .body(mail.body.clone())
             .map_err(|e| Error::invalid("mail", e.to_string()))?;

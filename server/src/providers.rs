@@ -193,20 +193,19 @@ impl OpenAi {
         })
     }
 
+    /// The request body. The image goes in as a base64 data URL written
+    /// straight into the body buffer, so an upload costs its own bytes plus
+    /// one base64 copy, not several.
     fn body(&self, request: &CompletionRequest) -> Result<Vec<u8>, ProviderError> {
+        const IMAGE_SLOT: &str = "\u{0}image\u{0}";
         let model = request
             .model
             .clone()
             .or_else(|| self.default_model.clone())
             .ok_or_else(|| ProviderError::Failed("the mode names no model".into()))?;
         let mut content = vec![serde_json::json!({"type": "text", "text": request.text})];
-        if let Some(image) = &request.image {
-            let url = format!(
-                "data:{};base64,{}",
-                image.mime,
-                data_encoding::BASE64.encode(&image.bytes)
-            );
-            content.push(serde_json::json!({"type": "image_url", "image_url": {"url": url}}));
+        if request.image.is_some() {
+            content.push(serde_json::json!({"type": "image_url", "image_url": {"url": IMAGE_SLOT}}));
         }
         let mut messages = Vec::new();
         if !request.system_prompt.is_empty() {
@@ -225,7 +224,27 @@ impl OpenAi {
         if let Some(max_tokens) = request.options.max_tokens {
             body["max_tokens"] = serde_json::json!(max_tokens);
         }
-        serde_json::to_vec(&body).map_err(|e| ProviderError::Failed(e.to_string()))
+        let json = serde_json::to_string(&body).map_err(|e| ProviderError::Failed(e.to_string()))?;
+        let Some(image) = &request.image else {
+            return Ok(json.into_bytes());
+        };
+        // serde_json writes the slot's NULs as `\u0000`. The image part comes
+        // after the user's text, so its slot is the last occurrence even if
+        // the text happens to contain the same characters.
+        let slot = "\"\\u0000image\\u0000\"";
+        let (before, after) = json
+            .rsplit_once(slot)
+            .ok_or_else(|| ProviderError::Failed("could not place the image in the request".into()))?;
+        let encoded_len = data_encoding::BASE64.encode_len(image.bytes.len());
+        let mut out = Vec::with_capacity(json.len() + encoded_len + 64);
+        out.extend_from_slice(before.as_bytes());
+        out.extend_from_slice(format!("\"data:{};base64,", image.mime).as_bytes());
+        let start = out.len();
+        out.resize(start + encoded_len, 0);
+        data_encoding::BASE64.encode_mut(&image.bytes, &mut out[start..]);
+        out.push(b'"');
+        out.extend_from_slice(after.as_bytes());
+        Ok(out)
     }
 
     async fn stream(&self, request: CompletionRequest, events: &Events) -> Result<(), ProviderError> {

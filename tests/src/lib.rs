@@ -657,6 +657,8 @@ pub async fn read_events(
                 let last = !matches!(parsed, sightline_proto::StreamEvent::Delta { .. });
                 events.push((parsed, now));
                 if last {
+                    // Read to the end so the connection can carry the next request.
+                    while let Ok(Some(Ok(_))) = tokio::time::timeout_at(deadline, body.frame()).await {}
                     return Ok(events);
                 }
             }

@@ -94,6 +94,14 @@ pub async fn analyze(
     request: Request,
 ) -> Result<Response, ApiError> {
     let stream = wants_stream(request.headers());
+    // The whole upload's size, to allocate the image buffer once.
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(state.config.analysis.max_image_bytes);
     let mut multipart = Multipart::from_request(request, &state).await.map_err(|_| {
         ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -110,7 +118,7 @@ pub async fn analyze(
     {
         match field.name().unwrap_or_default() {
             "image" => {
-                let mut bytes = bytes::BytesMut::new();
+                let mut bytes = bytes::BytesMut::with_capacity(declared);
                 while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, &state))? {
                     if bytes.len() + chunk.len() > limits.max_image_bytes {
                         return Err(image_too_large(&state));

@@ -9,7 +9,7 @@
 //!    with a 2 MB JPEG, at 1 and 16 concurrent clients (stub provider
 //!    answering at once), and its peak memory with 32 concurrent 4 MB uploads.
 //!
-//! Usage: `load [--seconds N] [--only keepalive|handshakes|logins|analyze]`.
+//! Usage: `load [--seconds N] [--only keepalive|handshakes|logins|analyze|memory]`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use anyhow::{Context, Result};
@@ -44,7 +44,21 @@ async fn main() -> Result<()> {
         stub.base_url()
     );
     let server = TestServer::start_configured(&config, &[]).await?;
-    server.cli_ok(&["mode", "add", "--name", "Bench", "--kind", "chat", "--provider", "stub"], None).await?;
+    server
+        .cli_ok(
+            &[
+                "mode",
+                "add",
+                "--name",
+                "Bench",
+                "--kind",
+                "chat",
+                "--provider",
+                "stub",
+            ],
+            None,
+        )
+        .await?;
     let ada = server.add_user("ada", PASSWORD).await?;
     let mut conn = server.connect(Some(&ada)).await?;
     let session = first_login(&mut conn, "ada", PASSWORD).await?;
@@ -182,8 +196,14 @@ async fn main() -> Result<()> {
     }
     if wants("analyze") {
         println!("\n/native/analyze, 2 MB JPEG: latency the server adds to the first delta");
-        println!("{:>12} {:>10} {:>10} {:>10} {:>10}", "clients", "requests", "p50 ms", "p99 ms", "errors");
-        stub.set(Behaviour { stamp_first: true, ..Behaviour::default() });
+        println!(
+            "{:>12} {:>10} {:>10} {:>10} {:>10}",
+            "clients", "requests", "p50 ms", "p99 ms", "errors"
+        );
+        stub.set(Behaviour {
+            stamp_first: true,
+            ..Behaviour::default()
+        });
         let jpeg = Arc::new(noise_jpeg(2_000_000));
         for clients in [1usize, 16] {
             let deadline = Instant::now() + duration;
@@ -214,11 +234,22 @@ async fn main() -> Result<()> {
                 errors
             );
         }
+    }
 
+    if wants("memory") {
+        // On its own server, so that the peak before is an idle server's.
+        if only.as_deref() != Some("memory") {
+            println!("\n(run `--only memory` for the memory measurement on a fresh server)");
+            server.stop().await?;
+            return Ok(());
+        }
         println!("\npeak server memory with 32 concurrent 4 MB uploads");
         let pid = server.pid().context("no server pid")?;
         let before = peak_rss_kib(pid)?;
-        stub.set(Behaviour { first_delay: Duration::from_secs(2), ..Behaviour::default() });
+        stub.set(Behaviour {
+            first_delay: Duration::from_secs(2),
+            ..Behaviour::default()
+        });
         let big = Arc::new(noise_jpeg(4_000_000));
         let mut uploads = Vec::new();
         for _ in 0..32 {
@@ -254,17 +285,29 @@ async fn main() -> Result<()> {
 /// One streamed analysis; the time between the stub handing the first delta
 /// to the network and this client reading it.
 async fn first_delta_delay(conn: &mut Connection, token: &str, jpeg: &[u8]) -> Result<Duration> {
-    let (content_type, body) = multipart(&[("mode", None, b"bench"), ("context", None, b"what is this?"), ("image", Some("shot.jpg"), jpeg)]);
+    let (content_type, body) = multipart(&[
+        ("mode", None, b"bench"),
+        ("context", None, b"what is this?"),
+        ("image", Some("shot.jpg"), jpeg),
+    ]);
     let bearer = format!("Bearer {token}");
     let response = conn
         .send_streaming(
             http::Method::POST,
             "/native/analyze",
-            &[("content-type", &content_type), ("authorization", &bearer), ("accept", "text/event-stream")],
+            &[
+                ("content-type", &content_type),
+                ("authorization", &bearer),
+                ("accept", "text/event-stream"),
+            ],
             body,
         )
         .await?;
-    anyhow::ensure!(response.status() == StatusCode::OK, "analyze answered {}", response.status());
+    anyhow::ensure!(
+        response.status() == StatusCode::OK,
+        "analyze answered {}",
+        response.status()
+    );
     let events = read_events(response, Duration::from_secs(30)).await?;
     let (first, arrived) = events.first().context("no events")?;
     let sightline_proto::StreamEvent::Delta { text } = first else {
