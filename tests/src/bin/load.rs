@@ -64,7 +64,7 @@ async fn main() -> Result<()> {
     let session = first_login(&mut conn, "ada", PASSWORD).await?;
     let token = Arc::new(session.access_token);
     println!(
-        "server pid-free run on {}; {} s per measurement",
+        "server on {}; {} s per measurement",
         server.addr, seconds
     );
 
