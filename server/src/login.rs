@@ -24,8 +24,33 @@ pub const RECOVERY_CODE_COUNT: usize = 10;
 /// Where a login attempt comes from.
 #[derive(Debug, Clone, Copy)]
 pub struct Origin<'a> {
-    pub peer: &'a PeerCertificate,
+    /// The verified client certificate; the admin pages may run without one
+    /// (`admin.require_client_certificate = false`).
+    pub peer: Option<&'a PeerCertificate>,
     pub client: IpAddr,
+}
+
+impl Origin<'_> {
+    /// The certificate's thumbprint, or empty without one.
+    fn thumbprint(&self) -> &[u8] {
+        self.peer.map_or(&[], |peer| peer.thumbprint.as_slice())
+    }
+}
+
+/// What a login is for: tokens for the desktop app, or an admin session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Native,
+    Admin,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Native => "native",
+            Self::Admin => "admin",
+        }
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -35,6 +60,7 @@ struct PasswordRow {
     email: String,
     password_hash: Option<String>,
     disabled: bool,
+    is_admin: bool,
     totp_secret: Option<String>,
 }
 
@@ -42,6 +68,7 @@ pub async fn login(
     state: &AppState,
     origin: Origin<'_>,
     request: LoginRequest,
+    purpose: Purpose,
 ) -> Result<LoginResponse, ApiError> {
     if request.username.len() > 256
         || request.password.expose().len() > crate::auth::password::MAX_PASSWORD_LEN
@@ -60,7 +87,7 @@ pub async fn login(
     }
 
     let row: Option<PasswordRow> = sqlx::query_as(
-        "SELECT id, username, email, password_hash, disabled, totp_secret FROM users WHERE username = ?",
+        "SELECT id, username, email, password_hash, disabled, is_admin, totp_secret FROM users WHERE username = ?",
     )
     .bind(&request.username)
     .fetch_optional(&state.db)
@@ -98,8 +125,20 @@ pub async fn login(
     if row.disabled {
         return Err(account_disabled());
     }
-    let owner = certificates::owner_by_thumbprint(&state.db, &origin.peer.thumbprint).await?;
-    match owner {
+    if purpose == Purpose::Admin && !row.is_admin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::NotAnAdmin,
+            "This account is not an administrator.",
+        ));
+    }
+    let owner = match origin.peer {
+        Some(peer) => Some(certificates::owner_by_thumbprint(&state.db, &peer.thumbprint).await?),
+        None if purpose == Purpose::Admin => None,
+        None => return Err(ApiError::client_certificate_required()),
+    };
+    match owner.flatten() {
+        None if origin.peer.is_none() => {}
         None => return Err(ApiError::client_certificate_required()),
         Some(owner) if owner.revoked => return Err(certificate_revoked()),
         Some(owner) if owner.user_id != row.id => {
@@ -119,11 +158,14 @@ pub async fn login(
         .bind(now)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("INSERT INTO login_challenges (challenge_hash, user_id, cert_thumbprint, expires_at) VALUES (?, ?, ?, ?)")
+    sqlx::query(
+        "INSERT INTO login_challenges (challenge_hash, user_id, cert_thumbprint, expires_at, purpose) VALUES (?, ?, ?, ?, ?)",
+    )
         .bind(token_hash(&challenge))
         .bind(row.id)
-        .bind(origin.peer.thumbprint.as_slice())
+        .bind(origin.thumbprint())
         .bind(now + i64::try_from(ttl).unwrap_or(300))
+        .bind(purpose.as_str())
         .execute(&mut *tx)
         .await?;
     let enrollment = if row.totp_secret.is_none() {
@@ -157,6 +199,7 @@ struct ChallengeRow {
     cert_thumbprint: Vec<u8>,
     expires_at: i64,
     used_at: Option<i64>,
+    purpose: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -176,19 +219,67 @@ enum Accepted {
     RecoveryCode { id: i64 },
 }
 
+/// A second factor that was accepted: the challenge is spent and the TOTP
+/// state updated inside `tx`, which the caller completes and commits.
+#[derive(Debug)]
+pub struct Verified<'c> {
+    pub tx: sqlx::Transaction<'c, sqlx::Sqlite>,
+    pub user_id: i64,
+    pub username: String,
+    /// Present once, when this code confirmed a new enrolment.
+    pub recovery_codes: Option<Vec<Secret>>,
+    pub now: i64,
+}
+
 pub async fn verify_two_factor(
     state: &AppState,
     origin: Origin<'_>,
     request: VerifyTwoFactorRequest,
 ) -> Result<TokenResponse, ApiError> {
+    let peer = origin.peer.ok_or_else(ApiError::client_certificate_required)?;
+    let Verified { mut tx, user_id, username, recovery_codes, now } =
+        verify_second_factor(state, origin, &request.challenge, &request.code, Purpose::Native).await?;
+    let family_id = random_token();
+    let family_ttl = i64::from(state.config.auth.refresh_token_ttl_days) * 86_400;
+    sqlx::query("INSERT INTO token_families (id, user_id, cert_thumbprint, created_at, expires_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(&family_id)
+        .bind(user_id)
+        .bind(peer.thumbprint.as_slice())
+        .bind(now)
+        .bind(now + family_ttl)
+        .execute(&mut *tx)
+        .await?;
+    let mut tokens = issue_tokens(state, &mut tx, user_id, &family_id, &peer.thumbprint, now).await?;
+    let detail = if recovery_codes.is_some() { "second factor enrolled" } else { "second factor accepted" };
+    audit(&mut *tx, now, AuditEvent {
+        actor: Actor::User(&username),
+        action: "login.success",
+        subject: Some(&username),
+        client_addr: Some(origin.client.to_string()),
+        detail: Some(detail),
+    })
+    .await?;
+    tx.commit().await?;
+    tokens.recovery_codes = recovery_codes;
+    Ok(tokens)
+}
+
+/// Checks a TOTP or recovery code against a login challenge.
+pub async fn verify_second_factor<'c>(
+    state: &'c AppState,
+    origin: Origin<'_>,
+    challenge: &Secret,
+    code: &Secret,
+    purpose: Purpose,
+) -> Result<Verified<'c>, ApiError> {
     let now = state.clock.now();
     let client_key = origin.client.to_string();
     if let Some(wait) = state.client_throttle.locked_for(&client_key, now) {
         return Err(ApiError::too_many_attempts(wait));
     }
-    let challenge_hash = token_hash(request.challenge.expose());
+    let challenge_hash = token_hash(challenge.expose());
     let challenge: Option<ChallengeRow> = sqlx::query_as(
-        "SELECT user_id, cert_thumbprint, expires_at, used_at FROM login_challenges WHERE challenge_hash = ?",
+        "SELECT user_id, cert_thumbprint, expires_at, used_at, purpose FROM login_challenges WHERE challenge_hash = ?",
     )
     .bind(&challenge_hash)
     .fetch_optional(&state.db)
@@ -197,7 +288,8 @@ pub async fn verify_two_factor(
         Some(c)
             if c.used_at.is_none()
                 && c.expires_at > now
-                && constant_time_eq(&c.cert_thumbprint, &origin.peer.thumbprint) =>
+                && c.purpose == purpose.as_str()
+                && constant_time_eq(&c.cert_thumbprint, origin.thumbprint()) =>
         {
             c
         }
@@ -227,8 +319,7 @@ pub async fn verify_two_factor(
         .ok_or_else(invalid_challenge)?;
     let secret = totp::decode_secret(secret_text)?;
 
-    let code: String = request
-        .code
+    let code: String = code
         .expose()
         .chars()
         .filter(|c| !c.is_whitespace())
@@ -317,45 +408,7 @@ pub async fn verify_two_factor(
         None
     };
 
-    let family_id = random_token();
-    let family_ttl = i64::from(state.config.auth.refresh_token_ttl_days) * 86_400;
-    sqlx::query("INSERT INTO token_families (id, user_id, cert_thumbprint, created_at, expires_at) VALUES (?, ?, ?, ?, ?)")
-        .bind(&family_id)
-        .bind(challenge.user_id)
-        .bind(origin.peer.thumbprint.as_slice())
-        .bind(now)
-        .bind(now + family_ttl)
-        .execute(&mut *tx)
-        .await?;
-    let mut tokens = issue_tokens(
-        state,
-        &mut tx,
-        challenge.user_id,
-        &family_id,
-        &origin.peer.thumbprint,
-        now,
-    )
-    .await?;
-    let detail = if enrolling {
-        "second factor enrolled"
-    } else {
-        "second factor accepted"
-    };
-    audit(
-        &mut *tx,
-        now,
-        AuditEvent {
-            actor: Actor::User(&user.username),
-            action: "login.success",
-            subject: Some(&user.username),
-            client_addr: Some(client_key),
-            detail: Some(detail),
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    tokens.recovery_codes = recovery_codes;
-    Ok(tokens)
+    Ok(Verified { tx, user_id: challenge.user_id, username: user.username, recovery_codes, now })
 }
 
 async fn find_recovery_code(state: &AppState, user_id: i64, code: &str) -> Result<Option<i64>> {
@@ -474,6 +527,7 @@ pub async fn refresh(
     origin: Origin<'_>,
     token: &Secret,
 ) -> Result<TokenResponse, ApiError> {
+    let peer = origin.peer.ok_or_else(ApiError::client_certificate_required)?;
     let now = state.clock.now();
     let hash = token_hash(token.expose());
     let row: Option<RefreshRow> = sqlx::query_as(
@@ -507,13 +561,13 @@ pub async fn refresh(
     if row.revoked || row.expires_at <= now {
         return Err(invalid_refresh_token());
     }
-    if !constant_time_eq(&row.cert_thumbprint, &origin.peer.thumbprint) {
+    if !constant_time_eq(&row.cert_thumbprint, &peer.thumbprint) {
         return Err(token_binding_mismatch());
     }
     if row.disabled {
         return Err(account_disabled());
     }
-    if let Some(owner) = certificates::owner_by_thumbprint(&state.db, &origin.peer.thumbprint).await? {
+    if let Some(owner) = certificates::owner_by_thumbprint(&state.db, &peer.thumbprint).await? {
         if owner.revoked {
             return Err(certificate_revoked());
         }
@@ -535,7 +589,7 @@ pub async fn refresh(
         &mut tx,
         row.user_id,
         &row.family_id,
-        &origin.peer.thumbprint,
+        &peer.thumbprint,
         now,
     )
     .await?;

@@ -13,7 +13,7 @@ use sightline_proto::{
 
 fn origin(cert: &ClientCert) -> Origin<'_> {
     Origin {
-        peer: &cert.peer,
+        peer: Some(&cert.peer),
         client: cert.remote_addr.ip(),
     }
 }
@@ -23,7 +23,7 @@ pub async fn login(
     cert: ClientCert,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
-    login::login(&state, origin(&cert), request).await.map(Json)
+    login::login(&state, origin(&cert), request, login::Purpose::Native).await.map(Json)
 }
 
 pub async fn verify_two_factor(
