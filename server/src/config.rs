@@ -15,6 +15,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub provisioning: ProvisioningConfig,
     pub analysis: AnalysisConfig,
+    pub admin: AdminConfig,
     /// Model providers that modes refer to by `id`.
     pub providers: Vec<ProviderConfig>,
     /// Absent: every mail is written to `<data-dir>/outbox/*.eml`.
@@ -98,6 +99,28 @@ impl Default for ProvisioningConfig {
             link_ttl_hours: 72,
             requests_per_address_per_hour: 10,
             requests_per_email_per_hour: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Admin pages need an admin's client certificate as well as the
+    /// password + TOTP session. Turn off only behind another gate.
+    pub require_client_certificate: bool,
+    /// A session unused this long ends.
+    pub idle_timeout_secs: i64,
+    /// A session ends this long after login, however busy.
+    pub absolute_timeout_secs: i64,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            require_client_certificate: true,
+            idle_timeout_secs: 30 * 60,
+            absolute_timeout_secs: 8 * 3600,
         }
     }
 }
@@ -279,6 +302,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             provisioning: ProvisioningConfig::default(),
             analysis: AnalysisConfig::default(),
+            admin: AdminConfig::default(),
             providers: default_providers(),
             mail: None,
         }

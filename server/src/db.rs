@@ -92,3 +92,76 @@ pub async fn audit_list(db: &Db, limit: i64) -> Result<Vec<AuditRecord>> {
     .fetch_all(db)
     .await?)
 }
+
+/// What to look for in the audit trail; empty fields match everything.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct AuditFilter {
+    #[serde(default)]
+    pub action: String,
+    #[serde(default)]
+    pub actor: String,
+    #[serde(default)]
+    pub subject: String,
+    /// Unix seconds, inclusive.
+    #[serde(default)]
+    pub from: Option<i64>,
+    #[serde(default)]
+    pub to: Option<i64>,
+}
+
+/// One page of matching events, newest first, and whether more follow.
+pub async fn audit_search(
+    db: &Db,
+    filter: &AuditFilter,
+    page: i64,
+    per_page: i64,
+) -> Result<(Vec<AuditRecord>, bool)> {
+    let like = |text: &str| {
+        format!(
+            "%{}%",
+            text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+        )
+    };
+    let mut rows = sqlx::query_as::<_, AuditRecord>(
+        "SELECT id, at, actor, action, subject, client_addr, detail FROM audit_events
+         WHERE action LIKE ?1 ESCAPE '\\' AND actor LIKE ?2 ESCAPE '\\' AND COALESCE(subject, '') LIKE ?3 ESCAPE '\\'
+           AND (?4 IS NULL OR at >= ?4) AND (?5 IS NULL OR at <= ?5)
+         ORDER BY id DESC LIMIT ?6 OFFSET ?7",
+    )
+    .bind(like(&filter.action))
+    .bind(like(&filter.actor))
+    .bind(like(&filter.subject))
+    .bind(filter.from)
+    .bind(filter.to)
+    .bind(per_page + 1)
+    .bind(page.max(0) * per_page)
+    .fetch_all(db)
+    .await?;
+    let more = rows.len() as i64 > per_page;
+    rows.truncate(usize::try_from(per_page).unwrap_or(0));
+    Ok((rows, more))
+}
+
+/// The numbers on the admin dashboard.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counts {
+    pub pending_requests: i64,
+    pub active_users: i64,
+    pub expiring_certificates: i64,
+}
+
+pub async fn counts(db: &Db, now: i64) -> Result<Counts> {
+    let (pending_requests, active_users, expiring_certificates): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM access_requests WHERE state = 'pending'),
+                (SELECT COUNT(*) FROM users WHERE disabled = 0),
+                (SELECT COUNT(*) FROM certificates WHERE revoked_at IS NULL AND not_after > ?1 AND not_after <= ?1 + 30 * 86400)",
+    )
+    .bind(now)
+    .fetch_one(db)
+    .await?;
+    Ok(Counts {
+        pending_requests,
+        active_users,
+        expiring_certificates,
+    })
+}

@@ -3,6 +3,7 @@
 //! and admin pages). `main.rs` is the command line; everything it does is a
 //! function here, so the admin UI and tests call the same code.
 
+pub mod admin_sessions;
 pub mod analysis;
 pub mod auth;
 pub mod certificates;

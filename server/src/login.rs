@@ -237,8 +237,13 @@ pub async fn verify_two_factor(
     request: VerifyTwoFactorRequest,
 ) -> Result<TokenResponse, ApiError> {
     let peer = origin.peer.ok_or_else(ApiError::client_certificate_required)?;
-    let Verified { mut tx, user_id, username, recovery_codes, now } =
-        verify_second_factor(state, origin, &request.challenge, &request.code, Purpose::Native).await?;
+    let Verified {
+        mut tx,
+        user_id,
+        username,
+        recovery_codes,
+        now,
+    } = verify_second_factor(state, origin, &request.challenge, &request.code, Purpose::Native).await?;
     let family_id = random_token();
     let family_ttl = i64::from(state.config.auth.refresh_token_ttl_days) * 86_400;
     sqlx::query("INSERT INTO token_families (id, user_id, cert_thumbprint, created_at, expires_at) VALUES (?, ?, ?, ?, ?)")
@@ -250,14 +255,22 @@ pub async fn verify_two_factor(
         .execute(&mut *tx)
         .await?;
     let mut tokens = issue_tokens(state, &mut tx, user_id, &family_id, &peer.thumbprint, now).await?;
-    let detail = if recovery_codes.is_some() { "second factor enrolled" } else { "second factor accepted" };
-    audit(&mut *tx, now, AuditEvent {
-        actor: Actor::User(&username),
-        action: "login.success",
-        subject: Some(&username),
-        client_addr: Some(origin.client.to_string()),
-        detail: Some(detail),
-    })
+    let detail = if recovery_codes.is_some() {
+        "second factor enrolled"
+    } else {
+        "second factor accepted"
+    };
+    audit(
+        &mut *tx,
+        now,
+        AuditEvent {
+            actor: Actor::User(&username),
+            action: "login.success",
+            subject: Some(&username),
+            client_addr: Some(origin.client.to_string()),
+            detail: Some(detail),
+        },
+    )
     .await?;
     tx.commit().await?;
     tokens.recovery_codes = recovery_codes;
@@ -319,11 +332,7 @@ pub async fn verify_second_factor<'c>(
         .ok_or_else(invalid_challenge)?;
     let secret = totp::decode_secret(secret_text)?;
 
-    let code: String = code
-        .expose()
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
+    let code: String = code.expose().chars().filter(|c| !c.is_whitespace()).collect();
     let accepted = if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
         match totp::matching_step(&secret, &code, now) {
             Some(step) if user.totp_last_step.is_some_and(|last| step <= last) => {
@@ -408,7 +417,34 @@ pub async fn verify_second_factor<'c>(
         None
     };
 
-    Ok(Verified { tx, user_id: challenge.user_id, username: user.username, recovery_codes, now })
+    Ok(Verified {
+        tx,
+        user_id: challenge.user_id,
+        username: user.username,
+        recovery_codes,
+        now,
+    })
+}
+
+/// The enrolment a pending challenge is confirming, to show its QR code
+/// again after a wrong code.
+pub async fn pending_enrollment(state: &AppState, challenge: &Secret) -> Result<Option<TotpEnrollment>> {
+    let row: Option<(Option<String>, String)> = sqlx::query_as(
+        "SELECT u.totp_pending_secret, u.email FROM login_challenges c JOIN users u ON u.id = c.user_id
+         WHERE c.challenge_hash = ? AND u.totp_secret IS NULL",
+    )
+    .bind(token_hash(challenge.expose()))
+    .fetch_optional(&state.db)
+    .await?;
+    let Some((Some(secret), email)) = row else {
+        return Ok(None);
+    };
+    let uri = totp::otpauth_uri(&totp::decode_secret(&secret)?, &email);
+    let qr_svg = totp::qr_svg(&uri)?;
+    Ok(Some(TotpEnrollment {
+        otpauth_uri: uri,
+        qr_svg,
+    }))
 }
 
 async fn find_recovery_code(state: &AppState, user_id: i64, code: &str) -> Result<Option<i64>> {
@@ -584,15 +620,7 @@ pub async fn refresh(
         revoke_family(state, &row.family_id, now, "refresh token reused").await?;
         return Err(refresh_token_reused());
     }
-    let tokens = issue_tokens(
-        state,
-        &mut tx,
-        row.user_id,
-        &row.family_id,
-        &peer.thumbprint,
-        now,
-    )
-    .await?;
+    let tokens = issue_tokens(state, &mut tx, row.user_id, &row.family_id, &peer.thumbprint, now).await?;
     tx.commit().await?;
     Ok(tokens)
 }

@@ -330,6 +330,46 @@ pub async fn reject(
     get(&state.db, id).await
 }
 
+/// Creates an account for `email` (username derived unless given) and
+/// mails it a one-time link to set a password and download a certificate.
+pub async fn invite(
+    state: &AppState,
+    email: &str,
+    username: &str,
+    is_admin: bool,
+    actor: Actor<'_>,
+) -> Result<String> {
+    users::validate_email(email)?;
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    let username = if username.is_empty() {
+        users::derive_username(&mut tx, email).await?
+    } else {
+        users::validate_username(username)?;
+        username.to_owned()
+    };
+    let user_id = users::insert(&mut tx, now, &username, email, is_admin, None, actor).await?;
+    let (link, expires_at) = create_link(state, &mut tx, user_id, None, now).await?;
+    let mail = OutgoingMail {
+        to: email.to_owned(),
+        subject: "Your Sightline account".into(),
+        body: format!(
+            "Hello,\n\n\
+             An administrator created a Sightline account for you. Your username: {username}\n\n\
+             Set your password and download your certificate package here. The link works once,\n\
+             until {expiry}:\n\n\
+             \x20 {link}\n\n\
+             Open it on the computer where you will use Sightline. The page shows the package\n\
+             password once: keep it until you have installed the certificate.\n",
+            expiry = format_time(expires_at),
+        ),
+    };
+    state.mailer.enqueue(&mut tx, now, &mail).await?;
+    tx.commit().await?;
+    deliver_now(state).await;
+    Ok(username)
+}
+
 /// Creates a one-time link for `user_id`: 256 random bits, only the hash kept.
 pub async fn create_link(
     state: &AppState,

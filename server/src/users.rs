@@ -244,6 +244,32 @@ pub async fn set_disabled(db: &Db, now: i64, username: &str, disabled: bool, act
     Ok(())
 }
 
+/// Grants or withdraws administrator rights.
+pub async fn set_admin(db: &Db, now: i64, username: &str, is_admin: bool, actor: Actor<'_>) -> Result<()> {
+    let user = require(db, username).await?;
+    let mut tx = db.begin().await?;
+    sqlx::query("UPDATE users SET is_admin = ? WHERE id = ?")
+        .bind(is_admin)
+        .bind(user.id)
+        .execute(&mut *tx)
+        .await?;
+    let action = if is_admin { "user.promote" } else { "user.demote" };
+    audit(
+        &mut *tx,
+        now,
+        AuditEvent {
+            actor,
+            action,
+            subject: Some(username),
+            client_addr: None,
+            detail: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Forgets the user's second factor and recovery codes; the next login
 /// enrols a new authenticator. Open sessions end.
 pub async fn reset_two_factor(db: &Db, now: i64, username: &str, actor: Actor<'_>) -> Result<()> {

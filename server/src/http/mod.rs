@@ -9,6 +9,7 @@
 //! Handlers state their requirements through extractors
 //! ([`extract::ClientCert`], [`extract::Session`]).
 
+mod admin;
 mod analysis;
 pub mod extract;
 mod native;
@@ -17,7 +18,7 @@ mod public;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::tls::ConnInfo;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -66,10 +67,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .merge(public)
+        .merge(admin::routes())
         .nest("/native", native)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn(route_classes))
+        .layer(middleware::from_fn_with_state(state.clone(), route_classes))
         .layer(middleware::from_fn(common_headers))
         .with_state(state)
 }
@@ -89,7 +91,7 @@ fn wants_html(headers: &HeaderMap) -> bool {
         .is_some_and(|accept| accept.contains("text/html"))
 }
 
-async fn route_classes(request: Request, next: Next) -> Response {
+async fn route_classes(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
     if is_public(path) {
         return next.run(request).await;
@@ -98,7 +100,10 @@ async fn route_classes(request: Request, next: Next) -> Response {
         .extensions()
         .get::<ConnInfo>()
         .is_some_and(|conn| conn.peer.is_some());
-    if has_certificate {
+    // Deployments with another gate in front may open the admin pages to
+    // password + TOTP alone.
+    let admin_open = path.starts_with("/admin") && !state.config.admin.require_client_certificate;
+    if has_certificate || admin_open {
         return next.run(request).await;
     }
     if !path.starts_with("/native/") && wants_html(request.headers()) {
@@ -145,3 +150,20 @@ async fn method_not_allowed() -> ApiError {
 
 #[cfg(test)]
 mod tests;
+
+/// The value of cookie `name`, if the request carries it.
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// A submitted CSRF value against the expected one, in constant time.
+pub(crate) fn csrf_matches(expected: &str, submitted: &str) -> bool {
+    !expected.is_empty() && crate::auth::constant_time_eq(expected.as_bytes(), submitted.as_bytes())
+}

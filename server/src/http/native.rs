@@ -23,7 +23,9 @@ pub async fn login(
     cert: ClientCert,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
-    login::login(&state, origin(&cert), request, login::Purpose::Native).await.map(Json)
+    login::login(&state, origin(&cert), request, login::Purpose::Native)
+        .await
+        .map(Json)
 }
 
 pub async fn verify_two_factor(

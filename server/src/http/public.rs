@@ -3,7 +3,7 @@
 //! JavaScript and load nothing but `/public/style.css`.
 
 use super::extract::ApiJson;
-use crate::auth::{constant_time_eq, random_token};
+use crate::auth::random_token;
 use crate::error::ApiError;
 use crate::links::{self, LinkStatus, RedeemError};
 use crate::requests::{self, Invalid, NewRequest};
@@ -296,14 +296,7 @@ fn link_unknown() -> Response {
 }
 
 fn csrf_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == CSRF_COOKIE)
-        .map(|(_, value)| value.to_owned())
+    super::cookie(headers, CSRF_COOKIE)
 }
 
 /// `GET`/`HEAD /public/download-certs/{token}`: shows the form, spends nothing.
@@ -389,7 +382,7 @@ pub async fn redeem(
         ));
     };
     let cookie = csrf_cookie(&headers).unwrap_or_default();
-    if form.csrf.is_empty() || !constant_time_eq(cookie.as_bytes(), form.csrf.as_bytes()) {
+    if !super::csrf_matches(&cookie, &form.csrf) {
         return Ok(message(
             StatusCode::FORBIDDEN,
             "This form has expired",

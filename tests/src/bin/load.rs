@@ -63,10 +63,7 @@ async fn main() -> Result<()> {
     let mut conn = server.connect(Some(&ada)).await?;
     let session = first_login(&mut conn, "ada", PASSWORD).await?;
     let token = Arc::new(session.access_token);
-    println!(
-        "server on {}; {} s per measurement",
-        server.addr, seconds
-    );
+    println!("server on {}; {} s per measurement", server.addr, seconds);
 
     if wants("keepalive") {
         println!("\nkeep-alive GET /native/me");
