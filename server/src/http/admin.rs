@@ -86,13 +86,9 @@ impl Admin {
         Actor::User(&self.session.username)
     }
 
-    /// 403 unless `token` is this session's CSRF token.
-    fn check(&self, token: &str) -> Result<(), Response> {
-        if csrf_matches(&self.session.csrf_token, token) {
-            Ok(())
-        } else {
-            Err(forbidden())
-        }
+    /// A 403 answer unless `token` is this session's CSRF token.
+    fn refuse_unless_csrf(&self, token: &str) -> Option<Response> {
+        (!csrf_matches(&self.session.csrf_token, token)).then(forbidden)
     }
 }
 
@@ -390,7 +386,7 @@ async fn logout(
     headers: HeaderMap,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
-    if let Err(refused) = admin.check(&form.csrf) {
+    if let Some(refused) = admin.refuse_unless_csrf(&form.csrf) {
         return refused;
     }
     if let Some(value) = cookie(&headers, admin_sessions::COOKIE) {
@@ -598,7 +594,7 @@ async fn decide(
     Path(id): Path<i64>,
     Form(form): Form<DecisionForm>,
 ) -> Response {
-    if let Err(refused) = admin.check(&form.csrf) {
+    if let Some(refused) = admin.refuse_unless_csrf(&form.csrf) {
         return refused;
     }
     let note = Some(form.note.trim()).filter(|n| !n.is_empty());
@@ -626,7 +622,7 @@ async fn bulk_approve(State(state): State<AppState>, admin: Admin, body: axum::b
         .find(|(k, _)| k == "csrf")
         .map(|(_, v)| v.as_str())
         .unwrap_or("");
-    if let Err(refused) = admin.check(csrf) {
+    if let Some(refused) = admin.refuse_unless_csrf(csrf) {
         return refused;
     }
     let ids: Vec<i64> = pairs
@@ -732,7 +728,7 @@ struct NewUserForm {
 }
 
 async fn create_user(State(state): State<AppState>, admin: Admin, Form(form): Form<NewUserForm>) -> Response {
-    if let Err(refused) = admin.check(&form.csrf) {
+    if let Some(refused) = admin.refuse_unless_csrf(&form.csrf) {
         return refused;
     }
     let result = requests::invite(
@@ -765,7 +761,7 @@ async fn user_action(
     Path(username): Path<String>,
     Form(form): Form<UserActionForm>,
 ) -> Response {
-    if let Err(refused) = admin.check(&form.csrf) {
+    if let Some(refused) = admin.refuse_unless_csrf(&form.csrf) {
         return refused;
     }
     let now = state.clock.now();
@@ -941,7 +937,7 @@ async fn revoke(
     Path(serial): Path<String>,
     Form(form): Form<RevokeForm>,
 ) -> Response {
-    if let Err(refused) = admin.check(&form.csrf) {
+    if let Some(refused) = admin.refuse_unless_csrf(&form.csrf) {
         return refused;
     }
     let reason = RevocationReason::parse(&form.reason).unwrap_or(RevocationReason::Unspecified);
@@ -1116,7 +1112,7 @@ fn mode_from_form(form: ModeForm, slug: String) -> Result<Mode, Error> {
 }
 
 async fn create_mode(State(state): State<AppState>, admin: Admin, Form(form): Form<ModeForm>) -> Response {
-    if let Err(refused) = admin.check(&form.csrf) {
+    if let Some(refused) = admin.refuse_unless_csrf(&form.csrf) {
         return refused;
     }
     let result = match mode_from_form(form, String::new()) {
@@ -1134,7 +1130,7 @@ async fn update_mode(
     Path(slug): Path<String>,
     Form(form): Form<ModeForm>,
 ) -> Response {
-    if let Err(refused) = admin.check(&form.csrf) {
+    if let Some(refused) = admin.refuse_unless_csrf(&form.csrf) {
         return refused;
     }
     let result = match mode_from_form(form, slug.clone()) {
@@ -1162,7 +1158,7 @@ async fn delete_mode(
     Path(slug): Path<String>,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
-    if let Err(refused) = admin.check(&form.csrf) {
+    if let Some(refused) = admin.refuse_unless_csrf(&form.csrf) {
         return refused;
     }
     let result = modes::remove(&state.db, state.clock.now(), &slug, admin.actor())
