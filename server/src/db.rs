@@ -32,6 +32,8 @@ pub enum Actor<'a> {
     /// The command line on the server host.
     Cli,
     User(&'a str),
+    /// A user acting through the admin pages, from this address.
+    Web(&'a str, std::net::IpAddr),
     Anonymous,
 }
 
@@ -39,7 +41,7 @@ impl Actor<'_> {
     fn name(&self) -> String {
         match self {
             Self::Cli => "cli".into(),
-            Self::User(name) => format!("user:{name}"),
+            Self::User(name) | Self::Web(name, _) => format!("user:{name}"),
             Self::Anonymous => "anonymous".into(),
         }
     }
@@ -66,7 +68,10 @@ where
     .bind(event.actor.name())
     .bind(event.action)
     .bind(event.subject)
-    .bind(event.client_addr)
+    .bind(event.client_addr.or_else(|| match event.actor {
+        Actor::Web(_, address) => Some(address.to_string()),
+        _ => None,
+    }))
     .bind(event.detail)
     .execute(executor)
     .await?;

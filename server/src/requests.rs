@@ -404,7 +404,7 @@ async fn deliver_now(state: &AppState) {
 fn actor_name(actor: &Actor<'_>) -> String {
     match actor {
         Actor::Cli => "cli".into(),
-        Actor::User(name) => (*name).to_owned(),
+        Actor::User(name) | Actor::Web(name, _) => (*name).to_owned(),
         Actor::Anonymous => "anonymous".into(),
     }
 }

@@ -236,6 +236,27 @@ test("an administrator does the whole job in the browser", async () => {
   // Users: the list, and one user's certificates.
   await nav(page, "Users");
   assert.ok(await page.getByRole("link", { name: "avery" }).isVisible(), "approval created the account");
+  // Create a user: they get a one-time link to set a password.
+  const before = outbox().length;
+  await page.getByLabel("E-mail", { exact: true }).fill("frank@example.com");
+  await page.getByRole("button", { name: "Create and send link" }).click();
+  await page.getByRole("status").filter({ hasText: "Created frank" }).waitFor();
+  assert.equal(outbox().length, before + 1);
+  assert.match(outbox().at(-1).replace(/=\r?\n/g, ""), /To: frank@example\.com[\s\S]*\/public\/download-certs\//);
+  // Promote, demote, reset the second factor, disable.
+  const averyRow = () => page.getByRole("row").filter({ hasText: "avery@example.com" });
+  await averyRow().getByRole("button", { name: "Make admin" }).click();
+  await page.getByRole("status").filter({ hasText: "avery is now an administrator" }).waitFor();
+  await averyRow().getByRole("button", { name: "Demote" }).click();
+  await page.getByRole("status").filter({ hasText: "avery is no longer an administrator" }).waitFor();
+  await averyRow().getByRole("button", { name: "Reset 2FA" }).click();
+  await page.getByRole("status").filter({ hasText: "Reset the second factor of avery" }).waitFor();
+  await averyRow().getByRole("button", { name: "Disable" }).click();
+  await page.getByRole("status").filter({ hasText: "Disabled avery" }).waitFor();
+  assert.ok(await averyRow().getByText("Disabled").isVisible());
+  // An administrator cannot lock themselves out.
+  await page.getByRole("row").filter({ hasText: "admin@localhost" }).getByRole("button", { name: "Disable" }).click();
+  await page.getByRole("alert").filter({ hasText: "cannot disable or demote yourself" }).waitFor();
   await shot(page, "09-users");
   await page.getByRole("link", { name: "ada", exact: true }).click();
   assert.ok(await page.getByText("key-compromise").isVisible());
@@ -244,14 +265,14 @@ test("an administrator does the whole job in the browser", async () => {
   // Every action is in the audit log, and the filter finds them.
   await nav(page, "Audit log");
   const log = await page.locator("table.grid").innerText();
-  for (const action of ["admin.login", "request.approve", "request.reject", "cert.revoke", "mode.add", "mode.update"]) {
+  for (const action of ["admin.login", "request.approve", "request.reject", "cert.revoke", "mode.add", "mode.update", "user.add", "user.promote", "user.demote", "user.reset_2fa", "user.disable"]) {
     assert.ok(log.includes(action), `${action} is in the audit log`);
   }
   await page.getByLabel("Action").fill("request.approve");
   await page.getByRole("button", { name: "Filter" }).click();
   const rows = page.locator("table.grid tbody tr");
   assert.equal(await rows.count(), 3);
-  assert.ok((await rows.allInnerTexts()).every((row) => row.includes("request.approve")));
+  assert.ok((await rows.allInnerTexts()).every((row) => row.includes("request.approve") && row.includes("127.0.0.1")), "each entry names the admin's address");
   await shot(page, "11-audit");
 
   // Forms without the session's CSRF token are refused.

@@ -79,11 +79,12 @@ fn session_cookie(name: &str, value: &str, max_age: i64) -> String {
 #[derive(Debug, Clone)]
 pub struct Admin {
     session: AdminSession,
+    client: std::net::IpAddr,
 }
 
 impl Admin {
     fn actor(&self) -> Actor<'_> {
-        Actor::User(&self.session.username)
+        Actor::Web(&self.session.username, self.client)
     }
 
     /// A 403 answer unless `token` is this session's CSRF token.
@@ -105,7 +106,10 @@ impl FromRequestParts<AppState> for Admin {
         let cookie = cookie(&parts.headers, admin_sessions::COOKIE).ok_or_else(to_login)?;
         let thumbprint = conn.peer.as_ref().map(|p| p.thumbprint.as_slice());
         match admin_sessions::find(state, &cookie, thumbprint).await {
-            Ok(Some(session)) => Ok(Self { session }),
+            Ok(Some(session)) => Ok(Self {
+                session,
+                client: conn.remote_addr.ip(),
+            }),
             Ok(None) => Err(to_login()),
             Err(error) => Err(ApiError::from(error).into_response()),
         }
