@@ -3,6 +3,7 @@
 //! One test binary (link time is precious); one module per capability.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin;
 mod analysis;
 mod login;
 mod provisioning;
