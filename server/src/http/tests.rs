@@ -20,6 +20,7 @@ use tower::ServiceExt;
 
 struct Fixture {
     app: Router,
+    state: AppState,
     clock: Clock,
     peer: Arc<PeerCertificate>,
     _dir: tempfile::TempDir,
@@ -63,7 +64,8 @@ async fn fixture() -> Fixture {
         thumbprint: issued.info.thumbprint_sha256,
     });
     Fixture {
-        app: router(state),
+        app: router(state.clone()),
+        state,
         clock,
         peer,
         _dir: dir,
@@ -403,4 +405,65 @@ async fn password_failures_lock_the_account_name_for_a_while() {
 
     f.clock.advance(31);
     assert_eq!(f.post("/native/login", right, None).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn admin_sessions_end_when_idle_or_old_and_are_bound_to_their_certificate() {
+    use crate::admin_sessions;
+    let f = fixture().await;
+    sqlx::query("UPDATE users SET is_admin = 1")
+        .execute(&f.state.db)
+        .await
+        .unwrap();
+    let user_id: i64 = sqlx::query_scalar("SELECT id FROM users")
+        .fetch_one(&f.state.db)
+        .await
+        .unwrap();
+    let open = |thumbprint: [u8; 32]| {
+        let state = f.state.clone();
+        async move {
+            let mut conn = state.db.acquire().await.unwrap();
+            let now = state.clock.now();
+            admin_sessions::open(&state, &mut conn, user_id, &thumbprint, "127.0.0.1", now)
+                .await
+                .unwrap()
+                .0
+        }
+    };
+    let find = |cookie: String, thumbprint: [u8; 32]| {
+        let state = f.state.clone();
+        async move {
+            admin_sessions::find(&state, &cookie, Some(&thumbprint))
+                .await
+                .unwrap()
+                .is_some()
+        }
+    };
+    let device = f.peer.thumbprint;
+
+    // Idle: 30 minutes without a request ends it; activity keeps it alive.
+    let cookie = open(device).await;
+    assert!(find(cookie.clone(), device).await);
+    assert!(
+        !find(cookie.clone(), [9; 32]).await,
+        "another certificate cannot use it"
+    );
+    f.clock.advance(25 * 60);
+    assert!(find(cookie.clone(), device).await);
+    f.clock.advance(25 * 60);
+    assert!(
+        find(cookie.clone(), device).await,
+        "still alive: it was used 25 minutes ago"
+    );
+    f.clock.advance(31 * 60);
+    assert!(!find(cookie, device).await, "idle for 31 minutes");
+
+    // Absolute: 8 hours after sign-in, however busy.
+    let cookie = open(device).await;
+    for _ in 0..16 {
+        f.clock.advance(29 * 60);
+        assert!(find(cookie.clone(), device).await);
+    }
+    f.clock.advance(29 * 60);
+    assert!(!find(cookie, device).await, "older than 8 hours");
 }
