@@ -142,12 +142,14 @@ async fn handle_connection(
             }
         });
     // A session resumed from before a revocation skips certificate
-    // verification; refuse it here.
+    // verification; every request on it is refused, saying why.
     let serial = peer.as_ref().map(|p| p.serial_hex.clone());
-    if serial.as_deref().is_some_and(|s| revocations.is_revoked(s)) {
-        tracing::info!(%remote_addr, "connection with a revoked certificate closed");
-        return;
-    }
+    let app = if serial.as_deref().is_some_and(|s| revocations.is_revoked(s)) {
+        tracing::info!(%remote_addr, "resumed session of a revoked certificate refused");
+        revoked_router()
+    } else {
+        app
+    };
     let info = ConnInfo { remote_addr, peer };
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(info.clone());
@@ -184,4 +186,15 @@ async fn handle_connection(
             }
         }
     }
+}
+
+/// Answers every request `403 certificate_revoked` and closes.
+fn revoked_router() -> Router {
+    Router::new().fallback(|| async {
+        let mut response = axum::response::IntoResponse::into_response(crate::login::certificate_revoked());
+        response
+            .headers_mut()
+            .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+        response
+    })
 }

@@ -5,5 +5,6 @@
 
 mod admin;
 mod analysis;
+mod client;
 mod login;
 mod provisioning;

@@ -1,0 +1,47 @@
+//! What can go wrong talking to the server, in the words the sidebar uses.
+
+use serde::Serialize;
+use sightline_proto::ErrorCode;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ClientError {
+    /// No TCP connection (server down, wrong address, no network).
+    #[error("the server cannot be reached")]
+    ServerUnreachable,
+    /// The server did not accept our certificate (expired, foreign CA, ...).
+    #[error("the server rejected this computer's certificate")]
+    CertificateRejected,
+    #[error("this computer's certificate has been revoked")]
+    CertificateRevoked,
+    /// The server's certificate is not signed by the CA we trust.
+    #[error("the server's certificate is not trusted: {detail}")]
+    ServerNotTrusted { detail: String },
+    /// The session is over; the user must log in (again).
+    #[error("please log in")]
+    LoginNeeded,
+    /// The server refused the request with a stable code.
+    #[error("{message}")]
+    Api {
+        status: u16,
+        code: ErrorCode,
+        message: String,
+        retry_after: Option<u64>,
+    },
+    #[error("invalid {what}: {detail}")]
+    Invalid { what: String, detail: String },
+    /// The server answered something this client does not understand.
+    #[error("unexpected answer from the server: {0}")]
+    Protocol(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+impl ClientError {
+    pub fn invalid(what: &str, detail: impl Into<String>) -> Self {
+        Self::Invalid {
+            what: what.into(),
+            detail: detail.into(),
+        }
+    }
+}

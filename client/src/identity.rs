@@ -1,0 +1,147 @@
+//! The user's client certificate and the server's CA, as imported from the
+//! package the server handed out: a `.p12`/`.pfx` with its password, or the
+//! Linux PEM trio (`client.crt`, `client.key`, `ca.crt`).
+
+use crate::error::ClientError;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use sightline_proto::Secret;
+use std::fmt;
+
+#[derive(Clone)]
+pub struct Identity {
+    cert_pem: String,
+    key_pem: Secret,
+    ca_pem: String,
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Identity")
+            .field("ca_fingerprint", &self.ca_fingerprint())
+            .finish_non_exhaustive()
+    }
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let body = data_encoding::BASE64.encode(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .filter_map(|c| std::str::from_utf8(c).ok())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+impl Identity {
+    /// From the three PEM texts; each is checked.
+    pub fn from_pem(cert_pem: &str, key_pem: &str, ca_pem: &str) -> Result<Self, ClientError> {
+        CertificateDer::from_pem_slice(cert_pem.as_bytes())
+            .map_err(|_| ClientError::invalid("certificate", "not a PEM certificate"))?;
+        PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+            .map_err(|_| ClientError::invalid("private key", "not a PEM private key"))?;
+        CertificateDer::from_pem_slice(ca_pem.as_bytes())
+            .map_err(|_| ClientError::invalid("CA certificate", "not a PEM certificate"))?;
+        Ok(Self {
+            cert_pem: cert_pem.to_owned(),
+            key_pem: Secret::new(key_pem),
+            ca_pem: ca_pem.to_owned(),
+        })
+    }
+
+    /// From the Linux package's files.
+    pub fn from_pem_files(
+        cert: &std::path::Path,
+        key: &std::path::Path,
+        ca: &std::path::Path,
+    ) -> Result<Self, ClientError> {
+        let read = |path: &std::path::Path| {
+            std::fs::read_to_string(path)
+                .map_err(|e| ClientError::invalid("file", format!("{}: {e}", path.display())))
+        };
+        Self::from_pem(&read(cert)?, &read(key)?, &read(ca)?)
+    }
+
+    /// From a PKCS#12 file: the key, its certificate, and the CA that ends
+    /// the chain inside.
+    pub fn from_pkcs12(bytes: &[u8], password: &str) -> Result<Self, ClientError> {
+        let store =
+            p12_keystore::KeyStore::from_pkcs12(bytes, password, p12_keystore::Pkcs12ImportPolicy::Relaxed)
+                .map_err(|_| {
+                ClientError::invalid("certificate package", "wrong password, or not a PKCS#12 file")
+            })?;
+        let (_, chain) = store
+            .private_key_chain()
+            .ok_or_else(|| ClientError::invalid("certificate package", "it holds no private key"))?;
+        let leaf = chain
+            .certs()
+            .first()
+            .ok_or_else(|| ClientError::invalid("certificate package", "it holds no certificate"))?;
+        let ca = chain
+            .certs()
+            .last()
+            .filter(|_| chain.certs().len() > 1)
+            .ok_or_else(|| ClientError::invalid("certificate package", "it holds no CA certificate"))?;
+        Self::from_pem(
+            &pem("CERTIFICATE", leaf.as_der()),
+            &pem("PRIVATE KEY", chain.key().as_der()),
+            &pem("CERTIFICATE", ca.as_der()),
+        )
+    }
+
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    pub fn key_pem(&self) -> &Secret {
+        &self.key_pem
+    }
+
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// A rustls configuration with this identity and the CA as the only root.
+    pub fn rustls_config(&self) -> Result<std::sync::Arc<rustls::ClientConfig>, ClientError> {
+        let invalid = |e: rustls::Error| ClientError::invalid("certificate", e.to_string());
+        let mut roots = rustls::RootCertStore::empty();
+        let ca = CertificateDer::from_pem_slice(self.ca_pem.as_bytes())
+            .map_err(|_| ClientError::invalid("CA certificate", "not PEM"))?;
+        roots.add(ca).map_err(invalid)?;
+        let cert = CertificateDer::from_pem_slice(self.cert_pem.as_bytes())
+            .map_err(|_| ClientError::invalid("certificate", "not PEM"))?;
+        let key = PrivateKeyDer::from_pem_slice(self.key_pem.expose().as_bytes())
+            .map_err(|_| ClientError::invalid("private key", "not PEM"))?;
+        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(invalid)?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(vec![cert], key)
+        .map_err(invalid)?;
+        Ok(std::sync::Arc::new(config))
+    }
+
+    /// SHA-256 of the CA certificate, as `AB:CD:...`, to show before trusting it.
+    pub fn ca_fingerprint(&self) -> String {
+        ca_fingerprint(&self.ca_pem).unwrap_or_default()
+    }
+}
+
+/// SHA-256 fingerprint of a PEM certificate, as `AB:CD:...`.
+pub fn ca_fingerprint(ca_pem: &str) -> Option<String> {
+    let der = CertificateDer::from_pem_slice(ca_pem.as_bytes()).ok()?;
+    let digest = ring::digest::digest(&ring::digest::SHA256, &der);
+    Some(
+        digest
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":"),
+    )
+}

@@ -1,0 +1,20 @@
+//! The desktop core of Sightline, without a UI toolkit: everything the
+//! sidebar does that can be tested without a display. The Tauri shell
+//! (`src-tauri`) calls into this crate; each of its commands is a few lines.
+//!
+//! - [`identity`]: the user's certificate and the server's CA, from the
+//!   package the server handed out (PKCS#12 or the PEM trio);
+//! - [`api`]: the HTTP client — mutual TLS with that identity and the
+//!   server's CA as the only trust root, login with TOTP, tokens refreshed
+//!   before they expire, answers streamed as typed events;
+//! - [`status`]: what the sidebar shows about the connection, and the
+//!   1, 2, 4 … 30 s reconnect schedule;
+//! - [`settings`]: the user's choices, in the OS's config directory.
+
+pub mod api;
+pub mod error;
+pub mod identity;
+pub mod settings;
+pub mod status;
+
+pub use error::ClientError;

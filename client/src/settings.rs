@@ -1,0 +1,109 @@
+//! The user's settings, as JSON in the OS's config directory
+//! (`~/.config/sightline/settings.json` on Linux). Secrets are not here.
+
+use crate::error::ClientError;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub const MIN_SIDEBAR_WIDTH: u32 = 280;
+pub const MAX_SIDEBAR_WIDTH: u32 = 640;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// `https://host:port` of the Sightline server.
+    pub server_url: Option<String>,
+    pub username: Option<String>,
+    /// The mode last chosen (its id).
+    pub mode: Option<String>,
+    pub sidebar_width: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            server_url: None,
+            username: None,
+            mode: None,
+            sidebar_width: 360,
+        }
+    }
+}
+
+impl Settings {
+    /// Where settings live for this user.
+    pub fn default_path() -> Option<PathBuf> {
+        dirs::config_dir().map(|dir| dir.join("sightline").join("settings.json"))
+    }
+
+    /// Reads settings; a missing file gives the defaults.
+    pub fn load(path: &Path) -> Result<Self, ClientError> {
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                let mut settings: Self = serde_json::from_slice(&bytes)
+                    .map_err(|e| ClientError::invalid("settings file", format!("{}: {e}", path.display())))?;
+                settings.sidebar_width = settings.sidebar_width.clamp(MIN_SIDEBAR_WIDTH, MAX_SIDEBAR_WIDTH);
+                Ok(settings)
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(error) => Err(ClientError::Io(format!("{}: {error}", path.display()))),
+        }
+    }
+
+    /// Writes settings atomically (a crash never leaves half a file).
+    pub fn save(&self, path: &Path) -> Result<(), ClientError> {
+        let io = |e: std::io::Error| ClientError::Io(format!("{}: {e}", path.display()));
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let text = serde_json::to_vec_pretty(self).map_err(|e| ClientError::Io(e.to_string()))?;
+        let temporary = path.with_extension("json.tmp");
+        std::fs::write(&temporary, text).map_err(io)?;
+        std::fs::rename(&temporary, path).map_err(io)
+    }
+
+    pub fn validate_server_url(url: &str) -> Result<String, ClientError> {
+        let url = url.trim().trim_end_matches('/');
+        let rest = url
+            .strip_prefix("https://")
+            .ok_or_else(|| ClientError::invalid("server address", "it must start with https://"))?;
+        if rest.is_empty() || rest.contains(['/', ' ', '?', '#']) {
+            return Err(ClientError::invalid(
+                "server address",
+                "give only https://host or https://host:port",
+            ));
+        }
+        Ok(url.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_defaults_and_clamping() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sightline").join("settings.json");
+        assert_eq!(Settings::load(&path).unwrap(), Settings::default());
+        let settings = Settings {
+            server_url: Some("https://sightline.example:8443".into()),
+            sidebar_width: 500,
+            ..Settings::default()
+        };
+        settings.save(&path).unwrap();
+        assert_eq!(Settings::load(&path).unwrap(), settings);
+        std::fs::write(&path, r#"{"sidebar_width": 5000}"#).unwrap();
+        assert_eq!(Settings::load(&path).unwrap().sidebar_width, MAX_SIDEBAR_WIDTH);
+    }
+
+    #[test]
+    fn server_addresses() {
+        assert_eq!(
+            Settings::validate_server_url(" https://s.example:8443/ ").unwrap(),
+            "https://s.example:8443"
+        );
+        assert!(Settings::validate_server_url("http://s.example").is_err());
+        assert!(Settings::validate_server_url("https://s.example/path").is_err());
+    }
+}
