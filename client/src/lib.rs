@@ -9,12 +9,18 @@
 //!   before they expire, answers streamed as typed events;
 //! - [`status`]: what the sidebar shows about the connection, and the
 //!   1, 2, 4 … 30 s reconnect schedule;
-//! - [`settings`]: the user's choices, in the OS's config directory.
+//! - [`settings`]: the user's choices, in the OS's config directory;
+//! - [`store`]: the identity and tokens — secrets in the OS keychain, or in
+//!   0600 files where no keychain runs (reported to the user);
+//! - [`setup`]: importing the certificate package (onboarding, and the
+//!   managed `--server URL --import PACKAGE` set-up).
 
 pub mod api;
 pub mod error;
 pub mod identity;
 pub mod settings;
+pub mod setup;
 pub mod status;
+pub mod store;
 
 pub use error::ClientError;

@@ -277,3 +277,103 @@ async fn refusals_become_the_statuses_the_sidebar_shows() -> Result<()> {
         .contains("revoked"));
     Ok(())
 }
+
+#[tokio::test]
+async fn managed_setup_imports_each_kind_of_package() -> Result<()> {
+    use sightline_certs::package::{self, PackageInput, PackagePassword, Platform};
+    use sightline_client::setup::{managed_setup, read_package};
+    use sightline_client::store::{SecretBackend, Store};
+
+    let server = TestServer::start().await?;
+    server
+        .cli_ok(
+            &[
+                "user",
+                "add",
+                "ada",
+                "--email",
+                "ada@example.com",
+                "--password-stdin",
+            ],
+            Some(&format!("{PASSWORD}\n")),
+        )
+        .await?;
+    let issued = identity(&server, "ada").await?;
+    let cert_der: rustls_pki_types::CertificateDer<'static> =
+        rustls_pki_types::pem::PemObject::from_pem_slice(issued.cert_pem().as_bytes())?;
+    let ca_der: rustls_pki_types::CertificateDer<'static> =
+        rustls_pki_types::pem::PemObject::from_pem_slice(issued.ca_pem().as_bytes())?;
+    let key = sightline_certs::PrivateKeyPem::new(issued.key_pem().expose().to_owned());
+    let password = PackagePassword::from_random([11; 15]);
+    let input = PackageInput {
+        username: "ada",
+        email: "ada@example.com",
+        cert_pem: issued.cert_pem(),
+        cert_der: &cert_der,
+        key_pem: &key,
+        ca_pem: issued.ca_pem(),
+        ca_der: &ca_der,
+        server_url: &url(&server),
+        password: &password,
+        now: time::OffsetDateTime::now_utc(),
+    };
+    let work = server.root.path().join("packages");
+    std::fs::create_dir_all(&work)?;
+    let linux = work.join("sightline-ada-linux.zip");
+    std::fs::write(&linux, package::build(Platform::Linux, &input)?.zip)?;
+    let windows = work.join("sightline-ada-windows.zip");
+    std::fs::write(&windows, package::build(Platform::Windows, &input)?.zip)?;
+
+    // The Linux zip needs no password; the Windows one does.
+    read_package(&linux, None)?;
+    assert!(matches!(
+        read_package(&windows, None),
+        Err(ClientError::Invalid { .. })
+    ));
+    assert!(matches!(
+        read_package(&windows, Some("wrong")),
+        Err(ClientError::Invalid { .. })
+    ));
+    let garbage = work.join("garbage.zip");
+    std::fs::write(&garbage, b"not a zip")?;
+    assert!(matches!(
+        read_package(&garbage, None),
+        Err(ClientError::Invalid { .. })
+    ));
+
+    for (package, secret) in [(&linux, None), (&windows, Some(password.expose()))] {
+        let home = tempfile::tempdir()?;
+        let store = Store::open(&home.path().join("sightline"), false);
+        let settings = home.path().join("sightline/settings.json");
+        let outcome = managed_setup(&store, &settings, &url(&server), package, secret)?;
+        assert_eq!(outcome.ca_fingerprint, issued.ca_fingerprint());
+        assert!(
+            matches!(outcome.secrets, SecretBackend::File { .. }),
+            "reported, not hidden"
+        );
+        // The next start finds the server and the certificate, and reaches the login.
+        let saved = sightline_client::settings::Settings::load(&settings)?;
+        assert_eq!(saved.server_url.as_deref(), Some(url(&server).as_str()));
+        let identity = store.load_identity()?.context("identity saved")?;
+        let client = ApiClient::new(saved.server_url.as_deref().unwrap_or_default(), &identity)?;
+        client.check().await?;
+        assert!(matches!(client.me().await, Err(ClientError::LoginNeeded)));
+        use std::os::unix::fs::PermissionsExt;
+        let key_mode = std::fs::metadata(home.path().join("sightline/secrets/client-key"))?
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(key_mode, 0o600);
+    }
+    assert!(matches!(
+        managed_setup(
+            &Store::open(&work.join("x"), false),
+            &work.join("x/s.json"),
+            "http://plain",
+            &linux,
+            None
+        ),
+        Err(ClientError::Invalid { .. })
+    ));
+    Ok(())
+}
