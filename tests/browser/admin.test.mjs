@@ -207,6 +207,10 @@ test("an administrator does the whole job in the browser", async () => {
   await adaRow.getByRole("button", { name: "Revoke" }).click();
   await page.getByRole("status").filter({ hasText: "Revoked certificate" }).waitFor();
   await shot(page, "07-certificates");
+  // The certificate this browser signs in with cannot be revoked from here.
+  const own = page.getByRole("row").filter({ hasText: "admin" }).filter({ hasText: "valid" });
+  await own.getByRole("button", { name: "Revoke" }).click();
+  await page.getByRole("alert").filter({ hasText: "This browser signs in with that certificate" }).waitFor();
   // Within 5 seconds a new handshake with that certificate fails.
   let refused = false;
   for (let attempt = 0; attempt < 25 && !refused; attempt++) {

@@ -80,6 +80,8 @@ fn session_cookie(name: &str, value: &str, max_age: i64) -> String {
 pub struct Admin {
     session: AdminSession,
     client: std::net::IpAddr,
+    /// The serial of the certificate this browser presents, if any.
+    certificate: Option<String>,
 }
 
 impl Admin {
@@ -109,6 +111,7 @@ impl FromRequestParts<AppState> for Admin {
             Ok(Some(session)) => Ok(Self {
                 session,
                 client: conn.remote_addr.ip(),
+                certificate: conn.peer.as_ref().map(|p| p.serial_hex.clone()),
             }),
             Ok(None) => Err(to_login()),
             Err(error) => Err(ApiError::from(error).into_response()),
@@ -945,6 +948,13 @@ async fn revoke(
         return refused;
     }
     let reason = RevocationReason::parse(&form.reason).unwrap_or(RevocationReason::Unspecified);
+    if admin.certificate.as_deref() == Some(serial.trim().to_ascii_lowercase().as_str()) {
+        return back(
+            "/admin/certificates",
+            "error",
+            "This browser signs in with that certificate; revoke it from another device or with `sightline-server cert revoke`.",
+        );
+    }
     let result = certificates::revoke(&state.db, state.clock.now(), &serial, reason, admin.actor())
         .await
         .map(|c| {
