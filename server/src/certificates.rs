@@ -133,6 +133,11 @@ pub async fn revoke(
     .bind(&thumbprint)
     .execute(&mut *tx)
     .await?;
+    sqlx::query("UPDATE admin_sessions SET ended_at = ? WHERE cert_thumbprint = ? AND ended_at IS NULL")
+        .bind(now)
+        .bind(&thumbprint)
+        .execute(&mut *tx)
+        .await?;
     audit(
         &mut *tx,
         now,

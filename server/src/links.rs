@@ -57,6 +57,10 @@ pub async fn status(state: &AppState, token: &str) -> Result<LinkStatus> {
     let user = users::by_id(&state.db, user_id)
         .await?
         .ok_or_else(|| Error::NotFound("user".into()))?;
+    // A disabled account's mailed link hands out nothing.
+    if user.disabled {
+        return Ok(LinkStatus::Gone);
+    }
     Ok(LinkStatus::Usable {
         user,
         needs_password,

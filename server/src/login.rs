@@ -15,6 +15,9 @@ use sightline_proto::{
 };
 use std::net::IpAddr;
 
+/// Codes tried against one challenge before it is spent (a typo or two is
+/// fine; guessing needs the password again).
+pub const MAX_CODES_PER_CHALLENGE: i64 = 3;
 /// Failed codes before the second factor locks.
 pub const MAX_CODE_FAILURES: i64 = 5;
 const FIRST_CODE_LOCK_SECS: i64 = 30;
@@ -209,8 +212,6 @@ struct SecondFactorRow {
     totp_secret: Option<String>,
     totp_pending_secret: Option<String>,
     totp_last_step: Option<i64>,
-    totp_failures: i64,
-    totp_lockouts: i64,
     totp_locked_until: i64,
 }
 
@@ -308,8 +309,19 @@ pub async fn verify_second_factor<'c>(
         }
         _ => return Err(invalid_challenge()),
     };
+    // Count this attempt before looking at the code, atomically, so that a
+    // burst of parallel guesses cannot all be judged against a stale count.
+    let attempts: Option<i64> = sqlx::query_scalar(
+        "UPDATE login_challenges SET attempts = attempts + 1 WHERE challenge_hash = ? AND used_at IS NULL RETURNING attempts",
+    )
+    .bind(&challenge_hash)
+    .fetch_optional(&state.db)
+    .await?;
+    if attempts.is_none_or(|n| n > MAX_CODES_PER_CHALLENGE) {
+        return Err(invalid_challenge());
+    }
     let user: SecondFactorRow = sqlx::query_as(
-        "SELECT username, disabled, totp_secret, totp_pending_secret, totp_last_step, totp_failures, totp_lockouts, totp_locked_until
+        "SELECT username, disabled, totp_secret, totp_pending_secret, totp_last_step, totp_locked_until
          FROM users WHERE id = ?",
     )
     .bind(challenge.user_id)
@@ -336,11 +348,7 @@ pub async fn verify_second_factor<'c>(
     let accepted = if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
         match totp::matching_step(&secret, &code, now) {
             Some(step) if user.totp_last_step.is_some_and(|last| step <= last) => {
-                return Err(ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    ErrorCode::TotpReused,
-                    "This code has already been used; wait for the next one.",
-                ));
+                return Err(totp_reused());
             }
             Some(step) => Some(Accepted::Totp { step }),
             None => None,
@@ -369,11 +377,17 @@ pub async fn verify_second_factor<'c>(
     }
     match accepted {
         Accepted::Totp { step } => {
-            sqlx::query("UPDATE users SET totp_last_step = ? WHERE id = ?")
-                .bind(step)
-                .bind(challenge.user_id)
-                .execute(&mut *tx)
-                .await?;
+            let recorded = sqlx::query(
+                "UPDATE users SET totp_last_step = ? WHERE id = ? AND (totp_last_step IS NULL OR totp_last_step < ?)",
+            )
+            .bind(step)
+            .bind(challenge.user_id)
+            .bind(step)
+            .execute(&mut *tx)
+            .await?;
+            if recorded.rows_affected() != 1 {
+                return Err(totp_reused());
+            }
         }
         Accepted::RecoveryCode { id } => {
             let used = sqlx::query("UPDATE recovery_codes SET used_at = ? WHERE id = ? AND used_at IS NULL")
@@ -471,20 +485,28 @@ async fn record_code_failure(
     now: i64,
 ) -> Result<ApiError> {
     state.client_throttle.failure(&origin.client.to_string(), now);
-    let failures = user.totp_failures + 1;
-    let (failures, lockouts, locked_until) = if failures >= MAX_CODE_FAILURES {
-        let lock = (FIRST_CODE_LOCK_SECS << user.totp_lockouts.clamp(0, 16)).min(MAX_CODE_LOCK_SECS);
-        (0, user.totp_lockouts + 1, now + lock)
-    } else {
-        (failures, user.totp_lockouts, 0)
-    };
-    sqlx::query("UPDATE users SET totp_failures = ?, totp_lockouts = ?, totp_locked_until = ? WHERE id = ?")
-        .bind(failures)
-        .bind(lockouts)
+    // Increment in the database, not from the row read earlier: parallel
+    // failures each count.
+    let (failures, lockouts): (i64, i64) = sqlx::query_as(
+        "UPDATE users SET totp_failures = totp_failures + 1 WHERE id = ? RETURNING totp_failures, totp_lockouts",
+    )
+    .bind(user_id)
+    .fetch_one(&state.db)
+    .await?;
+    let mut locked_until = 0;
+    if failures >= MAX_CODE_FAILURES {
+        let lock = (FIRST_CODE_LOCK_SECS << lockouts.clamp(0, 16)).min(MAX_CODE_LOCK_SECS);
+        locked_until = now + lock;
+        sqlx::query(
+            "UPDATE users SET totp_failures = 0, totp_lockouts = totp_lockouts + 1, totp_locked_until = MAX(totp_locked_until, ?)
+             WHERE id = ? AND totp_failures >= ?",
+        )
         .bind(locked_until)
         .bind(user_id)
+        .bind(MAX_CODE_FAILURES)
         .execute(&state.db)
         .await?;
+    }
     audit(
         &state.db,
         now,
@@ -682,6 +704,14 @@ fn invalid_challenge() -> ApiError {
         StatusCode::UNAUTHORIZED,
         ErrorCode::InvalidChallenge,
         "The login has expired or was already completed; start again with your password.",
+    )
+}
+
+fn totp_reused() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        ErrorCode::TotpReused,
+        "This code has already been used; wait for the next one.",
     )
 }
 

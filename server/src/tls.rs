@@ -160,6 +160,14 @@ async fn handle_connection(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
+    // HTTP/2 has no header timeout: ping idle connections and drop those
+    // that do not answer, and bound the streams one connection may open.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(10))
+        .max_concurrent_streams(64);
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
     let mut changes = revocations.subscribe();

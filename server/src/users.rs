@@ -226,6 +226,12 @@ pub async fn set_disabled(db: &Db, now: i64, username: &str, disabled: bool, act
         .await?;
     if disabled {
         revoke_sessions(&mut tx, user.id, now, "account disabled").await?;
+        // A mailed link must not hand a disabled account a certificate.
+        sqlx::query("UPDATE download_links SET used_at = ? WHERE user_id = ? AND used_at IS NULL")
+            .bind(now)
+            .bind(user.id)
+            .execute(&mut *tx)
+            .await?;
     }
     let action = if disabled { "user.disable" } else { "user.enable" };
     audit(
@@ -315,8 +321,14 @@ async fn revoke_sessions(
     .bind(now)
     .bind(reason)
     .bind(user_id)
-    .execute(tx)
+    .execute(&mut *tx)
     .await?;
+    // Browser sessions on the admin pages end too.
+    sqlx::query("UPDATE admin_sessions SET ended_at = ? WHERE user_id = ? AND ended_at IS NULL")
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
     Ok(())
 }
 

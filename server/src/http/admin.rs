@@ -772,7 +772,7 @@ async fn user_action(
         return refused;
     }
     let now = state.clock.now();
-    let yourself = username == admin.session.username;
+    let yourself = username.eq_ignore_ascii_case(&admin.session.username);
     let result = match form.action.as_str() {
         "disable" | "demote" if yourself => Err(Error::invalid(
             "action",

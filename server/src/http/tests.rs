@@ -283,40 +283,69 @@ async fn second_factor_locks_after_five_failures_and_unlocks_later() {
     let f = fixture().await;
     let (secret, _) = f.log_in().await;
     f.clock.advance(60);
-    let login = f
-        .post(
-            "/native/login",
-            serde_json::json!({"username": "ada", "password": PASSWORD}),
-            None,
-        )
-        .await;
-    assert!(login.json.get("enrollment").is_none());
-    let challenge = login.json["challenge"].clone();
+    let challenge = || async {
+        let login = f
+            .post(
+                "/native/login",
+                serde_json::json!({"username": "ada", "password": PASSWORD}),
+                None,
+            )
+            .await;
+        assert!(login.json.get("enrollment").is_none());
+        login.json["challenge"].clone()
+    };
     let wrong = if totp::code_at(&secret, f.clock.now()) == "000000" {
         "111111"
     } else {
         "000000"
     };
-    for attempt in 1..=5 {
+
+    // A challenge takes three codes, then it is spent.
+    let first = challenge().await;
+    for _ in 0..3 {
         let answer = f
             .post(
                 "/native/verify-2fa",
-                serde_json::json!({"challenge": challenge, "code": wrong}),
+                serde_json::json!({"challenge": first, "code": wrong}),
                 None,
             )
             .await;
-        if attempt < 5 {
-            assert_eq!(code_of(&answer), "invalid_code");
-        } else {
-            assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS);
-            assert_eq!(answer.headers[header::RETRY_AFTER], "30");
-        }
+        assert_eq!(code_of(&answer), "invalid_code");
     }
+    let spent = f
+        .post(
+            "/native/verify-2fa",
+            serde_json::json!({"challenge": first, "code": wrong}),
+            None,
+        )
+        .await;
+    assert_eq!(code_of(&spent), "invalid_challenge");
+
+    // Two more failures (five in all) lock the second factor, even for the right code.
+    let second = challenge().await;
+    let fourth = f
+        .post(
+            "/native/verify-2fa",
+            serde_json::json!({"challenge": second, "code": wrong}),
+            None,
+        )
+        .await;
+    assert_eq!(code_of(&fourth), "invalid_code");
+    let fifth = f
+        .post(
+            "/native/verify-2fa",
+            serde_json::json!({"challenge": second, "code": wrong}),
+            None,
+        )
+        .await;
+    assert_eq!(fifth.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(fifth.headers[header::RETRY_AFTER], "30");
+    let third = challenge().await;
     let correct = totp::code_at(&secret, f.clock.now());
     let locked = f
         .post(
             "/native/verify-2fa",
-            serde_json::json!({"challenge": challenge, "code": correct}),
+            serde_json::json!({"challenge": third, "code": correct}),
             None,
         )
         .await;
@@ -327,11 +356,50 @@ async fn second_factor_locks_after_five_failures_and_unlocks_later() {
     let unlocked = f
         .post(
             "/native/verify-2fa",
-            serde_json::json!({"challenge": challenge, "code": correct}),
+            serde_json::json!({"challenge": third, "code": correct}),
             None,
         )
         .await;
     assert_eq!(unlocked.status, StatusCode::OK, "{}", unlocked.json);
+}
+
+#[tokio::test]
+async fn parallel_guesses_each_count() {
+    let f = fixture().await;
+    let (secret, _) = f.log_in().await;
+    f.clock.advance(60);
+    let wrong = if totp::code_at(&secret, f.clock.now()) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    // Ten challenges, three guesses each, all at once: without atomic
+    // counting most of them would be judged against a stale count.
+    let mut challenges = Vec::new();
+    for _ in 0..10 {
+        let login = f
+            .post(
+                "/native/login",
+                serde_json::json!({"username": "ada", "password": PASSWORD}),
+                None,
+            )
+            .await;
+        challenges.push(login.json["challenge"].clone());
+    }
+    let guesses = challenges
+        .iter()
+        .flat_map(|c| std::iter::repeat_n(c.clone(), 3))
+        .map(|challenge| {
+            f.post(
+                "/native/verify-2fa",
+                serde_json::json!({"challenge": challenge, "code": wrong}),
+                None,
+            )
+        });
+    let answers = futures_util::future::join_all(guesses).await;
+    let judged = answers.iter().filter(|a| code_of(a) == "invalid_code").count();
+    assert!(judged <= 5 + 2, "{judged} guesses were judged before the lock");
+    assert!(answers.iter().any(|a| a.status == StatusCode::TOO_MANY_REQUESTS));
 }
 
 #[tokio::test]
@@ -466,4 +534,41 @@ async fn admin_sessions_end_when_idle_or_old_and_are_bound_to_their_certificate(
     }
     f.clock.advance(29 * 60);
     assert!(!find(cookie, device).await, "older than 8 hours");
+}
+
+#[tokio::test]
+async fn resetting_the_second_factor_ends_admin_sessions_too() {
+    use crate::admin_sessions;
+    let f = fixture().await;
+    sqlx::query("UPDATE users SET is_admin = 1")
+        .execute(&f.state.db)
+        .await
+        .unwrap();
+    let user_id: i64 = sqlx::query_scalar("SELECT id FROM users")
+        .fetch_one(&f.state.db)
+        .await
+        .unwrap();
+    let mut conn = f.state.db.acquire().await.unwrap();
+    let (cookie, _) = admin_sessions::open(
+        &f.state,
+        &mut conn,
+        user_id,
+        &f.peer.thumbprint,
+        "127.0.0.1",
+        f.clock.now(),
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    assert!(admin_sessions::find(&f.state, &cookie, Some(&f.peer.thumbprint))
+        .await
+        .unwrap()
+        .is_some());
+    users::reset_two_factor(&f.state.db, f.clock.now(), "ada", Actor::Cli)
+        .await
+        .unwrap();
+    assert!(admin_sessions::find(&f.state, &cookie, Some(&f.peer.thumbprint))
+        .await
+        .unwrap()
+        .is_none());
 }

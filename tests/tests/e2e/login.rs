@@ -379,14 +379,30 @@ async fn codes_are_single_use_and_failures_lock_the_second_factor() -> Result<()
         assert_eq!(again.error_code(), "totp_reused");
     }
 
-    // Five wrong codes lock the second factor, even for the right code.
-    let challenge = login(&mut conn).await?.json()["challenge"].clone();
+    // Five wrong codes lock the second factor, even for the right code. A
+    // challenge takes three codes; then the password is needed again.
     let wrong = if totp_now(&used) == "000000" {
         "111111"
     } else {
         "000000"
     };
+    let mut challenge = login(&mut conn).await?.json()["challenge"].clone();
     for attempt in 1..=5 {
+        if attempt == 4 {
+            let spent = conn
+                .post_json(
+                    "/native/verify-2fa",
+                    &serde_json::json!({"challenge": challenge, "code": wrong}),
+                    None,
+                )
+                .await?;
+            assert_eq!(
+                spent.error_code(),
+                "invalid_challenge",
+                "a challenge takes three codes"
+            );
+            challenge = login(&mut conn).await?.json()["challenge"].clone();
+        }
         let answer = conn
             .post_json(
                 "/native/verify-2fa",
@@ -402,6 +418,7 @@ async fn codes_are_single_use_and_failures_lock_the_second_factor() -> Result<()
             assert!((1..=30).contains(&retry));
         }
     }
+    let challenge = login(&mut conn).await?.json()["challenge"].clone();
     let correct = conn
         .post_json(
             "/native/verify-2fa",

@@ -732,3 +732,18 @@ async fn bad_requests_and_bad_links_are_refused_clearly() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_disabled_accounts_link_hands_out_nothing() -> Result<()> {
+    let server = TestServer::start().await?;
+    let link = approved_link(&server, "leaver@example.com").await?;
+    let mut browser = server.connect(None).await?;
+    assert_eq!(browser.get(&path_of(&link), None).await?.status, StatusCode::OK);
+    server.cli_ok(&["user", "disable", "leaver"], None).await?;
+    let gone = browser.get(&path_of(&link), None).await?;
+    assert_eq!(gone.status, StatusCode::GONE);
+    // Re-enabling does not revive the link: it was spent when the account was disabled.
+    server.cli_ok(&["user", "enable", "leaver"], None).await?;
+    assert_eq!(browser.get(&path_of(&link), None).await?.status, StatusCode::GONE);
+    Ok(())
+}
