@@ -111,13 +111,7 @@ pub async fn end(state: &AppState, cookie: &str, username: &str) -> Result<()> {
     audit(
         &state.db,
         now,
-        AuditEvent {
-            actor: Actor::User(username),
-            action: "admin.logout",
-            subject: Some(username),
-            client_addr: None,
-            detail: None,
-        },
+        AuditEvent::of(Actor::User(username), "admin.logout", username),
     )
     .await
 }

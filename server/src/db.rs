@@ -57,6 +57,19 @@ pub struct AuditEvent<'a> {
     pub detail: Option<&'a str>,
 }
 
+impl<'a> AuditEvent<'a> {
+    /// An event with no address or detail beyond the actor's.
+    pub fn of(actor: Actor<'a>, action: &'a str, subject: &'a str) -> Self {
+        Self {
+            actor,
+            action,
+            subject: Some(subject),
+            client_addr: None,
+            detail: None,
+        }
+    }
+}
+
 pub async fn audit<'e, E>(executor: E, now: i64, event: AuditEvent<'_>) -> Result<()>
 where
     E: sqlx::SqliteExecutor<'e>,

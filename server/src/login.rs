@@ -654,13 +654,7 @@ pub async fn logout(state: &AppState, family_id: &str, username: &str) -> Result
     audit(
         &state.db,
         now,
-        AuditEvent {
-            actor: Actor::User(username),
-            action: "logout",
-            subject: Some(username),
-            client_addr: None,
-            detail: None,
-        },
+        AuditEvent::of(Actor::User(username), "logout", username),
     )
     .await
 }

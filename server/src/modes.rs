@@ -298,18 +298,7 @@ pub async fn update(
     if changed.rows_affected() != 1 {
         return Err(Error::NotFound(format!("mode {slug:?}")));
     }
-    audit(
-        &mut *tx,
-        now,
-        AuditEvent {
-            actor,
-            action: "mode.update",
-            subject: Some(slug),
-            client_addr: None,
-            detail: None,
-        },
-    )
-    .await?;
+    audit(&mut *tx, now, AuditEvent::of(actor, "mode.update", slug)).await?;
     tx.commit().await?;
     get(db, slug)
         .await?
@@ -325,18 +314,7 @@ pub async fn remove(db: &Db, now: i64, slug: &str, actor: Actor<'_>) -> Result<(
     if removed.rows_affected() != 1 {
         return Err(Error::NotFound(format!("mode {slug:?}")));
     }
-    audit(
-        &mut *tx,
-        now,
-        AuditEvent {
-            actor,
-            action: "mode.remove",
-            subject: Some(slug),
-            client_addr: None,
-            detail: None,
-        },
-    )
-    .await?;
+    audit(&mut *tx, now, AuditEvent::of(actor, "mode.remove", slug)).await?;
     tx.commit().await?;
     Ok(())
 }

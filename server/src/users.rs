@@ -293,18 +293,7 @@ pub async fn reset_two_factor(db: &Db, now: i64, username: &str, actor: Actor<'_
         .execute(&mut *tx)
         .await?;
     revoke_sessions(&mut tx, user.id, now, "second factor reset").await?;
-    audit(
-        &mut *tx,
-        now,
-        AuditEvent {
-            actor,
-            action: "user.reset_2fa",
-            subject: Some(username),
-            client_addr: None,
-            detail: None,
-        },
-    )
-    .await?;
+    audit(&mut *tx, now, AuditEvent::of(actor, "user.reset_2fa", username)).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -46,6 +46,23 @@ async fn identity(server: &TestServer, username: &str) -> Result<Identity> {
     )?)
 }
 
+async fn add_ada(server: &TestServer) -> Result<()> {
+    server
+        .cli_ok(
+            &[
+                "user",
+                "add",
+                "ada",
+                "--email",
+                "ada@example.com",
+                "--password-stdin",
+            ],
+            Some(&format!("{PASSWORD}\n")),
+        )
+        .await?;
+    Ok(())
+}
+
 async fn logged_in(client: &ApiClient, username: &str) -> Result<Vec<Secret>> {
     let challenge = client.login(username, Secret::new(PASSWORD)).await?;
     let enrollment = challenge.enrollment.context("first login enrols")?;
@@ -95,19 +112,7 @@ async fn the_app_logs_in_refreshes_and_streams_answers() -> Result<()> {
             None,
         )
         .await?;
-    server
-        .cli_ok(
-            &[
-                "user",
-                "add",
-                "ada",
-                "--email",
-                "ada@example.com",
-                "--password-stdin",
-            ],
-            Some(&format!("{PASSWORD}\n")),
-        )
-        .await?;
+    add_ada(&server).await?;
 
     // The client's clock runs far behind, so it never refreshes early: the
     // server's "token_expired" must make it refresh and retry by itself.
@@ -215,19 +220,7 @@ async fn the_app_logs_in_refreshes_and_streams_answers() -> Result<()> {
 #[tokio::test]
 async fn refusals_become_the_statuses_the_sidebar_shows() -> Result<()> {
     let server = TestServer::start().await?;
-    server
-        .cli_ok(
-            &[
-                "user",
-                "add",
-                "ada",
-                "--email",
-                "ada@example.com",
-                "--password-stdin",
-            ],
-            Some(&format!("{PASSWORD}\n")),
-        )
-        .await?;
+    add_ada(&server).await?;
     let ada = identity(&server, "ada").await?;
 
     // Nothing listening: unreachable, and worth retrying.
@@ -285,19 +278,7 @@ async fn managed_setup_imports_each_kind_of_package() -> Result<()> {
     use sightline_client::store::{SecretBackend, Store};
 
     let server = TestServer::start().await?;
-    server
-        .cli_ok(
-            &[
-                "user",
-                "add",
-                "ada",
-                "--email",
-                "ada@example.com",
-                "--password-stdin",
-            ],
-            Some(&format!("{PASSWORD}\n")),
-        )
-        .await?;
+    add_ada(&server).await?;
     let issued = identity(&server, "ada").await?;
     let cert_der: rustls_pki_types::CertificateDer<'static> =
         rustls_pki_types::pem::PemObject::from_pem_slice(issued.cert_pem().as_bytes())?;
