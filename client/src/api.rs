@@ -16,6 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
+/// Requests that are not streamed give up after this long.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Refresh this long before the access token expires.
 const REFRESH_MARGIN_SECS: i64 = 30;
 
@@ -64,7 +67,11 @@ pub struct Challenge {
 
 impl ApiClient {
     pub fn new(server_url: &str, identity: &Identity) -> Result<Self, ClientError> {
-        let pem = format!("{}{}", identity.cert_pem(), identity.key_pem().expose());
+        let pem = format!(
+            "{}\n{}",
+            identity.cert_pem().trim_end(),
+            identity.key_pem().expose()
+        );
         let client_identity = reqwest::Identity::from_pem(pem.as_bytes())
             .map_err(|e| ClientError::invalid("certificate", e.to_string()))?;
         let ca = reqwest::Certificate::from_pem(identity.ca_pem().as_bytes())
@@ -101,7 +108,10 @@ impl ApiClient {
     pub async fn check(&self) -> Result<(), ClientError> {
         // `/native/modes` needs a certificate the server knows; without a
         // login it answers 401 missing_token, which is fine here.
-        match self.send(self.http.get(self.url("/native/modes"))).await {
+        match self
+            .send(self.http.get(self.url("/native/modes")).timeout(REQUEST_TIMEOUT))
+            .await
+        {
             Ok(_) => Ok(()),
             Err(ClientError::Api {
                 code: ErrorCode::MissingToken,
@@ -117,8 +127,13 @@ impl ApiClient {
             password,
         };
         let answer: LoginResponse = json(
-            self.send(self.http.post(self.url("/native/login")).json(&request))
-                .await?,
+            self.send(
+                self.http
+                    .post(self.url("/native/login"))
+                    .timeout(REQUEST_TIMEOUT)
+                    .json(&request),
+            )
+            .await?,
         )
         .await?;
         Ok(Challenge {
@@ -135,8 +150,13 @@ impl ApiClient {
             code: Secret::new(code.trim()),
         };
         let tokens: TokenResponse = json(
-            self.send(self.http.post(self.url("/native/verify-2fa")).json(&request))
-                .await?,
+            self.send(
+                self.http
+                    .post(self.url("/native/verify-2fa"))
+                    .timeout(REQUEST_TIMEOUT)
+                    .json(&request),
+            )
+            .await?,
         )
         .await?;
         let recovery = tokens.recovery_codes.clone();
@@ -150,7 +170,11 @@ impl ApiClient {
 
     pub async fn logout(&self) -> Result<(), ClientError> {
         let result = self
-            .authed(|| self.http.post(self.url("/native/logout")))
+            .authed(|| {
+                self.http
+                    .post(self.url("/native/logout"))
+                    .timeout(REQUEST_TIMEOUT)
+            })
             .await
             .map(|_| ());
         *self.tokens.lock().await = None;
@@ -161,11 +185,19 @@ impl ApiClient {
     }
 
     pub async fn me(&self) -> Result<MeResponse, ClientError> {
-        json(self.authed(|| self.http.get(self.url("/native/me"))).await?).await
+        json(
+            self.authed(|| self.http.get(self.url("/native/me")).timeout(REQUEST_TIMEOUT))
+                .await?,
+        )
+        .await
     }
 
     pub async fn modes(&self) -> Result<Vec<ModeSummary>, ClientError> {
-        json(self.authed(|| self.http.get(self.url("/native/modes"))).await?).await
+        json(
+            self.authed(|| self.http.get(self.url("/native/modes")).timeout(REQUEST_TIMEOUT))
+                .await?,
+        )
+        .await
     }
 
     /// Asks about an image; the answer streams in as events.
@@ -239,10 +271,12 @@ impl ApiClient {
         let request = RefreshRequest {
             refresh_token: tokens.refresh.clone(),
         };
-        match self
-            .send(self.http.post(self.url("/native/refresh")).json(&request))
-            .await
-        {
+        let refresh = self
+            .http
+            .post(self.url("/native/refresh"))
+            .timeout(REQUEST_TIMEOUT)
+            .json(&request);
+        match self.send(refresh).await {
             Ok(response) => {
                 let fresh: TokenResponse = json(response).await?;
                 let expires_at = (self.clock)() + i64::try_from(fresh.expires_in).unwrap_or(0);
@@ -254,15 +288,25 @@ impl ApiClient {
                 });
                 Ok(access)
             }
-            Err(error @ (ClientError::ServerUnreachable | ClientError::Io(_))) => Err(error),
-            Err(error) => {
-                // The session is over (or the certificate is): forget it.
+            // Only answers that end the session forget it; a busy or broken
+            // server (5xx, 429, a lost connection) leaves it for a retry.
+            Err(ClientError::Api {
+                code:
+                    ErrorCode::InvalidRefreshToken
+                    | ErrorCode::RefreshTokenReused
+                    | ErrorCode::TokenBindingMismatch
+                    | ErrorCode::AccountDisabled
+                    | ErrorCode::InvalidToken,
+                ..
+            }) => {
                 *guard = None;
-                Err(match error {
-                    ClientError::Api { .. } => ClientError::LoginNeeded,
-                    other => other,
-                })
+                Err(ClientError::LoginNeeded)
             }
+            Err(error @ (ClientError::CertificateRevoked | ClientError::CertificateRejected)) => {
+                *guard = None;
+                Err(error)
+            }
+            Err(error) => Err(error),
         }
     }
 
@@ -313,12 +357,19 @@ impl ApiClient {
         // A pooled connection the server has closed (idle timeout, or its
         // certificate revoked) fails before any answer: try once more on a
         // new connection, unless the body cannot be replayed.
-        let again = request.try_clone();
-        let response = match (request.send().await.map_err(classify), again) {
-            (Err(ClientError::Io(_)), Some(again)) => match again.send().await.map_err(classify) {
-                Err(ClientError::Io(_)) => return Err(self.diagnose().await),
-                result => result?,
-            },
+        // Only reads are replayed: a POST may have been carried out before
+        // the connection broke (a refresh sent twice would end the session).
+        let request = request.build().map_err(|e| ClientError::Io(e.to_string()))?;
+        let again = (request.method() == reqwest::Method::GET)
+            .then(|| request.try_clone())
+            .flatten();
+        let response = match (self.http.execute(request).await.map_err(classify), again) {
+            (Err(ClientError::Io(_)), Some(again)) => {
+                match self.http.execute(again).await.map_err(classify) {
+                    Err(ClientError::Io(_)) => return Err(self.diagnose().await),
+                    result => result?,
+                }
+            }
             (Err(ClientError::Io(_)), None) => return Err(self.diagnose().await),
             (result, _) => result?,
         };
@@ -359,13 +410,17 @@ impl ApiClient {
     pub async fn diagnose(&self) -> ClientError {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let authority = self.base.trim_start_matches("https://");
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((host, port)) if !host.ends_with(']') || host.starts_with('[') => {
-                (host, port.parse().unwrap_or(443))
-            }
-            _ => (authority, 443),
+        // `host`, `host:port`, `[v6]` or `[v6]:port`.
+        let (host, port) = match authority.strip_prefix('[').and_then(|rest| rest.split_once(']')) {
+            Some((v6, rest)) => (
+                v6,
+                rest.strip_prefix(':').and_then(|p| p.parse().ok()).unwrap_or(443),
+            ),
+            None => match authority.rsplit_once(':') {
+                Some((host, port)) => (host, port.parse().unwrap_or(443)),
+                None => (authority, 443),
+            },
         };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
         let Ok(name) = rustls_pki_types::ServerName::try_from(host.to_owned()) else {
             return ClientError::invalid("server address", host);
         };

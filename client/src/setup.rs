@@ -53,6 +53,13 @@ fn from_zip(bytes: &[u8], password: Option<&str>) -> Result<Identity, ClientErro
             .next()
             .unwrap_or_default()
             .to_owned();
+        // Only what an identity is made of is kept.
+        let wanted = matches!(name.as_str(), "client.crt" | "client.key" | "ca.crt")
+            || name.ends_with(".p12")
+            || name.ends_with(".pfx");
+        if !wanted {
+            continue;
+        }
         let mut contents = Vec::new();
         entry
             .by_ref()

@@ -101,15 +101,28 @@ where
             }
             Err(error) => {
                 let (status, retry) = ConnectionStatus::after(&error);
-                if !retry {
+                if status == ConnectionStatus::Connected {
+                    // The server answered (refusing one request): the
+                    // connection is fine; keep watching.
+                    backoff.reset();
+                    report(&status);
+                    match error {
+                        ClientError::Api {
+                            retry_after: Some(wait),
+                            ..
+                        } => Duration::from_secs(wait).max(healthy_interval),
+                        _ => healthy_interval,
+                    }
+                } else if !retry {
                     report(&status);
                     return status;
+                } else {
+                    let delay = backoff.next_delay();
+                    report(&ConnectionStatus::Reconnecting {
+                        in_secs: delay.as_secs(),
+                    });
+                    delay
                 }
-                let delay = backoff.next_delay();
-                report(&ConnectionStatus::Reconnecting {
-                    in_secs: delay.as_secs(),
-                });
-                delay
             }
         };
         // `sleep` answers false when the watch should end (app quitting).

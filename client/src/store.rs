@@ -124,8 +124,13 @@ impl Store {
 
     /// The identity saved earlier, if any.
     pub fn load_identity(&self) -> Result<Option<Identity>, ClientError> {
-        let read = |name: &str| std::fs::read_to_string(self.dir.join(name)).ok();
-        let (Some(cert), Some(ca)) = (read("client.crt"), read("ca.crt")) else {
+        let read = |name: &str| match std::fs::read_to_string(self.dir.join(name)) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            // Unreadable is not absent: say so rather than ask for a new package.
+            Err(e) => Err(ClientError::Io(format!("{}: {e}", self.dir.join(name).display()))),
+        };
+        let (Some(cert), Some(ca)) = (read("client.crt")?, read("ca.crt")?) else {
             return Ok(None);
         };
         let Some(key) = self.secret(KEY_SECRET)? else {

@@ -33,13 +33,17 @@ impl SseParser {
     pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<SseEvent>, EventTooLarge> {
         self.buffer.extend_from_slice(chunk);
         let mut events = Vec::new();
-        while let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
-            let mut line: Vec<u8> = self.buffer.drain(..=end).collect();
-            line.pop();
+        // Walk the complete lines with a cursor and drop them once at the
+        // end: draining line by line would move the rest each time.
+        let mut start = 0;
+        while let Some(offset) = self.buffer[start..].iter().position(|b| *b == b'\n') {
+            let end = start + offset;
+            let mut line = &self.buffer[start..end];
+            start = end + 1;
             if line.last() == Some(&b'\r') {
-                line.pop();
+                line = &line[..line.len() - 1];
             }
-            let line = String::from_utf8_lossy(&line);
+            let line = String::from_utf8_lossy(line).into_owned();
             if line.is_empty() {
                 if !self.data.is_empty() || self.event.is_some() {
                     events.push(SseEvent {
@@ -62,6 +66,7 @@ impl SseParser {
                 _ => {}
             }
         }
+        self.buffer.drain(..start);
         let pending = self.buffer.len() + self.data.iter().map(String::len).sum::<usize>();
         if pending > MAX_EVENT_BYTES {
             return Err(EventTooLarge);

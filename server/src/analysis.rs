@@ -180,6 +180,9 @@ async fn prepare_image(image: CheckedImage, max_side: Option<u32>) -> Result<Ima
             bytes: image.bytes,
         });
     };
+    // Decoding is memory- and CPU-heavy: a few at a time, server-wide.
+    static DOWNSCALES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+    let _permit = DOWNSCALES.acquire().await.map_err(|_| ApiError::internal())?;
     let bytes = image.bytes.clone();
     let info = image.info;
     let smaller = tokio::task::spawn_blocking(move || imagecheck::downscale(&bytes, info, max_side))

@@ -112,9 +112,7 @@ pub async fn redeem(
             Error::Invalid { reason, .. } => RedeemError::Password(format!("The password {reason}.")),
             other => RedeemError::Other(other),
         })?;
-        let hash = tokio::task::spawn_blocking(move || password::hash(&password))
-            .await
-            .map_err(Error::from)??;
+        let hash = state.hash_password(password).await?;
         Some(hash)
     } else {
         None

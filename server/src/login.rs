@@ -212,7 +212,6 @@ struct SecondFactorRow {
     totp_secret: Option<String>,
     totp_pending_secret: Option<String>,
     totp_last_step: Option<i64>,
-    totp_locked_until: i64,
 }
 
 enum Accepted {
@@ -321,7 +320,7 @@ pub async fn verify_second_factor<'c>(
         return Err(invalid_challenge());
     }
     let user: SecondFactorRow = sqlx::query_as(
-        "SELECT username, disabled, totp_secret, totp_pending_secret, totp_last_step, totp_locked_until
+        "SELECT username, disabled, totp_secret, totp_pending_secret, totp_last_step
          FROM users WHERE id = ?",
     )
     .bind(challenge.user_id)
@@ -331,11 +330,21 @@ pub async fn verify_second_factor<'c>(
     if user.disabled {
         return Err(account_disabled());
     }
-    if user.totp_locked_until > now {
-        return Err(ApiError::too_many_attempts(
-            u64::try_from(user.totp_locked_until - now).unwrap_or(1),
-        ));
-    }
+    // Reserve this attempt as a failure before judging the code, in one
+    // statement: however many guesses arrive at once, at most
+    // MAX_CODE_FAILURES are judged before the lock. A success gives it back.
+    let reserved: Option<i64> = sqlx::query_scalar(
+        "UPDATE users SET totp_failures = totp_failures + 1
+         WHERE id = ? AND totp_locked_until <= ? AND totp_failures < ? RETURNING totp_failures",
+    )
+    .bind(challenge.user_id)
+    .bind(now)
+    .bind(MAX_CODE_FAILURES)
+    .fetch_optional(&state.db)
+    .await?;
+    let Some(reserved) = reserved else {
+        return Err(lock_second_factor(state, challenge.user_id, now).await?);
+    };
     let enrolling = user.totp_secret.is_none();
     let secret_text = user
         .totp_secret
@@ -348,6 +357,8 @@ pub async fn verify_second_factor<'c>(
     let accepted = if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
         match totp::matching_step(&secret, &code, now) {
             Some(step) if user.totp_last_step.is_some_and(|last| step <= last) => {
+                // A replayed code is refused without counting against the user.
+                release_attempt(state, challenge.user_id).await?;
                 return Err(totp_reused());
             }
             Some(step) => Some(Accepted::Totp { step }),
@@ -362,7 +373,7 @@ pub async fn verify_second_factor<'c>(
     };
 
     let Some(accepted) = accepted else {
-        return Err(record_code_failure(state, origin, challenge.user_id, &user, now).await?);
+        return Err(record_code_failure(state, origin, challenge.user_id, &user, reserved, now).await?);
     };
 
     let mut tx = state.db.begin().await?;
@@ -477,36 +488,54 @@ async fn find_recovery_code(state: &AppState, user_id: i64, code: &str) -> Resul
     }))
 }
 
+/// Locks the second factor once the failures are used up (if another
+/// request has not already) and answers 429 with the remaining wait.
+async fn lock_second_factor(state: &AppState, user_id: i64, now: i64) -> Result<ApiError> {
+    let (lockouts, locked_until): (i64, i64) =
+        sqlx::query_as("SELECT totp_lockouts, totp_locked_until FROM users WHERE id = ?")
+            .bind(user_id)
+            .fetch_one(&state.db)
+            .await?;
+    if locked_until > now {
+        return Ok(ApiError::too_many_attempts(
+            u64::try_from(locked_until - now).unwrap_or(1),
+        ));
+    }
+    let lock = (FIRST_CODE_LOCK_SECS << lockouts.clamp(0, 16)).min(MAX_CODE_LOCK_SECS);
+    sqlx::query(
+        "UPDATE users SET totp_failures = 0, totp_lockouts = totp_lockouts + 1, totp_locked_until = ?
+         WHERE id = ? AND totp_locked_until <= ?",
+    )
+    .bind(now + lock)
+    .bind(user_id)
+    .bind(now)
+    .execute(&state.db)
+    .await?;
+    Ok(ApiError::too_many_attempts(u64::try_from(lock).unwrap_or(1)))
+}
+
+async fn release_attempt(state: &AppState, user_id: i64) -> Result<()> {
+    sqlx::query("UPDATE users SET totp_failures = MAX(totp_failures - 1, 0) WHERE id = ?")
+        .bind(user_id)
+        .execute(&state.db)
+        .await?;
+    Ok(())
+}
+
 async fn record_code_failure(
     state: &AppState,
     origin: Origin<'_>,
     user_id: i64,
     user: &SecondFactorRow,
+    failures: i64,
     now: i64,
 ) -> Result<ApiError> {
     state.client_throttle.failure(&origin.client.to_string(), now);
-    // Increment in the database, not from the row read earlier: parallel
-    // failures each count.
-    let (failures, lockouts): (i64, i64) = sqlx::query_as(
-        "UPDATE users SET totp_failures = totp_failures + 1 WHERE id = ? RETURNING totp_failures, totp_lockouts",
-    )
-    .bind(user_id)
-    .fetch_one(&state.db)
-    .await?;
-    let mut locked_until = 0;
-    if failures >= MAX_CODE_FAILURES {
-        let lock = (FIRST_CODE_LOCK_SECS << lockouts.clamp(0, 16)).min(MAX_CODE_LOCK_SECS);
-        locked_until = now + lock;
-        sqlx::query(
-            "UPDATE users SET totp_failures = 0, totp_lockouts = totp_lockouts + 1, totp_locked_until = MAX(totp_locked_until, ?)
-             WHERE id = ? AND totp_failures >= ?",
-        )
-        .bind(locked_until)
-        .bind(user_id)
-        .bind(MAX_CODE_FAILURES)
-        .execute(&state.db)
-        .await?;
-    }
+    let locked = if failures >= MAX_CODE_FAILURES {
+        Some(lock_second_factor(state, user_id, now).await?)
+    } else {
+        None
+    };
     audit(
         &state.db,
         now,
@@ -515,7 +544,7 @@ async fn record_code_failure(
             action: "login.failure",
             subject: Some(&user.username),
             client_addr: Some(origin.client.to_string()),
-            detail: Some(if locked_until > 0 {
+            detail: Some(if locked.is_some() {
                 "second factor; locked"
             } else {
                 "second factor"
@@ -523,11 +552,7 @@ async fn record_code_failure(
         },
     )
     .await?;
-    Ok(if locked_until > 0 {
-        ApiError::too_many_attempts(u64::try_from(locked_until - now).unwrap_or(1))
-    } else {
-        invalid_code()
-    })
+    Ok(locked.unwrap_or_else(invalid_code))
 }
 
 /// Signs an access token and stores a new refresh token in `family_id`.

@@ -112,7 +112,8 @@ impl Mailer {
 
     /// Delivers every mail that is due. Each is claimed first, so the
     /// command line and a running server never send the same one twice.
-    pub async fn deliver_due(&self, now: i64) -> Result<DeliveryReport> {
+    pub async fn deliver_due(&self, started_at: i64) -> Result<DeliveryReport> {
+        let now = started_at;
         let due: Vec<(i64, String, Vec<u8>, i64)> = sqlx::query_as(
             "SELECT id, recipient, message, attempts FROM mail_outbox
              WHERE sent_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT 50",
@@ -121,7 +122,10 @@ impl Mailer {
         .fetch_all(&self.db)
         .await?;
         let mut report = DeliveryReport::default();
+        let started = std::time::Instant::now();
         for (id, recipient, message, attempts) in due {
+            // Each mail's own time: earlier sends in this pass may have been slow.
+            let now = started_at + i64::try_from(started.elapsed().as_secs()).unwrap_or(0);
             let lease = now
                 + self
                     .smtp
@@ -180,9 +184,12 @@ impl Mailer {
                     .map_err(|e| Error::invalid("e-mail address", format!("{recipient:?}: {e}")))?;
                 let envelope = lettre::address::Envelope::new(Some(self.from.email.clone()), vec![to])
                     .map_err(|e| Error::invalid("mail envelope", e.to_string()))?;
-                smtp.transport
-                    .send_raw(&envelope, message)
+                // One bounded attempt: shorter than the claim's lease, so no
+                // other sender picks the mail up while this one still runs.
+                let limit = std::time::Duration::from_secs(u64::try_from(smtp.timeout_secs).unwrap_or(20));
+                tokio::time::timeout(limit, smtp.transport.send_raw(&envelope, message))
                     .await
+                    .map_err(|_| Error::Mail("the mail server did not finish in time".into()))?
                     .map_err(|e| Error::Mail(e.to_string()))?;
                 tracing::info!(mail = id, "mail delivered over SMTP");
                 Ok(())

@@ -271,10 +271,23 @@ impl OpenAi {
             .map_err(classify)?;
         let status = response.status();
         if !status.is_success() {
-            let text = response.text().await.unwrap_or_default();
-            let snippet: String = text.chars().take(UPSTREAM_SNIPPET).collect();
+            // Read a little of the body, briefly, for the log: it may quote
+            // provider settings, so the client gets only the status.
+            let mut response = response;
+            let mut body = Vec::new();
+            while body.len() < 4096 {
+                match tokio::time::timeout_at(first_deadline, response.chunk()).await {
+                    Ok(Ok(Some(chunk))) => body.extend_from_slice(&chunk),
+                    _ => break,
+                }
+            }
+            let snippet: String = String::from_utf8_lossy(&body)
+                .chars()
+                .take(UPSTREAM_SNIPPET)
+                .collect();
+            tracing::warn!(%status, body = %snippet, "model provider refused the request");
             return Err(ProviderError::Failed(format!(
-                "the model provider answered {status}: {snippet}"
+                "the model provider answered {status}"
             )));
         }
         let mut stream = response.bytes_stream();
@@ -306,9 +319,10 @@ impl OpenAi {
                 if let Some(error) = value.get("error") {
                     let message = error["message"].as_str().unwrap_or("unknown error");
                     let snippet: String = message.chars().take(UPSTREAM_SNIPPET).collect();
-                    return Err(ProviderError::Failed(format!(
-                        "the model provider failed: {snippet}"
-                    )));
+                    tracing::warn!(error = %snippet, "model provider reported an error mid-answer");
+                    return Err(ProviderError::Failed(
+                        "the model provider stopped with an error".into(),
+                    ));
                 }
                 if let Some(reported) = value.get("usage").filter(|u| u.is_object()) {
                     let count = |key: &str| reported[key].as_u64().unwrap_or(0);
@@ -350,7 +364,9 @@ fn classify(error: reqwest::Error) -> ProviderError {
     } else if error.is_timeout() {
         ProviderError::Timeout("the model provider timed out".into())
     } else {
-        ProviderError::Failed(format!("the model provider connection failed: {error}"))
+        // reqwest's text names the provider's URL: log it, do not send it.
+        tracing::warn!(error = %error, "model provider connection failed");
+        ProviderError::Failed("the model provider connection failed".into())
     }
 }
 
@@ -405,14 +421,18 @@ impl Tesseract {
             };
             let mut output = Vec::new();
             let mut errors = Vec::new();
-            let read = async {
-                let _ = (&mut stdout)
-                    .take(MAX_OCR_OUTPUT as u64)
-                    .read_to_end(&mut output)
-                    .await;
-                let _ = (&mut stderr).take(64 * 1024).read_to_end(&mut errors).await;
-            };
-            tokio::join!(feed, read);
+            // Both pipes at once, so a chatty one cannot block the other.
+            let mut limited_output = (&mut stdout).take(MAX_OCR_OUTPUT as u64);
+            let mut limited_errors = (&mut stderr).take(64 * 1024);
+            let _ = tokio::join!(
+                feed,
+                limited_output.read_to_end(&mut output),
+                limited_errors.read_to_end(&mut errors)
+            );
+            if output.len() >= MAX_OCR_OUTPUT || errors.len() >= 64 * 1024 {
+                // It has more to say than a screen holds: stop it.
+                let _ = child.start_kill();
+            }
             let status = child.wait().await;
             (status, output, errors)
         };

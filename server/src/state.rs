@@ -135,6 +135,16 @@ impl AppState {
         })))
     }
 
+    /// Hashes a new password on the blocking pool, within the hashing budget.
+    pub async fn hash_password(&self, password: Secret) -> Result<String> {
+        let _permit = self
+            .hash_permits
+            .acquire()
+            .await
+            .map_err(|_| Error::PasswordHash("hashing pool closed".into()))?;
+        tokio::task::spawn_blocking(move || password::hash(&password)).await?
+    }
+
     /// Verifies a password on the blocking pool, within the hashing budget.
     pub async fn verify_password(&self, password: Secret, stored: String) -> Result<bool> {
         let _permit = self

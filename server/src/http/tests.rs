@@ -398,7 +398,10 @@ async fn parallel_guesses_each_count() {
         });
     let answers = futures_util::future::join_all(guesses).await;
     let judged = answers.iter().filter(|a| code_of(a) == "invalid_code").count();
-    assert!(judged <= 5 + 2, "{judged} guesses were judged before the lock");
+    assert!(
+        judged < 5,
+        "{judged} guesses were judged as wrong before the lock (the fifth locks)"
+    );
     assert!(answers.iter().any(|a| a.status == StatusCode::TOO_MANY_REQUESTS));
 }
 
