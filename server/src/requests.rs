@@ -247,21 +247,12 @@ pub async fn approve(state: &AppState, id: i64, note: Option<&str>, actor: Actor
             },
         ),
     };
-    state.mailer.enqueue(&mut tx, now, &mail).await?;
-    audit(
-        &mut *tx,
-        now,
-        AuditEvent {
-            actor,
-            action: "request.approve",
-            subject: Some(&request.email),
-            client_addr: None,
-            detail: Some(&format!("request {id}; user {username}")),
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    deliver_now(state).await;
+    let detail = format!("request {id}; user {username}");
+    let event = AuditEvent {
+        detail: Some(&detail),
+        ..AuditEvent::of(actor, "request.approve", &request.email)
+    };
+    conclude(state, tx, now, &mail, event).await?;
     Ok(Approved {
         request: get(&state.db, id).await?,
         username,
@@ -312,21 +303,12 @@ pub async fn reject(
             email = request.email,
         ),
     };
-    state.mailer.enqueue(&mut tx, now, &mail).await?;
-    audit(
-        &mut *tx,
-        now,
-        AuditEvent {
-            actor,
-            action: "request.reject",
-            subject: Some(&request.email),
-            client_addr: None,
-            detail: Some(&format!("request {id}")),
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    deliver_now(state).await;
+    let detail = format!("request {id}");
+    let event = AuditEvent {
+        detail: Some(&detail),
+        ..AuditEvent::of(actor, "request.reject", &request.email)
+    };
+    conclude(state, tx, now, &mail, event).await?;
     get(&state.db, id).await
 }
 
@@ -392,6 +374,22 @@ pub async fn create_link(
     .await?;
     let base = state.config.server.public_url.trim_end_matches('/');
     Ok((format!("{base}/public/download-certs/{token}"), expires_at))
+}
+
+/// Ends a decision: queues the requester's mail and the audit record in the
+/// decision's transaction, commits, and tries to deliver at once.
+async fn conclude(
+    state: &AppState,
+    mut tx: sqlx::Transaction<'_, sqlx::Sqlite>,
+    now: i64,
+    mail: &OutgoingMail,
+    event: AuditEvent<'_>,
+) -> Result<()> {
+    state.mailer.enqueue(&mut tx, now, mail).await?;
+    audit(&mut *tx, now, event).await?;
+    tx.commit().await?;
+    deliver_now(state).await;
+    Ok(())
 }
 
 /// Tries to deliver right away; failures stay queued for the worker.

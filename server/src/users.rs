@@ -234,18 +234,7 @@ pub async fn set_disabled(db: &Db, now: i64, username: &str, disabled: bool, act
             .await?;
     }
     let action = if disabled { "user.disable" } else { "user.enable" };
-    audit(
-        &mut *tx,
-        now,
-        AuditEvent {
-            actor,
-            action,
-            subject: Some(username),
-            client_addr: None,
-            detail: None,
-        },
-    )
-    .await?;
+    audit(&mut *tx, now, AuditEvent::of(actor, action, username)).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -260,18 +249,7 @@ pub async fn set_admin(db: &Db, now: i64, username: &str, is_admin: bool, actor:
         .execute(&mut *tx)
         .await?;
     let action = if is_admin { "user.promote" } else { "user.demote" };
-    audit(
-        &mut *tx,
-        now,
-        AuditEvent {
-            actor,
-            action,
-            subject: Some(username),
-            client_addr: None,
-            detail: None,
-        },
-    )
-    .await?;
+    audit(&mut *tx, now, AuditEvent::of(actor, action, username)).await?;
     tx.commit().await?;
     Ok(())
 }
