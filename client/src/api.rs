@@ -47,6 +47,7 @@ pub struct ApiClient {
     tls: Arc<rustls::ClientConfig>,
     tokens: Mutex<Option<Tokens>>,
     clock: Clock,
+    saver: Option<SessionSaver>,
 }
 
 impl std::fmt::Debug for ApiClient {
@@ -56,6 +57,27 @@ impl std::fmt::Debug for ApiClient {
             .finish_non_exhaustive()
     }
 }
+
+/// An image sent along with a question.
+#[derive(Clone)]
+pub struct Attachment {
+    pub bytes: bytes::Bytes,
+    pub file_name: String,
+    pub mime: &'static str,
+}
+
+impl std::fmt::Debug for Attachment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attachment")
+            .field("file_name", &self.file_name)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
+}
+
+/// Told the refresh token whenever it changes (`None`: the session ended),
+/// so the app can keep the session across restarts.
+pub type SessionSaver = Arc<dyn Fn(Option<&Secret>) + Send + Sync>;
 
 /// A password-verified login waiting for its code.
 #[derive(Debug, Clone)]
@@ -91,6 +113,7 @@ impl ApiClient {
             base: crate::settings::Settings::validate_server_url(server_url)?,
             tokens: Mutex::new(None),
             clock: system_clock(),
+            saver: None,
         })
     }
 
@@ -98,6 +121,29 @@ impl ApiClient {
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// Calls `saver` with each new refresh token, and with `None` when the
+    /// session ends.
+    pub fn with_session_saver(mut self, saver: SessionSaver) -> Self {
+        self.saver = Some(saver);
+        self
+    }
+
+    /// Resumes a session from a refresh token kept earlier; the first
+    /// request refreshes it (and hears `LoginNeeded` if it is over).
+    pub async fn resume(&self, refresh: Secret) {
+        *self.tokens.lock().await = Some(Tokens {
+            access: Secret::new(""),
+            refresh,
+            expires_at: 0,
+        });
+    }
+
+    fn save_session(&self, refresh: Option<&Secret>) {
+        if let Some(saver) = &self.saver {
+            saver(refresh);
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -178,6 +224,7 @@ impl ApiClient {
             .await
             .map(|_| ());
         *self.tokens.lock().await = None;
+        self.save_session(None);
         match result {
             Err(ClientError::LoginNeeded) => Ok(()),
             other => other,
@@ -200,26 +247,26 @@ impl ApiClient {
         .await
     }
 
-    /// Asks about an image; the answer streams in as events.
+    /// Asks a question, optionally about an image; the answer streams in
+    /// as events.
     pub async fn analyze(
         &self,
-        image: Vec<u8>,
-        file_name: &str,
-        mime: &str,
+        image: Option<Attachment>,
         context: &str,
         mode: &str,
     ) -> Result<EventStream, ClientError> {
-        let image = bytes::Bytes::from(image);
         let response = self
             .authed(|| {
-                let part = reqwest::multipart::Part::stream(image.clone())
-                    .file_name(file_name.to_owned())
-                    .mime_str(mime)
-                    .unwrap_or_else(|_| reqwest::multipart::Part::stream(image.clone()));
-                let form = reqwest::multipart::Form::new()
+                let mut form = reqwest::multipart::Form::new()
                     .text("mode", mode.to_owned())
-                    .text("context", context.to_owned())
-                    .part("image", part);
+                    .text("context", context.to_owned());
+                if let Some(image) = &image {
+                    let part = reqwest::multipart::Part::stream(image.bytes.clone())
+                        .file_name(image.file_name.clone())
+                        .mime_str(image.mime)
+                        .unwrap_or_else(|_| reqwest::multipart::Part::stream(image.bytes.clone()));
+                    form = form.part("image", part);
+                }
                 self.http
                     .post(self.url("/native/analyze"))
                     .header(reqwest::header::ACCEPT, "text/event-stream")
@@ -254,6 +301,7 @@ impl ApiClient {
 
     async fn store(&self, tokens: TokenResponse) {
         let expires_at = (self.clock)() + i64::try_from(tokens.expires_in).unwrap_or(0);
+        self.save_session(Some(&tokens.refresh_token));
         *self.tokens.lock().await = Some(Tokens {
             access: tokens.access_token,
             refresh: tokens.refresh_token,
@@ -281,6 +329,7 @@ impl ApiClient {
                 let fresh: TokenResponse = json(response).await?;
                 let expires_at = (self.clock)() + i64::try_from(fresh.expires_in).unwrap_or(0);
                 let access = fresh.access_token.clone();
+                self.save_session(Some(&fresh.refresh_token));
                 *guard = Some(Tokens {
                     access: fresh.access_token,
                     refresh: fresh.refresh_token,
@@ -300,10 +349,12 @@ impl ApiClient {
                 ..
             }) => {
                 *guard = None;
+                self.save_session(None);
                 Err(ClientError::LoginNeeded)
             }
             Err(error @ (ClientError::CertificateRevoked | ClientError::CertificateRejected)) => {
                 *guard = None;
+                self.save_session(None);
                 Err(error)
             }
             Err(error) => Err(error),
@@ -346,6 +397,7 @@ impl ApiClient {
                 if let Ok(mut tokens) = self.tokens.try_lock() {
                     *tokens = None;
                 }
+                self.save_session(None);
                 ClientError::LoginNeeded
             }
             other => other,
@@ -589,4 +641,40 @@ impl EventStream {
         }
         Ok(text)
     }
+}
+
+/// Fetches `/public/ca.pem` without checking the server's certificate. Only
+/// for onboarding without a CA in the package: what comes back is trusted
+/// only after the user compares its fingerprint with the one their
+/// administrator published, and nothing secret is sent on this connection.
+pub async fn fetch_ca_untrusted(server_url: &str) -> Result<String, ClientError> {
+    const MAX_CA_BYTES: usize = 64 * 1024;
+    let http = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .danger_accept_invalid_certs(true)
+        .https_only(true)
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .map_err(|e| ClientError::invalid("TLS setup", e.to_string()))?;
+    let mut response = http
+        .get(format!("{server_url}/public/ca.pem"))
+        .send()
+        .await
+        .map_err(classify)?;
+    if !response.status().is_success() {
+        return Err(ClientError::Protocol(format!(
+            "the server answered {} for its CA",
+            response.status().as_u16()
+        )));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(classify)? {
+        if body.len() + chunk.len() > MAX_CA_BYTES {
+            return Err(ClientError::Protocol("the CA file is unreasonably large".into()));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8(body).map_err(|_| ClientError::Protocol("the CA file is not text".into()))
 }

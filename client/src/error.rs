@@ -4,7 +4,10 @@ use serde::Serialize;
 use sightline_proto::ErrorCode;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+// Adjacently tagged: `{"kind": "io", "detail": "..."}`; the text-carrying
+// variants could not be written with an internal tag.
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum ClientError {
     /// No TCP connection (server down, wrong address, no network).
     #[error("the server cannot be reached")]
@@ -33,6 +36,14 @@ pub enum ClientError {
     /// The server answered something this client does not understand.
     #[error("unexpected answer from the server: {0}")]
     Protocol(String),
+    /// The screen could not be captured.
+    #[error("the screen could not be captured: {0}")]
+    Capture(String),
+    #[error("the clipboard is not available: {0}")]
+    Clipboard(String),
+    /// The app is not set up yet (no server or certificate).
+    #[error("set up the connection to your server first")]
+    NotSetUp,
     #[error("{0}")]
     Io(String),
 }

@@ -12,12 +12,19 @@
 //! - [`settings`]: the user's choices, in the OS's config directory;
 //! - [`store`]: the identity and tokens — secrets in the OS keychain, or in
 //!   0600 files where no keychain runs (reported to the user);
+//! - [`desktop`]: the sidebar's state machine (onboarding, login, chat,
+//!   connection watch) that every Tauri command calls into;
+//! - [`capture`]: the screen as a picture for a question;
 //! - [`setup`]: importing the certificate package (onboarding, and the
 //!   managed `--server URL --import PACKAGE` set-up).
 
 pub mod api;
+pub mod capture;
+pub mod clipboard;
+pub mod desktop;
 pub mod error;
 pub mod identity;
+pub mod instance;
 pub mod settings;
 pub mod setup;
 pub mod status;

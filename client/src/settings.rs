@@ -9,6 +9,7 @@ pub const MIN_SIDEBAR_WIDTH: u32 = 280;
 pub const MAX_SIDEBAR_WIDTH: u32 = 640;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(default)]
 pub struct Settings {
     /// `https://host:port` of the Sightline server.
@@ -16,7 +17,29 @@ pub struct Settings {
     pub username: Option<String>,
     /// The mode last chosen (its id).
     pub mode: Option<String>,
+    /// Logical pixels, 280–640.
     pub sidebar_width: u32,
+    /// Folded to a slim tab at the screen edge.
+    pub collapsed: bool,
+    pub hotkeys: Hotkeys,
+}
+
+/// Global shortcuts, in the accelerator syntax of the shell
+/// (`Ctrl+Shift+Space`, `Alt+F1`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(default)]
+pub struct Hotkeys {
+    /// Folds the sidebar to its tab and back.
+    pub toggle_sidebar: String,
+}
+
+impl Default for Hotkeys {
+    fn default() -> Self {
+        Self {
+            toggle_sidebar: "Ctrl+Alt+S".into(),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -26,6 +49,8 @@ impl Default for Settings {
             username: None,
             mode: None,
             sidebar_width: 360,
+            collapsed: false,
+            hotkeys: Hotkeys::default(),
         }
     }
 }
@@ -42,12 +67,17 @@ impl Settings {
             Ok(bytes) => {
                 let mut settings: Self = serde_json::from_slice(&bytes)
                     .map_err(|e| ClientError::invalid("settings file", format!("{}: {e}", path.display())))?;
-                settings.sidebar_width = settings.sidebar_width.clamp(MIN_SIDEBAR_WIDTH, MAX_SIDEBAR_WIDTH);
+                settings.normalize();
                 Ok(settings)
             }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
             Err(error) => Err(ClientError::Io(format!("{}: {error}", path.display()))),
         }
+    }
+
+    /// Brings values into their allowed ranges.
+    pub fn normalize(&mut self) {
+        self.sidebar_width = self.sidebar_width.clamp(MIN_SIDEBAR_WIDTH, MAX_SIDEBAR_WIDTH);
     }
 
     /// Writes settings atomically (a crash never leaves half a file).

@@ -15,6 +15,17 @@ use std::path::Path;
 
 /// Reads the identity out of a package.
 pub fn read_package(path: &Path, password: Option<&str>) -> Result<Identity, ClientError> {
+    read_package_with_ca(path, password, None)
+}
+
+/// Reads the identity out of a package; `trusted_ca` stands in for a CA the
+/// package lacks (one the user accepted by its fingerprint). A CA inside
+/// the package always wins: it came from the administrator.
+pub fn read_package_with_ca(
+    path: &Path,
+    password: Option<&str>,
+    trusted_ca: Option<&str>,
+) -> Result<Identity, ClientError> {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -32,7 +43,18 @@ pub fn read_package(path: &Path, password: Option<&str>) -> Result<Identity, Cli
         return Identity::from_pkcs12(&read(path)?, password);
     }
     let folder = path.parent().unwrap_or(Path::new("."));
-    Identity::from_pem_files(path, &folder.join("client.key"), &folder.join("ca.crt"))
+    let ca_path = folder.join("ca.crt");
+    match trusted_ca {
+        Some(ca) if !ca_path.exists() => {
+            let cert = std::fs::read_to_string(path)
+                .map_err(|e| ClientError::invalid("package", format!("{}: {e}", path.display())))?;
+            let key_path = folder.join("client.key");
+            let key = std::fs::read_to_string(&key_path)
+                .map_err(|e| ClientError::invalid("package", format!("{}: {e}", key_path.display())))?;
+            Identity::from_pem(&cert, &key, ca)
+        }
+        _ => Identity::from_pem_files(path, &folder.join("client.key"), &ca_path),
+    }
 }
 
 fn from_zip(bytes: &[u8], password: Option<&str>) -> Result<Identity, ClientError> {

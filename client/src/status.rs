@@ -7,6 +7,7 @@ use std::future::Future;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum ConnectionStatus {
     Connected,
@@ -19,6 +20,8 @@ pub enum ConnectionStatus {
     CertificateRevoked,
     ServerNotTrusted,
     LoginNeeded,
+    /// No server or certificate yet: onboarding comes first.
+    NotSetUp,
 }
 
 impl ConnectionStatus {
@@ -27,14 +30,17 @@ impl ConnectionStatus {
     pub fn after(error: &ClientError) -> (Self, bool) {
         match error {
             ClientError::ServerUnreachable | ClientError::Io(_) => (Self::ServerUnreachable, true),
+            ClientError::NotSetUp => (Self::NotSetUp, false),
             ClientError::CertificateRejected => (Self::CertificateRejected, false),
             ClientError::CertificateRevoked => (Self::CertificateRevoked, false),
             ClientError::ServerNotTrusted { .. } => (Self::ServerNotTrusted, false),
             ClientError::LoginNeeded => (Self::LoginNeeded, false),
             ClientError::Api { status, .. } if *status >= 500 => (Self::ServerUnreachable, true),
-            ClientError::Api { .. } | ClientError::Invalid { .. } | ClientError::Protocol(_) => {
-                (Self::Connected, false)
-            }
+            ClientError::Api { .. }
+            | ClientError::Invalid { .. }
+            | ClientError::Protocol(_)
+            | ClientError::Capture(_)
+            | ClientError::Clipboard(_) => (Self::Connected, false),
         }
     }
 
@@ -50,6 +56,7 @@ impl ConnectionStatus {
             }
             Self::ServerNotTrusted => "The server's certificate is not the one this computer trusts".into(),
             Self::LoginNeeded => "Please log in".into(),
+            Self::NotSetUp => "Not set up".into(),
         }
     }
 }

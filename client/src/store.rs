@@ -14,6 +14,7 @@ const KEY_SECRET: &str = "client-key";
 
 /// Where secrets go.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SecretBackend {
     /// The OS keychain (Secret Service, macOS Keychain, Windows Credential Manager).

@@ -101,6 +101,7 @@ pub struct RefreshRequest {
 }
 
 /// `GET /native/me`.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MeResponse {
     pub username: String,
@@ -112,6 +113,7 @@ pub struct MeResponse {
 }
 
 /// What a mode does with a request.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModeKind {
@@ -143,6 +145,7 @@ impl ModeKind {
 }
 
 /// `GET /native/modes`: one entry. Prompts and providers stay on the server.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModeSummary {
     /// Stable identifier; send it back as `mode`.
@@ -153,6 +156,7 @@ pub struct ModeSummary {
 }
 
 /// Token counts reported by the model provider (zero for local OCR).
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     pub prompt_tokens: u64,
@@ -257,6 +261,7 @@ pub struct ErrorDetail {
 
 /// Stable, machine-readable error codes. Clients match on these; the
 /// human-readable message may change.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {

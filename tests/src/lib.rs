@@ -27,7 +27,10 @@ use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio_rustls::TlsConnector;
 
+pub mod desktop;
+pub mod provision;
 pub mod stub;
+pub mod webdriver;
 
 pub use sightline_server::auth::totp;
 
@@ -59,6 +62,7 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub admin_password: String,
     child: Child,
+    extra: Vec<String>,
 }
 
 impl TestServer {
@@ -102,40 +106,15 @@ impl TestServer {
             .context("init did not print the admin password")?
             .to_owned();
 
-        let mut child = Command::new(server_binary()?)
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .env(
-                "RUST_LOG",
-                std::env::var("SIGHTLINE_TEST_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let addr = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = lines.next_line().await? {
-                if let Some(addr) = line.strip_prefix("listening on https://") {
-                    return Ok::<_, anyhow::Error>(addr.parse::<SocketAddr>()?);
-                }
-            }
-            Err(anyhow!("server exited before listening"))
-        })
-        .await
-        .context("server did not start within 30 s")??;
-        // Keep draining stdout so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+        let (child, addr) = serve(&data_dir, "127.0.0.1:0", &extra).await?;
         Ok(Self {
             root,
             data_dir,
             addr,
             admin_password,
             child,
+            extra,
         })
     }
 
@@ -233,6 +212,54 @@ impl TestServer {
         self.child.kill().await?;
         Ok(())
     }
+
+    /// Kills the server process (as a crash or an outage would); the data
+    /// directory stays for [`TestServer::restart`].
+    pub async fn kill(&mut self) -> Result<()> {
+        self.child.kill().await?;
+        Ok(())
+    }
+
+    /// Starts the server again on the same address and data directory.
+    pub async fn restart(&mut self) -> Result<()> {
+        let (child, addr) = serve(&self.data_dir, &self.addr.to_string(), &self.extra).await?;
+        self.child = child;
+        self.addr = addr;
+        Ok(())
+    }
+}
+
+/// Runs `serve` and waits until it listens.
+async fn serve(data_dir: &Path, listen: &str, extra: &[String]) -> Result<(Child, SocketAddr)> {
+    let mut child = Command::new(server_binary()?)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["serve", "--listen", listen])
+        .args(extra)
+        .env(
+            "RUST_LOG",
+            std::env::var("SIGHTLINE_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(addr) = line.strip_prefix("listening on https://") {
+                return Ok::<_, anyhow::Error>(addr.parse::<SocketAddr>()?);
+            }
+        }
+        Err(anyhow!("server exited before listening"))
+    })
+    .await
+    .context("server did not start within 30 s")??;
+    // Keep draining stdout so the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((child, addr))
 }
 
 fn rand_suffix() -> u32 {

@@ -165,17 +165,14 @@ pub async fn analyze(
         &[ModeKind::Chat, ModeKind::Ocr],
     )
     .await?;
-    let image: CheckedImage = analysis::check_image(&state, image.ok_or_else(|| missing("image"))?)?;
     let context = context.unwrap_or_default();
-    let events = analysis::start(
-        &state,
-        &state.providers,
-        session.user_id,
-        mode,
-        context,
-        Some(image),
-    )
-    .await?;
+    // A chat question may come without a picture; reading text needs one.
+    let image: Option<CheckedImage> = match image {
+        Some(image) => Some(analysis::check_image(&state, image)?),
+        None if mode.kind == ModeKind::Chat && !context.trim().is_empty() => None,
+        None => return Err(missing("image")),
+    };
+    let events = analysis::start(&state, &state.providers, session.user_id, mode, context, image).await?;
     Ok(answer(events, stream).await)
 }
 

@@ -551,8 +551,8 @@ async fn bad_uploads_get_specific_errors() -> Result<()> {
             "empty_image",
         ),
         (
-            "no image part",
-            vec![("mode", None, b"stub-chat"), ("context", None, b"hello")],
+            "neither image nor question",
+            vec![("mode", None, b"stub-chat"), ("context", None, b"  ")],
             StatusCode::UNPROCESSABLE_ENTITY,
             "missing_field",
         ),

@@ -3,7 +3,7 @@
 //! status the sidebar shows.
 
 use anyhow::{Context, Result};
-use sightline_client::api::ApiClient;
+use sightline_client::api::{ApiClient, Attachment};
 use sightline_client::identity::Identity;
 use sightline_client::status::ConnectionStatus;
 use sightline_client::ClientError;
@@ -149,7 +149,15 @@ async fn the_app_logs_in_refreshes_and_streams_answers() -> Result<()> {
     let mut png = std::io::Cursor::new(Vec::new());
     image::RgbImage::new(8, 8).write_to(&mut png, image::ImageFormat::Png)?;
     let mut events = client
-        .analyze(png.into_inner(), "shot.png", "image/png", "What is it?", "ask")
+        .analyze(
+            Some(Attachment {
+                bytes: png.into_inner().into(),
+                file_name: "shot.png".into(),
+                mime: "image/png",
+            }),
+            "What is it?",
+            "ask",
+        )
         .await?;
     let mut seen = Vec::new();
     while let Some(event) = events.next().await {

@@ -6,5 +6,6 @@
 mod admin;
 mod analysis;
 mod client;
+mod desktop;
 mod login;
 mod provisioning;

@@ -1,0 +1,556 @@
+//! The sidebar's state, without the window: where the user is (onboarding,
+//! login, ready), the session, the running questions and the connection
+//! watch. Each Tauri command is a call to one method here, so everything
+//! the UI can do is also testable without a display.
+
+use crate::api::{ApiClient, Attachment, Challenge, SessionSaver};
+use crate::error::ClientError;
+use crate::identity::{self, Identity};
+use crate::settings::Settings;
+use crate::status::{self, ConnectionStatus};
+use crate::store::{SecretBackend, Store};
+use serde::Serialize;
+use sightline_proto::{ModeSummary, Secret, StreamEvent};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+const REFRESH_SECRET: &str = "refresh-token";
+
+/// How often a healthy connection is probed.
+const HEALTHY_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Which screen the sidebar shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(tag = "stage", rename_all = "snake_case")]
+pub enum Stage {
+    Onboarding,
+    Login,
+    Ready,
+}
+
+/// Everything the sidebar needs to draw itself at start.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct Overview {
+    pub stage: Stage,
+    pub server_url: Option<String>,
+    pub username: Option<String>,
+    /// SHA-256 of the trusted server CA, as colon-separated hex.
+    pub ca_fingerprint: Option<String>,
+    pub secrets: SecretBackend,
+    pub settings: Settings,
+}
+
+/// A CA fetched from a server for the user to accept by its fingerprint.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct CaPreview {
+    pub pem: String,
+    pub fingerprint: String,
+}
+
+/// What onboarding sends: where the server is and the package to import.
+#[derive(Clone, serde::Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct ImportRequest {
+    pub server_url: String,
+    /// The zip, the `.p12`/`.pfx`, or `client.crt` of the PEM trio.
+    pub path: String,
+    pub password: Option<String>,
+    /// A CA the user accepted by fingerprint, for packages without one.
+    pub trusted_ca_pem: Option<String>,
+}
+
+impl std::fmt::Debug for ImportRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportRequest")
+            .field("server_url", &self.server_url)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The authenticator to set up on first login.
+#[derive(Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct Enrollment {
+    pub qr_svg: String,
+    pub otpauth_uri: String,
+    /// The secret in groups of four, for typing into an authenticator.
+    pub manual_key: String,
+}
+
+impl std::fmt::Debug for Enrollment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Enrollment(<redacted>)")
+    }
+}
+
+/// The answer to a correct password: a code is needed next.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct CodeNeeded {
+    pub enrollment: Option<Enrollment>,
+}
+
+/// A completed login. Recovery codes come only with a new authenticator.
+#[derive(Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct LoggedIn {
+    pub username: String,
+    pub recovery_codes: Vec<String>,
+}
+
+impl std::fmt::Debug for LoggedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoggedIn")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A question from the chat box.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct Question {
+    pub text: String,
+    pub mode: String,
+}
+
+/// One step of a streamed answer, as the chat thread shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ChatEvent {
+    Delta { text: String },
+    Done,
+    Stopped,
+    Failed { error: ClientError },
+}
+
+/// The desktop core. Cheap to share: wrap it in an `Arc`.
+pub struct Desktop {
+    settings_path: PathBuf,
+    store: Store,
+    settings: Mutex<Settings>,
+    api: RwLock<Option<Arc<ApiClient>>>,
+    identity_fingerprint: Mutex<Option<String>>,
+    challenge: Mutex<Option<(String, Challenge)>>,
+    asks: Mutex<HashMap<u32, tokio::task::AbortHandle>>,
+    next_ask: AtomicU32,
+    /// Wakes the connection watch (after set-up, login, or a failure seen
+    /// by a request).
+    kick: Notify,
+}
+
+impl std::fmt::Debug for Desktop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Desktop")
+            .field("settings_path", &self.settings_path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Desktop {
+    /// Opens the app's state in `config_dir`: settings, the stored identity
+    /// and, if one was kept, the session.
+    pub async fn open(config_dir: &Path, use_keychain: bool) -> Result<Arc<Self>, ClientError> {
+        let settings_path = config_dir.join("settings.json");
+        let settings = Settings::load(&settings_path)?;
+        let store = Store::open(config_dir, use_keychain);
+        let desktop = Arc::new(Self {
+            settings_path,
+            store,
+            settings: Mutex::new(settings),
+            api: RwLock::new(None),
+            identity_fingerprint: Mutex::new(None),
+            challenge: Mutex::new(None),
+            asks: Mutex::new(HashMap::new()),
+            next_ask: AtomicU32::new(1),
+            kick: Notify::new(),
+        });
+        let server_url = lock(&desktop.settings).server_url.clone();
+        if let (Some(server_url), Some(identity)) = (server_url, desktop.store.load_identity()?) {
+            desktop.connect(&server_url, &identity)?;
+            if let Some(refresh) = desktop.store.secret(REFRESH_SECRET)? {
+                if let Some(api) = desktop.api() {
+                    api.resume(refresh).await;
+                }
+            }
+        }
+        Ok(desktop)
+    }
+
+    /// The OS's config directory for the app (`~/.config/sightline`).
+    pub fn default_dir() -> Result<PathBuf, ClientError> {
+        dirs::config_dir()
+            .map(|d| d.join("sightline"))
+            .ok_or_else(|| ClientError::Io("no config directory for this user".into()))
+    }
+
+    fn api(&self) -> Option<Arc<ApiClient>> {
+        self.api.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn require_api(&self) -> Result<Arc<ApiClient>, ClientError> {
+        self.api().ok_or(ClientError::NotSetUp)
+    }
+
+    /// Builds the API client for `identity`; its session is saved to the
+    /// store whenever the refresh token changes.
+    fn connect(&self, server_url: &str, identity: &Identity) -> Result<(), ClientError> {
+        let store = self.store.clone();
+        let saver: SessionSaver = Arc::new(move |refresh: Option<&Secret>| {
+            let result = match refresh {
+                Some(token) => store.set_secret(REFRESH_SECRET, token),
+                None => store.delete_secret(REFRESH_SECRET),
+            };
+            if let Err(error) = result {
+                tracing::warn!(%error, "the session could not be kept for the next start");
+            }
+        });
+        let api = ApiClient::new(server_url, identity)?.with_session_saver(saver);
+        *self.api.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(api));
+        *lock(&self.identity_fingerprint) = Some(identity.ca_fingerprint());
+        self.kick.notify_one();
+        Ok(())
+    }
+
+    pub async fn overview(&self) -> Overview {
+        let settings = lock(&self.settings).clone();
+        let stage = match self.api() {
+            None => Stage::Onboarding,
+            Some(api) if api.logged_in().await => Stage::Ready,
+            Some(_) => Stage::Login,
+        };
+        Overview {
+            stage,
+            server_url: settings.server_url.clone(),
+            username: settings.username.clone(),
+            ca_fingerprint: lock(&self.identity_fingerprint).clone(),
+            secrets: self.store.backend().clone(),
+            settings,
+        }
+    }
+
+    pub fn settings(&self) -> Settings {
+        lock(&self.settings).clone()
+    }
+
+    /// Changes the settings with `change` and saves them.
+    pub fn update_settings(&self, change: impl FnOnce(&mut Settings)) -> Result<Settings, ClientError> {
+        let mut settings = lock(&self.settings);
+        let mut updated = settings.clone();
+        change(&mut updated);
+        updated.normalize();
+        updated.save(&self.settings_path)?;
+        *settings = updated.clone();
+        Ok(updated)
+    }
+
+    /// Fetches the server's CA without trusting anything yet, for the user
+    /// to compare its fingerprint with the one their administrator gave.
+    pub async fn fetch_server_ca(&self, server_url: &str) -> Result<CaPreview, ClientError> {
+        let server_url = Settings::validate_server_url(server_url)?;
+        let pem = crate::api::fetch_ca_untrusted(&server_url).await?;
+        let fingerprint = identity::ca_fingerprint(&pem).ok_or_else(|| {
+            ClientError::Protocol("the server sent no certificate at /public/ca.pem".into())
+        })?;
+        Ok(CaPreview { pem, fingerprint })
+    }
+
+    /// Imports the certificate package and remembers the server, as the
+    /// onboarding screen does; then checks the connection.
+    pub async fn import_package(&self, request: ImportRequest) -> Result<Overview, ClientError> {
+        let server_url = Settings::validate_server_url(&request.server_url)?;
+        let password = request.password.as_deref().filter(|p| !p.is_empty());
+        let identity = crate::setup::read_package_with_ca(
+            Path::new(request.path.trim()),
+            password,
+            request.trusted_ca_pem.as_deref(),
+        )?;
+        // Check before keeping anything: a wrong server or a rejected
+        // certificate should not replace a working set-up.
+        let api = ApiClient::new(&server_url, &identity)?;
+        api.check().await?;
+        self.store.save_identity(&identity)?;
+        self.update_settings(|s| s.server_url = Some(server_url.clone()))?;
+        self.connect(&server_url, &identity)?;
+        Ok(self.overview().await)
+    }
+
+    /// Is the server there and does it accept this computer's certificate?
+    pub async fn check_connection(&self) -> Result<(), ClientError> {
+        self.require_api()?.check().await
+    }
+
+    /// Forgets the server, certificate and session (back to onboarding).
+    pub async fn reset(&self) -> Result<Overview, ClientError> {
+        if let Some(api) = self.api() {
+            // The server forgets the session too, if it can be reached.
+            let _ = api.logout().await;
+        }
+        *self.api.write().unwrap_or_else(|p| p.into_inner()) = None;
+        *lock(&self.identity_fingerprint) = None;
+        self.store.forget_identity()?;
+        self.store.delete_secret(REFRESH_SECRET)?;
+        self.update_settings(|s| {
+            s.server_url = None;
+            s.username = None;
+        })?;
+        Ok(self.overview().await)
+    }
+
+    /// Username and password; the answer says a code is needed (and, on
+    /// first login, how to set up the authenticator).
+    pub async fn login(&self, username: &str, password: &str) -> Result<CodeNeeded, ClientError> {
+        let username = username.trim();
+        if username.is_empty() || password.is_empty() {
+            return Err(ClientError::invalid("login", "enter your username and password"));
+        }
+        let challenge = self.require_api()?.login(username, Secret::new(password)).await?;
+        let enrollment = challenge.enrollment.as_ref().map(|e| Enrollment {
+            qr_svg: e.qr_svg.clone(),
+            otpauth_uri: e.otpauth_uri.clone(),
+            manual_key: manual_key(&e.otpauth_uri),
+        });
+        *lock(&self.challenge) = Some((username.to_owned(), challenge));
+        Ok(CodeNeeded { enrollment })
+    }
+
+    /// The TOTP (or recovery) code for the login in progress.
+    pub async fn verify(&self, code: &str) -> Result<LoggedIn, ClientError> {
+        let (username, challenge) = lock(&self.challenge)
+            .clone()
+            .ok_or_else(|| ClientError::invalid("login", "enter your password first"))?;
+        let recovery = self.require_api()?.verify(&challenge.challenge, code).await?;
+        *lock(&self.challenge) = None;
+        self.update_settings(|s| s.username = Some(username.clone()))?;
+        self.kick.notify_one();
+        Ok(LoggedIn {
+            username,
+            recovery_codes: recovery
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| c.expose().to_owned())
+                .collect(),
+        })
+    }
+
+    pub async fn logout(&self) -> Result<Overview, ClientError> {
+        for (_, ask) in lock(&self.asks).drain() {
+            ask.abort();
+        }
+        let result = self.require_api()?.logout().await;
+        self.kick.notify_one();
+        match result {
+            Ok(()) | Err(ClientError::ServerUnreachable) => Ok(self.overview().await),
+            Err(error) => Err(error),
+        }
+    }
+
+    pub async fn modes(&self) -> Result<Vec<ModeSummary>, ClientError> {
+        let result = self.require_api()?.modes().await;
+        self.notice(&result);
+        result
+    }
+
+    /// Starts a question; events go to `sink` until the answer is done,
+    /// fails or is stopped. Returns the id to stop it with.
+    pub async fn ask<F>(
+        self: &Arc<Self>,
+        question: Question,
+        image: Option<Attachment>,
+        sink: F,
+    ) -> Result<u32, ClientError>
+    where
+        F: Fn(ChatEvent) + Send + Sync + 'static,
+    {
+        let text = question.text.trim().to_owned();
+        if text.is_empty() && image.is_none() {
+            return Err(ClientError::invalid("question", "type a question first"));
+        }
+        if question.mode.is_empty() {
+            return Err(ClientError::invalid("question", "choose a mode first"));
+        }
+        let api = self.require_api()?;
+        let id = self.next_ask.fetch_add(1, Ordering::Relaxed);
+        let sink = Arc::new(sink);
+        let task_sink = sink.clone();
+        let desktop = self.clone();
+        let task = tokio::spawn(async move {
+            let result = async {
+                let mut stream = api.analyze(image, &text, &question.mode).await?;
+                while let Some(event) = stream.next().await {
+                    match event? {
+                        StreamEvent::Delta { text } => task_sink(ChatEvent::Delta { text }),
+                        StreamEvent::Done { .. } => return Ok(()),
+                        StreamEvent::Error { code, message } => {
+                            return Err(ClientError::Api {
+                                status: 502,
+                                code,
+                                message,
+                                retry_after: None,
+                            })
+                        }
+                    }
+                }
+                Ok(())
+            }
+            .await;
+            desktop.notice(&result);
+            lock(&desktop.asks).remove(&id);
+            task_sink(match result {
+                Ok(()) => ChatEvent::Done,
+                Err(error) => ChatEvent::Failed { error },
+            });
+        });
+        lock(&self.asks).insert(id, task.abort_handle());
+        // The task may have finished before it was registered.
+        if task.is_finished() {
+            lock(&self.asks).remove(&id);
+        }
+        drop(sink);
+        Ok(id)
+    }
+
+    /// Stops a running question: the request is dropped, which closes the
+    /// stream and ends the work on the server. False if it had finished.
+    pub fn stop(&self, id: u32) -> bool {
+        match lock(&self.asks).remove(&id) {
+            Some(task) => {
+                task.abort();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A request that failed on the connection wakes the watch at once.
+    fn notice<T>(&self, result: &Result<T, ClientError>) {
+        if let Err(error) = result {
+            if ConnectionStatus::after(error).0 != ConnectionStatus::Connected {
+                self.kick.notify_one();
+            }
+        }
+    }
+
+    /// Reports the connection status for as long as the app runs: probes
+    /// with backoff while the server is away, and waits for a kick (set-up,
+    /// login, a failed request) when retrying cannot help.
+    pub async fn watch_connection<R>(self: Arc<Self>, report: R)
+    where
+        R: Fn(&ConnectionStatus) + Send + Sync,
+    {
+        let mut last: Option<ConnectionStatus> = None;
+        let report = |status: &ConnectionStatus| {
+            if last.as_ref() != Some(status) {
+                report(status);
+                last = Some(status.clone());
+            }
+        };
+        // Shared by the probe loop's callbacks; a Mutex keeps the future Send.
+        let report = Mutex::new(report);
+        let kick = &self.kick;
+        loop {
+            let ended = status::watch(
+                || async {
+                    let api = self.require_api()?;
+                    if api.logged_in().await {
+                        api.me().await.map(|_| ())
+                    } else {
+                        api.check().await?;
+                        Err(ClientError::LoginNeeded)
+                    }
+                },
+                move |delay| async move {
+                    // A kick cuts the wait short (the user just logged in).
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = kick.notified() => {}
+                    }
+                    true
+                },
+                |status| (lock(&report))(status),
+                HEALTHY_INTERVAL,
+            )
+            .await;
+            tracing::debug!(?ended, "connection watch waits for a change");
+            self.kick.notified().await;
+        }
+    }
+}
+
+/// The base32 secret out of an `otpauth://` URI, in groups of four.
+fn manual_key(uri: &str) -> String {
+    let secret = uri
+        .split_once('?')
+        .map(|(_, query)| query)
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("secret="))
+        .unwrap_or_default();
+    secret
+        .as_bytes()
+        .chunks(4)
+        .map(|chunk| String::from_utf8_lossy(chunk).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manual_key_is_grouped() {
+        assert_eq!(
+            manual_key("otpauth://totp/Sightline:ann?secret=JBSWY3DPEHPK3PXP&issuer=Sightline"),
+            "JBSW Y3DP EHPK 3PXP"
+        );
+        assert_eq!(manual_key("otpauth://totp/x"), "");
+    }
+
+    #[tokio::test]
+    async fn a_fresh_profile_starts_at_onboarding() {
+        let dir = tempfile::tempdir().unwrap();
+        let desktop = Desktop::open(dir.path(), false).await.unwrap();
+        let overview = desktop.overview().await;
+        assert_eq!(overview.stage, Stage::Onboarding);
+        assert!(matches!(overview.secrets, SecretBackend::File { .. }));
+        assert_eq!(
+            desktop.login("ann", "pw").await.unwrap_err(),
+            ClientError::NotSetUp
+        );
+        assert!(matches!(
+            desktop.verify("123456").await.unwrap_err(),
+            ClientError::Invalid { .. }
+        ));
+        let question = Question {
+            text: "".into(),
+            mode: "ask".into(),
+        };
+        assert!(desktop.ask(question, None, |_| {}).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn settings_changes_are_kept_and_clamped() {
+        let dir = tempfile::tempdir().unwrap();
+        let desktop = Desktop::open(dir.path(), false).await.unwrap();
+        desktop.update_settings(|s| s.sidebar_width = 9000).unwrap();
+        let reopened = Desktop::open(dir.path(), false).await.unwrap();
+        assert_eq!(
+            reopened.settings().sidebar_width,
+            crate::settings::MAX_SIDEBAR_WIDTH
+        );
+    }
+}

@@ -1,0 +1,39 @@
+import type { ClientError } from "../bindings";
+
+/** What went wrong, in words a person can act on. */
+export function explain(error: ClientError | string, server?: string | null): string {
+  if (typeof error === "string") return error;
+  const where = server ? ` at ${server}` : "";
+  switch (error.kind) {
+    case "server_unreachable":
+      return `Sightline can't reach the server${where}. Check the address, that the server is running, and that your network allows the connection.`;
+    case "certificate_rejected":
+      return "The server did not accept this computer's certificate. It may have expired or be meant for another server — ask your administrator for a new certificate package.";
+    case "certificate_revoked":
+      return "This computer's certificate has been revoked. Ask your administrator for a new certificate package.";
+    case "server_not_trusted":
+      return `The server's certificate is not signed by the CA you trust, so Sightline stopped before sending anything. Check the address — you may be reaching a different server.`;
+    case "login_needed":
+      return "Your session has ended. Please log in again.";
+    case "not_set_up":
+      return "Set up the connection to your server first.";
+    case "invalid":
+      return `${capitalise(error.detail.what)}: ${error.detail.detail}.`.replace(/\.\.$/, ".");
+    case "api":
+      return error.detail.retry_after
+        ? `${error.detail.message} (try again in ${error.detail.retry_after} s)`
+        : error.detail.message;
+    case "protocol":
+      return `The server answered something unexpected (${error.detail}). Is this a Sightline server?`;
+    case "capture":
+      return `The screen could not be captured: ${error.detail}`;
+    case "clipboard":
+      return `The clipboard is not available: ${error.detail}`;
+    case "io":
+      return error.detail || "Something went wrong.";
+  }
+}
+
+function capitalise(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}

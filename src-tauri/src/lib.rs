@@ -1,0 +1,67 @@
+//! The Sightline sidebar as a Tauri 2 app. This crate is the thin shell:
+//! windows ([`sidebar`]), tray ([`tray`]), global hotkeys ([`hotkeys`]),
+//! WebKit tuning ([`webkit`]) and the commands the UI calls
+//! ([`commands`]), each a few lines over `sightline_client`. The UI's
+//! TypeScript bindings are generated from [`commands::bindings`].
+
+pub mod commands;
+pub mod hotkeys;
+pub mod sidebar;
+pub mod tray;
+pub mod webkit;
+
+use sightline_client::desktop::Desktop;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tauri::Manager;
+
+/// Shared with every command.
+#[derive(Debug)]
+pub struct AppState {
+    pub desktop: Arc<Desktop>,
+    /// Ambient capture is paused from the tray (read by the capture loop).
+    pub paused: std::sync::atomic::AtomicBool,
+    pub clipboard: sightline_client::clipboard::Clipboard,
+    /// When the process began, for the start-up time in the log.
+    pub started: std::time::Instant,
+}
+
+/// Starts the sidebar with its state in `config_dir`.
+pub fn run(config_dir: PathBuf, started: std::time::Instant) -> anyhow::Result<()> {
+    // One sidebar per user: a second start shows the first one's window.
+    let Some(instance) = sightline_client::instance::acquire(&config_dir)? else {
+        println!("Sightline is already running; its sidebar was brought to the front.");
+        return Ok(());
+    };
+    webkit::prepare_environment();
+    let runtime = tokio::runtime::Runtime::new()?;
+    let desktop = runtime.block_on(Desktop::open(&config_dir, true))?;
+    tauri::async_runtime::set(runtime.handle().clone());
+
+    let builder = commands::bindings();
+    let app = tauri::Builder::default()
+        .plugin(hotkeys::plugin())
+        .plugin(tauri_plugin_dialog::init())
+        .invoke_handler(builder.invoke_handler())
+        .setup(move |app| {
+            builder.mount_events(app);
+            app.manage(AppState {
+                desktop: desktop.clone(),
+                paused: std::sync::atomic::AtomicBool::new(false),
+                clipboard: sightline_client::clipboard::Clipboard::new(),
+                started,
+            });
+            let window = sidebar::create(app.handle(), &desktop.settings())?;
+            webkit::tune(&window);
+            tray::create(app.handle())?;
+            hotkeys::register(app.handle(), &desktop.settings().hotkeys);
+            commands::spawn_connection_watch(app.handle().clone(), desktop.clone());
+            let handle = app.handle().clone();
+            instance.on_activate(move || sidebar::bring_to_front(&handle));
+            Ok(())
+        })
+        .build(tauri::generate_context!())?;
+    app.run(|_, _| {});
+    drop(runtime);
+    Ok(())
+}

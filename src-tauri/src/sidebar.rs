@@ -1,0 +1,137 @@
+//! The sidebar window: always on top, undecorated, docked to the right edge
+//! of the primary monitor at the full height of its work area. It can fold
+//! to a slim tab at that edge.
+
+use crate::commands::SidebarChanged;
+use crate::AppState;
+use sightline_client::settings::Settings;
+use sightline_client::ClientError;
+use std::time::Duration;
+use tauri::{AppHandle, Manager, PhysicalPosition, PhysicalSize, WebviewUrl, WebviewWindow};
+use tauri_specta::Event;
+
+pub const LABEL: &str = "sidebar";
+
+/// Width of the folded tab, in logical pixels.
+const TAB_WIDTH: u32 = 28;
+
+/// Opens the sidebar where the settings say, hidden until it is placed so
+/// it never flashes in the middle of the screen.
+pub fn create(app: &AppHandle, settings: &Settings) -> tauri::Result<WebviewWindow> {
+    let window = tauri::WebviewWindowBuilder::new(app, LABEL, WebviewUrl::App("index.html".into()))
+        .title("Sightline")
+        .decorations(false)
+        .always_on_top(true)
+        .skip_taskbar(true)
+        .resizable(true)
+        .shadow(false)
+        .visible(false)
+        .build()?;
+    dock(&window, settings)?;
+    window.show()?;
+    Ok(window)
+}
+
+/// Places the window at the right edge of the primary monitor's work
+/// area, `sidebar_width` wide (or tab-wide when collapsed).
+pub fn dock(window: &WebviewWindow, settings: &Settings) -> tauri::Result<()> {
+    let monitor = match window.primary_monitor()? {
+        Some(monitor) => Some(monitor),
+        None => window.current_monitor()?,
+    };
+    let Some(monitor) = monitor else {
+        // No monitor reported (a display being reconfigured): keep the
+        // window where it is rather than guess.
+        return Ok(());
+    };
+    let area = monitor.work_area();
+    let logical_width = if settings.collapsed {
+        TAB_WIDTH
+    } else {
+        settings.sidebar_width
+    };
+    let width = physical(logical_width, monitor.scale_factor()).min(area.size.width);
+    let x = area.position.x + i32::try_from(area.size.width - width).unwrap_or(0);
+    window.set_size(PhysicalSize::new(width, area.size.height))?;
+    window.set_position(PhysicalPosition::new(x, area.position.y))?;
+    Ok(())
+}
+
+fn physical(logical: u32, scale: f64) -> u32 {
+    (f64::from(logical) * scale).round() as u32
+}
+
+/// Folds or unfolds the sidebar, remembers it and tells the UI.
+pub fn set_collapsed(app: &AppHandle, collapsed: bool) -> Result<Settings, ClientError> {
+    let state = app.state::<AppState>();
+    let settings = state.desktop.update_settings(|s| s.collapsed = collapsed)?;
+    if let Some(window) = app.get_webview_window(LABEL) {
+        dock(&window, &settings).map_err(|e| ClientError::Io(e.to_string()))?;
+        let _ = window.show();
+    }
+    if let Err(error) = (SidebarChanged { collapsed }).emit(app) {
+        tracing::warn!(%error, "the UI was not told about the fold");
+    }
+    Ok(settings)
+}
+
+pub fn toggle_collapsed(app: &AppHandle) {
+    let collapsed = app.state::<AppState>().desktop.settings().collapsed;
+    if let Err(error) = set_collapsed(app, !collapsed) {
+        tracing::warn!(%error, "the sidebar could not be folded");
+    }
+}
+
+/// Shows the sidebar (unfolded) above everything and focuses it.
+pub fn bring_to_front(app: &AppHandle) {
+    if app.state::<AppState>().desktop.settings().collapsed {
+        toggle_collapsed(app);
+    }
+    if let Some(window) = app.get_webview_window(LABEL) {
+        let _ = window.show();
+        let _ = window.unminimize();
+        let _ = window.set_focus();
+    }
+}
+
+pub fn toggle_visible(app: &AppHandle) {
+    if let Some(window) = app.get_webview_window(LABEL) {
+        if window.is_visible().unwrap_or(true) {
+            let _ = window.hide();
+        } else {
+            bring_to_front(app);
+        }
+    }
+}
+
+/// Runs `work` (a blocking capture) while the sidebar is hidden, so the
+/// app itself never appears in a screenshot.
+pub async fn while_hidden<T: Send + 'static>(
+    window: &WebviewWindow,
+    work: impl FnOnce() -> Result<T, ClientError> + Send + 'static,
+) -> Result<T, ClientError> {
+    let was_visible = window.is_visible().unwrap_or(true);
+    if was_visible {
+        window.hide().map_err(|e| ClientError::Io(e.to_string()))?;
+        // The display server needs a moment to repaint what was beneath.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let result = tauri::async_runtime::spawn_blocking(work)
+        .await
+        .map_err(|e| ClientError::Capture(e.to_string()))?;
+    if was_visible {
+        let _ = window.show();
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn logical_to_physical_widths() {
+        assert_eq!(super::physical(360, 1.0), 360);
+        assert_eq!(super::physical(360, 1.25), 450);
+        assert_eq!(super::physical(280, 1.5), 420);
+        assert_eq!(super::physical(640, 2.0), 1280);
+    }
+}

@@ -1,0 +1,37 @@
+//! The tray icon: show or hide the sidebar, pause ambient capture, quit.
+
+use crate::commands::PauseChanged;
+use crate::{sidebar, AppState};
+use std::sync::atomic::Ordering;
+use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
+use tauri::tray::TrayIconBuilder;
+use tauri::{AppHandle, Manager};
+use tauri_specta::Event;
+
+pub fn create(app: &AppHandle) -> tauri::Result<()> {
+    let show = MenuItem::with_id(app, "show", "Show or hide the sidebar", true, None::<&str>)?;
+    let pause = CheckMenuItem::with_id(app, "pause", "Pause screen awareness", true, false, None::<&str>)?;
+    let quit = MenuItem::with_id(app, "quit", "Quit Sightline", true, None::<&str>)?;
+    let separator = PredefinedMenuItem::separator(app)?;
+    let menu = Menu::with_items(app, &[&show, &pause, &separator, &quit])?;
+    let mut tray = TrayIconBuilder::with_id("sightline")
+        .tooltip("Sightline")
+        .menu(&menu)
+        .on_menu_event(move |app, event| match event.id().as_ref() {
+            "show" => sidebar::toggle_visible(app),
+            "pause" => {
+                let state = app.state::<AppState>();
+                let paused = !state.paused.fetch_xor(true, Ordering::SeqCst);
+                if let Err(error) = (PauseChanged { paused }).emit(app) {
+                    tracing::warn!(%error, "the UI was not told about the pause");
+                }
+            }
+            "quit" => app.exit(0),
+            _ => {}
+        });
+    if let Some(icon) = app.default_window_icon() {
+        tray = tray.icon(icon.clone());
+    }
+    tray.build(app)?;
+    Ok(())
+}

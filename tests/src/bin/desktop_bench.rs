@@ -1,0 +1,152 @@
+//! Desktop benchmark: starts the sidebar (release build next to this
+//! binary, or `SIGHTLINE_APP_BIN`) on a fresh Xvfb display with a window
+//! manager, and measures
+//!
+//! 1. the time from process start to the sidebar being interactive (the UI
+//!    reports its first drawn view; the app logs it), over several runs;
+//! 2. the memory of the app and its WebKit processes after N seconds idle,
+//!    as PSS from `/proc/<pid>/smaps_rollup` (shared pages counted once).
+//!
+//! Usage: `desktop_bench [--runs N] [--idle-seconds N]`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use anyhow::{bail, Context, Result};
+use sightline_tests::desktop::Display;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let mut runs = 10usize;
+    let mut idle = 60u64;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--runs" => runs = args.next().context("--runs N")?.parse()?,
+            "--idle-seconds" => idle = args.next().context("--idle-seconds N")?.parse()?,
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    let app = match std::env::var_os("SIGHTLINE_APP_BIN") {
+        Some(path) => PathBuf::from(path),
+        None => std::env::current_exe()?.with_file_name("sightline"),
+    };
+    let display = Display::start().await?;
+    println!("app: {}", app.display());
+
+    let mut startups = Vec::new();
+    for run in 0..runs {
+        let config = tempfile::tempdir()?;
+        let (elapsed, mut child) = start(&app, &display, config.path(), run + 1 == runs).await?;
+        startups.push(elapsed);
+        if run + 1 < runs {
+            child.kill().await?;
+        } else {
+            // The last run stays up for the memory measurement.
+            tokio::time::sleep(Duration::from_secs(idle)).await;
+            let pid = child.id().context("app exited")?;
+            let (total, parts) = pss_tree(pid)?;
+            println!(
+                "\nmemory after {idle} s idle (PSS, app + WebKit processes): {:.1} MB",
+                kb_to_mb(total)
+            );
+            for (name, kb) in parts {
+                println!("  {name:<28} {:>8.1} MB", kb_to_mb(kb));
+            }
+            child.kill().await?;
+        }
+    }
+    startups.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "\nstart to interactive over {runs} runs: min {:.0} ms, median {:.0} ms, max {:.0} ms",
+        ms(startups[0]),
+        ms(startups[startups.len() / 2]),
+        ms(startups[startups.len() - 1])
+    );
+    Ok(())
+}
+
+/// Starts the app and waits for its "sidebar interactive" log line.
+async fn start(
+    app: &PathBuf,
+    display: &Display,
+    config: &std::path::Path,
+    keep: bool,
+) -> Result<(Duration, tokio::process::Child)> {
+    let started = Instant::now();
+    let mut child = Command::new(app)
+        .env("DISPLAY", display.name())
+        .env("SIGHTLINE_CONFIG_DIR", config)
+        .env("HOME", config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stderr = child.stderr.take().context("stderr")?;
+    let mut lines = BufReader::new(stderr).lines();
+    let elapsed = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await? {
+            if line.contains("sidebar interactive") {
+                return Ok::<_, anyhow::Error>(started.elapsed());
+            }
+        }
+        bail!("the app exited before it was interactive")
+    })
+    .await
+    .context("the sidebar was not interactive within 30 s")??;
+    if keep {
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    }
+    Ok((elapsed, child))
+}
+
+fn kb_to_mb(kb: u64) -> f64 {
+    kb as f64 / 1024.0
+}
+
+/// PSS in kB of `root` and every process below it, with their names.
+fn pss_tree(root: u32) -> Result<(u64, Vec<(String, u64)>)> {
+    let mut parents = Vec::new();
+    for entry in std::fs::read_dir("/proc")? {
+        let Ok(pid) = entry?.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // The parent pid is the second field after the parenthesised name.
+        let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+        if let Some(ppid) = after_name
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok())
+        {
+            parents.push((pid, ppid));
+        }
+    }
+    let mut tree = vec![root];
+    let mut index = 0;
+    while index < tree.len() {
+        let parent = tree[index];
+        tree.extend(parents.iter().filter(|(_, p)| *p == parent).map(|(pid, _)| *pid));
+        index += 1;
+    }
+    let mut parts = Vec::new();
+    let mut total = 0;
+    for pid in tree {
+        let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+        let pss = rollup
+            .lines()
+            .find_map(|line| line.strip_prefix("Pss:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        total += pss;
+        parts.push((format!("{} ({pid})", name.trim()), pss));
+    }
+    Ok((total, parts))
+}

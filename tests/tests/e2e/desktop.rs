@@ -1,0 +1,277 @@
+//! The real desktop app under Xvfb, driven through WebDriver as a person
+//! would use it: onboarding with a package from the real provisioning
+//! flow, login with TOTP, modes, a streamed answer, stop, and the status
+//! line through a server outage. Screenshots land in test-output/desktop/.
+
+use anyhow::{Context, Result};
+use serde_json::json;
+use sightline_tests::desktop::{app_binary, Display, Driver};
+use sightline_tests::provision::{approved_link, path_of, redeem};
+use sightline_tests::stub::{Behaviour, StubProvider};
+use sightline_tests::webdriver::WebDriver;
+use sightline_tests::{totp, TestServer};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const PASSWORD: &str = "quartz-heron-meadow";
+
+fn output_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../test-output/desktop")
+}
+
+fn stub_config(stub: &StubProvider) -> String {
+    format!(
+        "[provisioning]\nrequests_per_email_per_hour = 50\nrequests_per_address_per_hour = 50\n\n\
+         [[providers]]\nid = \"stub\"\nkind = \"openai\"\nbase_url = \"{}\"\ndefault_model = \"stub-vision\"\n",
+        stub.base_url()
+    )
+}
+
+fn deltas(words: &[&str]) -> Vec<String> {
+    words.iter().map(|w| (*w).to_owned()).collect()
+}
+
+/// The text of the newest answer and its state.
+async fn last_answer(driver: &WebDriver) -> Result<(String, String)> {
+    let value = driver
+        .execute(
+            "const all = document.querySelectorAll('[data-testid=answer]');\
+             const last = all[all.length - 1];\
+             return last ? [last.querySelector('[data-testid=answer-text]').innerText, last.dataset.state] : null;",
+            json!([]),
+        )
+        .await?;
+    Ok((
+        value[0].as_str().unwrap_or_default().trim().to_owned(),
+        value[1].as_str().unwrap_or_default().to_owned(),
+    ))
+}
+
+async fn status_state(driver: &WebDriver) -> Result<String> {
+    let value = driver
+        .execute(
+            "const s = document.querySelector('[data-testid=status]'); return s ? s.dataset.state : '';",
+            json!([]),
+        )
+        .await?;
+    Ok(value.as_str().unwrap_or_default().to_owned())
+}
+
+async fn wait_for_status(driver: &WebDriver, wanted: &[&str], timeout: Duration) -> Result<String> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let state = status_state(driver).await?;
+        if wanted.contains(&state.as_str()) {
+            return Ok(state);
+        }
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!("status stayed {state:?}, wanted one of {wanted:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_user_sets_up_the_sidebar_logs_in_and_asks() -> Result<()> {
+    let shots = output_dir();
+    let stub = StubProvider::start().await?;
+    let mut server = TestServer::start_configured(&stub_config(&stub), &[]).await?;
+    server
+        .cli_ok(
+            &[
+                "mode",
+                "add",
+                "--name",
+                "Explain",
+                "--kind",
+                "chat",
+                "--provider",
+                "stub",
+            ],
+            None,
+        )
+        .await?;
+
+    // A package from the real flow: request, approval, one-time link.
+    let link = approved_link(&server, "ada@example.com").await?;
+    let mut browser = server.connect(None).await?;
+    let (package_password, zip) = redeem(&mut browser, &path_of(&link), "windows", Some(PASSWORD)).await?;
+    let home = tempfile::tempdir()?;
+    let package = home.path().join("sightline-ada-windows.zip");
+    std::fs::write(&package, zip)?;
+    let config_dir = home.path().join("config");
+
+    let display = Display::start().await?;
+    let driver_process = Driver::start(
+        &display,
+        &[("SIGHTLINE_CONFIG_DIR", &config_dir), ("HOME", home.path())],
+        shots.join("tauri-driver.log"),
+    )
+    .await?;
+    let driver = WebDriver::start(driver_process.port, &app_binary()?).await?;
+    let result = walk(&driver, &display, &mut server, &stub, &package, &package_password).await;
+    if result.is_err() {
+        let _ = driver.screenshot(&shots.join("failure.png")).await;
+        let _ = display.screenshot(&shots.join("failure-screen.png")).await;
+    }
+    driver.quit().await?;
+    result
+}
+
+async fn walk(
+    driver: &WebDriver,
+    display: &Display,
+    server: &mut TestServer,
+    stub: &StubProvider,
+    package: &std::path::Path,
+    package_password: &str,
+) -> Result<()> {
+    let shots = output_dir();
+    let long = Duration::from_secs(30);
+    let url = format!("https://localhost:{}", server.addr.port());
+
+    // Onboarding.
+    driver.wait_for("[data-testid=onboarding]", long).await?;
+    driver.fill("[data-testid=server-url]", &url).await?;
+    driver
+        .fill("[data-testid=package-path]", package.to_str().context("path")?)
+        .await?;
+    driver
+        .fill("[data-testid=package-password]", package_password)
+        .await?;
+    driver.screenshot(&shots.join("01-onboarding.png")).await?;
+    driver.click_on("[data-testid=connect]").await?;
+    driver.wait_for("[data-testid=onboarding-done]", long).await?;
+    let expected = sightline_client::identity::ca_fingerprint(&server.ca_pem()?).context("CA")?;
+    assert_eq!(driver.text("[data-testid=ca-fingerprint]").await?, expected);
+    driver.screenshot(&shots.join("02-connected.png")).await?;
+    driver.click_on("[data-testid=continue-to-login]").await?;
+
+    // Login: password, then enrolment with a code computed from the key shown.
+    driver.fill("[data-testid=username]", "ada").await?;
+    driver.fill("[data-testid=password]", PASSWORD).await?;
+    driver.click_on("[data-testid=login-submit]").await?;
+    driver.wait_for("[data-testid=qr] svg", long).await?;
+    let key = driver.text("[data-testid=manual-key]").await?.replace(' ', "");
+    let secret = totp::secret_from_uri(&format!("otpauth://totp/x?secret={key}"))?;
+    driver.screenshot(&shots.join("03-enrolment.png")).await?;
+    driver
+        .fill("[data-testid=code]", &sightline_tests::totp_now(&secret))
+        .await?;
+    driver.click_on("[data-testid=code-submit]").await?;
+    driver.wait_for("[data-testid=recovery-codes]", long).await?;
+    let codes = driver.text("[data-testid=recovery-codes]").await?;
+    assert_eq!(
+        codes.lines().filter(|l| !l.trim().is_empty()).count(),
+        10,
+        "{codes}"
+    );
+    driver.screenshot(&shots.join("04-recovery-codes.png")).await?;
+    driver.click_on("[data-testid=codes-saved]").await?;
+
+    // Modes from the server fill the dropdown.
+    let modes = driver
+        .wait_until(
+            "modes in the dropdown",
+            "const s = document.querySelector('[data-testid=mode]');\
+             return s && s.options.length > 0 ? Array.from(s.options).map(o => o.text) : null;",
+            long,
+        )
+        .await?;
+    assert!(
+        modes.as_array().is_some_and(|m| m.contains(&json!("Explain"))),
+        "{modes}"
+    );
+    wait_for_status(driver, &["connected"], long).await?;
+
+    // A question, answered token by token.
+    stub.set(Behaviour {
+        deltas: deltas(&["The screen ", "shows **a test ", "pattern**", " in four colours."]),
+        delay: Duration::from_millis(80),
+        ..Behaviour::default()
+    });
+    driver
+        .execute(
+            "const s = document.querySelector('[data-testid=mode]');\
+             s.value = Array.from(s.options).find(o => o.text === 'Explain').value;\
+             s.dispatchEvent(new Event('change'));",
+            json!([]),
+        )
+        .await?;
+    driver
+        .fill("[data-testid=question-input]", "What is on my screen?")
+        .await?;
+    driver.click_on("[data-testid=send]").await?;
+    driver
+        .wait_until(
+            "the answer to finish",
+            "const a = document.querySelectorAll('[data-testid=answer]');\
+             return a.length && a[a.length-1].dataset.state === 'done';",
+            long,
+        )
+        .await?;
+    let (text, _) = last_answer(driver).await?;
+    assert_eq!(text, "The screen shows a test pattern in four colours.");
+    let bold = driver
+        .execute(
+            "return document.querySelector('[data-testid=answer-text] strong')?.innerText ?? null;",
+            json!([]),
+        )
+        .await?;
+    assert_eq!(bold, json!("a test pattern"), "Markdown is rendered");
+    let sent = stub.requests();
+    let last = sent.last().context("the stub saw no request")?;
+    assert!(last.to_string().contains("What is on my screen?"), "{last}");
+    driver.screenshot(&shots.join("05-answer.png")).await?;
+    display.screenshot(&shots.join("05-answer-screen.png")).await?;
+
+    // Stop cancels a long answer.
+    let cancelled_before = stub.cancelled();
+    stub.set(Behaviour {
+        deltas: (0..200).map(|i| format!("word{i} ")).collect(),
+        delay: Duration::from_millis(150),
+        ..Behaviour::default()
+    });
+    driver
+        .fill("[data-testid=question-input]", "Tell me a long story")
+        .await?;
+    driver.click_on("[data-testid=send]").await?;
+    driver
+        .wait_until(
+            "the first words",
+            "const a = document.querySelectorAll('[data-testid=answer-text]');\
+             return a.length && a[a.length-1].innerText.includes('word2');",
+            long,
+        )
+        .await?;
+    driver.click_on("[data-testid=stop]").await?;
+    let (partial, state) = last_answer(driver).await?;
+    assert_eq!(state, "stopped");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (after, _) = last_answer(driver).await?;
+    assert_eq!(partial, after, "nothing arrives after stop");
+    assert!(!after.contains("word199"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while stub.cancelled() == cancelled_before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the provider request was not cancelled"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    driver.screenshot(&shots.join("06-stopped.png")).await?;
+
+    // The status line follows an outage and the recovery.
+    server.kill().await?;
+    let state = wait_for_status(driver, &["reconnecting"], Duration::from_secs(30)).await?;
+    assert_eq!(state, "reconnecting");
+    assert!(driver
+        .text("[data-testid=status]")
+        .await?
+        .contains("Reconnecting in"));
+    driver.screenshot(&shots.join("07-reconnecting.png")).await?;
+    server.restart().await?;
+    wait_for_status(driver, &["connected"], Duration::from_secs(60)).await?;
+    driver.screenshot(&shots.join("08-reconnected.png")).await?;
+    Ok(())
+}
