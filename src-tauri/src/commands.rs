@@ -77,6 +77,7 @@ pub fn export_bindings(path: &std::path::Path) -> anyhow::Result<()> {
 /// Reports the connection to the UI for as long as the app runs.
 pub fn spawn_connection_watch(app: AppHandle, desktop: Arc<Desktop>) {
     tauri::async_runtime::spawn(desktop.watch_connection(move |status| {
+        tracing::info!(status = %status.describe(), "connection");
         let event = StatusChanged {
             status: status.clone(),
             text: status.describe(),

@@ -98,11 +98,25 @@ impl Display {
 
     /// The whole screen as PNG (what a person would see).
     pub async fn screenshot(&self, path: &Path) -> Result<()> {
+        self.screenshot_of(path, None).await
+    }
+
+    /// The rightmost `width` pixels of the screen, where the sidebar docks.
+    pub async fn screenshot_right(&self, path: &Path, width: u32) -> Result<()> {
+        self.screenshot_of(path, Some(format!("{width}x1080+{}+0", 1920 - width.min(1920))))
+            .await
+    }
+
+    async fn screenshot_of(&self, path: &Path, crop: Option<String>) -> Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let status = Command::new("import")
-            .args(["-window", "root"])
+        let mut import = Command::new("import");
+        import.args(["-window", "root"]);
+        if let Some(crop) = crop {
+            import.args(["-crop", &crop]);
+        }
+        let status = import
             .arg(path)
             .env("DISPLAY", self.name())
             .status()

@@ -1,8 +1,8 @@
 //! A small W3C WebDriver client: just what the desktop tests use (find,
-//! click, type, read, run a script, screenshot), over plain HTTP to
+//! click, type, read, run a script), over plain HTTP to
 //! `tauri-driver` on loopback.
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -14,7 +14,6 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 pub struct WebDriver {
     http: reqwest::Client,
     session: String,
-    base: String,
 }
 
 #[derive(Debug, Clone)]
@@ -48,7 +47,6 @@ impl WebDriver {
         Ok(Self {
             http,
             session: format!("{base}/session/{session}"),
-            base,
         })
     }
 
@@ -168,23 +166,9 @@ impl WebDriver {
         .await
     }
 
-    /// Saves what the webview shows as PNG.
-    pub async fn screenshot(&self, path: &Path) -> Result<()> {
-        let encoded = self.command(reqwest::Method::GET, "/screenshot", None).await?;
-        let png = data_encoding::BASE64
-            .decode(encoded.as_str().context("screenshot is not text")?.as_bytes())
-            .context("screenshot is not base64")?;
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        std::fs::write(path, png)?;
-        Ok(())
-    }
-
     /// Ends the session, which closes the app.
     pub async fn quit(self) -> Result<()> {
         self.http.delete(&self.session).send().await?;
-        let _ = self.base;
         Ok(())
     }
 }

@@ -111,7 +111,6 @@ async fn a_new_user_sets_up_the_sidebar_logs_in_and_asks() -> Result<()> {
     let driver = WebDriver::start(driver_process.port, &app_binary()?).await?;
     let result = walk(&driver, &display, &mut server, &stub, &package, &package_password).await;
     if result.is_err() {
-        let _ = driver.screenshot(&shots.join("failure.png")).await;
         let _ = display.screenshot(&shots.join("failure-screen.png")).await;
     }
     driver.quit().await?;
@@ -139,12 +138,12 @@ async fn walk(
     driver
         .fill("[data-testid=package-password]", package_password)
         .await?;
-    driver.screenshot(&shots.join("01-onboarding.png")).await?;
+    display.screenshot_right(&shots.join("01-onboarding.png"), 640).await?;
     driver.click_on("[data-testid=connect]").await?;
     driver.wait_for("[data-testid=onboarding-done]", long).await?;
     let expected = sightline_client::identity::ca_fingerprint(&server.ca_pem()?).context("CA")?;
     assert_eq!(driver.text("[data-testid=ca-fingerprint]").await?, expected);
-    driver.screenshot(&shots.join("02-connected.png")).await?;
+    display.screenshot_right(&shots.join("02-connected.png"), 640).await?;
     driver.click_on("[data-testid=continue-to-login]").await?;
 
     // Login: password, then enrolment with a code computed from the key shown.
@@ -154,19 +153,22 @@ async fn walk(
     driver.wait_for("[data-testid=qr] svg", long).await?;
     let key = driver.text("[data-testid=manual-key]").await?.replace(' ', "");
     let secret = totp::secret_from_uri(&format!("otpauth://totp/x?secret={key}"))?;
-    driver.screenshot(&shots.join("03-enrolment.png")).await?;
+    display.screenshot_right(&shots.join("03-enrolment.png"), 640).await?;
     driver
         .fill("[data-testid=code]", &sightline_tests::totp_now(&secret))
         .await?;
     driver.click_on("[data-testid=code-submit]").await?;
     driver.wait_for("[data-testid=recovery-codes]", long).await?;
-    let codes = driver.text("[data-testid=recovery-codes]").await?;
-    assert_eq!(
-        codes.lines().filter(|l| !l.trim().is_empty()).count(),
-        10,
-        "{codes}"
-    );
-    driver.screenshot(&shots.join("04-recovery-codes.png")).await?;
+    let codes = driver
+        .execute(
+            "return Array.from(document.querySelectorAll('[data-testid=recovery-codes] li')).map(li => li.innerText);",
+            json!([]),
+        )
+        .await?;
+    let codes = codes.as_array().context("codes")?;
+    assert_eq!(codes.len(), 10, "{codes:?}");
+    assert!(codes.iter().all(|c| c.as_str().is_some_and(|c| c.len() >= 16)), "{codes:?}");
+    display.screenshot_right(&shots.join("04-recovery-codes.png"), 640).await?;
     driver.click_on("[data-testid=codes-saved]").await?;
 
     // Modes from the server fill the dropdown.
@@ -222,7 +224,7 @@ async fn walk(
     let sent = stub.requests();
     let last = sent.last().context("the stub saw no request")?;
     assert!(last.to_string().contains("What is on my screen?"), "{last}");
-    driver.screenshot(&shots.join("05-answer.png")).await?;
+    display.screenshot_right(&shots.join("05-answer.png"), 640).await?;
     display.screenshot(&shots.join("05-answer-screen.png")).await?;
 
     // Stop cancels a long answer.
@@ -259,19 +261,22 @@ async fn walk(
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    driver.screenshot(&shots.join("06-stopped.png")).await?;
+    display.screenshot_right(&shots.join("06-stopped.png"), 640).await?;
 
     // The status line follows an outage and the recovery.
     server.kill().await?;
     let state = wait_for_status(driver, &["reconnecting"], Duration::from_secs(30)).await?;
     assert_eq!(state, "reconnecting");
-    assert!(driver
-        .text("[data-testid=status]")
-        .await?
-        .contains("Reconnecting in"));
-    driver.screenshot(&shots.join("07-reconnecting.png")).await?;
+    let text = driver
+        .execute(
+            "return document.querySelector('[data-testid=status]').textContent;",
+            json!([]),
+        )
+        .await?;
+    assert!(text.as_str().is_some_and(|t| t.contains("Reconnecting in")), "{text}");
+    display.screenshot_right(&shots.join("07-reconnecting.png"), 640).await?;
     server.restart().await?;
     wait_for_status(driver, &["connected"], Duration::from_secs(60)).await?;
-    driver.screenshot(&shots.join("08-reconnected.png")).await?;
+    display.screenshot_right(&shots.join("08-reconnected.png"), 640).await?;
     Ok(())
 }

@@ -3,10 +3,8 @@
 
 use anyhow::{bail, Context, Result};
 use http::{Method, StatusCode};
-use sightline_tests::provision::{
-    approved_link, between, open_link, path_of, pending_id, redeem, submit_request,
-};
-use sightline_tests::{find_link, first_login, free_port, Answer, Connection, Identity, TestServer};
+use sightline_tests::provision::{approved_link, open_link, path_of, pending_id, redeem, submit_request};
+use sightline_tests::{find_link, first_login, free_port, Connection, Identity, TestServer};
 use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
