@@ -24,8 +24,6 @@ export const commands = {
 	 */
 	ask: (question: Question, attachScreen: boolean, onEvent: Channel<ChatEvent>) => typedError<number, ClientError>(__TAURI_INVOKE("ask", { question, attachScreen, onEvent })),
 	stop: (id: number) => __TAURI_INVOKE<boolean>("stop", { id }),
-	/**  Resizes the sidebar while its edge is dragged; `save` on release. */
-	resizeSidebar: (width: number, save: boolean) => typedError<Settings, ClientError>(__TAURI_INVOKE("resize_sidebar", { width, save })),
 	setCollapsed: (collapsed: boolean) => typedError<Settings, ClientError>(__TAURI_INVOKE("set_collapsed", { collapsed })),
 	/**
 	 *  Changes the global shortcuts; an accelerator that does not parse or is

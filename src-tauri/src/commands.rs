@@ -54,7 +54,6 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             choose_mode,
             ask,
             stop,
-            resize_sidebar,
             set_collapsed,
             set_hotkeys,
             copy_text,
@@ -183,27 +182,6 @@ pub async fn ask(
 #[specta::specta]
 pub fn stop(state: State<'_, AppState>, id: u32) -> bool {
     state.desktop.stop(id)
-}
-
-/// Resizes the sidebar while its edge is dragged; `save` on release.
-#[tauri::command]
-#[specta::specta]
-pub fn resize_sidebar(
-    state: State<'_, AppState>,
-    window: WebviewWindow,
-    width: u32,
-    save: bool,
-) -> Result<Settings> {
-    let mut settings = state.desktop.settings();
-    settings.sidebar_width = width;
-    settings.normalize();
-    sidebar::dock(&window, &settings).map_err(|e| ClientError::Io(e.to_string()))?;
-    if save {
-        return state
-            .desktop
-            .update_settings(|s| s.sidebar_width = settings.sidebar_width);
-    }
-    Ok(settings)
 }
 
 #[tauri::command]

@@ -1,13 +1,17 @@
 //! The sidebar window: always on top, undecorated, docked to the right edge
-//! of the primary monitor at the full height of its work area. It can fold
-//! to a slim tab at that edge.
+//! of the primary monitor at the full height of its work area. Its left
+//! edge drags the width (the window system's own resize, limited to
+//! 280–640 px and remembered); it can fold to a slim tab at that edge.
 
 use crate::commands::SidebarChanged;
 use crate::AppState;
-use sightline_client::settings::Settings;
+use sightline_client::settings::{Settings, MAX_SIDEBAR_WIDTH, MIN_SIDEBAR_WIDTH};
 use sightline_client::ClientError;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tauri::{AppHandle, Manager, PhysicalPosition, PhysicalSize, WebviewUrl, WebviewWindow};
+use tauri::{
+    AppHandle, LogicalSize, Manager, PhysicalPosition, PhysicalSize, WebviewUrl, WebviewWindow, WindowEvent,
+};
 use tauri_specta::Event;
 
 pub const LABEL: &str = "sidebar";
@@ -29,7 +33,50 @@ pub fn create(app: &AppHandle, settings: &Settings) -> tauri::Result<WebviewWind
         .build()?;
     dock(&window, settings)?;
     window.show()?;
+    let handle = app.clone();
+    window.on_window_event(move |event| {
+        if let WindowEvent::Resized(size) = event {
+            remember_width(&handle, *size);
+        }
+    });
     Ok(window)
+}
+
+/// Keeps the width the user dragged to, once the drag has settled (a drag
+/// reports many sizes; only the last is written).
+fn remember_width(app: &AppHandle, size: PhysicalSize<u32>) {
+    static GENERATION: AtomicU64 = AtomicU64::new(0);
+    let state = app.state::<AppState>();
+    if state.desktop.settings().collapsed {
+        return;
+    }
+    let Some(window) = app.get_webview_window(LABEL) else {
+        return;
+    };
+    let scale = window.scale_factor().unwrap_or(1.0);
+    let width = (f64::from(size.width) / scale).round() as u32;
+    let generation = GENERATION.fetch_add(1, Ordering::SeqCst) + 1;
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if GENERATION.load(Ordering::SeqCst) != generation {
+            return;
+        }
+        let state = app.state::<AppState>();
+        if state.desktop.settings().collapsed {
+            return;
+        }
+        match state.desktop.update_settings(|s| s.sidebar_width = width) {
+            // Back to the right edge at full height, whatever the window
+            // system did with the other edges.
+            Ok(settings) => {
+                if let Err(error) = dock(&window, &settings) {
+                    tracing::warn!(%error, "the sidebar could not be docked");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "the sidebar width could not be remembered"),
+        }
+    });
 }
 
 /// Places the window at the right edge of the primary monitor's work
@@ -50,6 +97,17 @@ pub fn dock(window: &WebviewWindow, settings: &Settings) -> tauri::Result<()> {
     } else {
         settings.sidebar_width
     };
+    // The window system enforces the width range while the edge is dragged;
+    // the folded tab is pinned to its width. The old floor goes first so
+    // the new ceiling can be below it.
+    let (min, max) = if settings.collapsed {
+        (TAB_WIDTH, TAB_WIDTH)
+    } else {
+        (MIN_SIDEBAR_WIDTH, MAX_SIDEBAR_WIDTH)
+    };
+    window.set_min_size(None::<LogicalSize<f64>>)?;
+    window.set_max_size(Some(LogicalSize::new(f64::from(max), 100_000.0)))?;
+    window.set_min_size(Some(LogicalSize::new(f64::from(min), 200.0)))?;
     let width = physical(logical_width, monitor.scale_factor()).min(area.size.width);
     let x = area.position.x + i32::try_from(area.size.width - width).unwrap_or(0);
     window.set_size(PhysicalSize::new(width, area.size.height))?;

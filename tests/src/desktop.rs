@@ -116,11 +116,7 @@ impl Display {
         if let Some(crop) = crop {
             import.args(["-crop", &crop]);
         }
-        let status = import
-            .arg(path)
-            .env("DISPLAY", self.name())
-            .status()
-            .await?;
+        let status = import.arg(path).env("DISPLAY", self.name()).status().await?;
         if !status.success() {
             bail!("screenshot of {} failed", self.name());
         }

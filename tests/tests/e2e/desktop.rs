@@ -1,7 +1,9 @@
-//! The real desktop app under Xvfb, driven through WebDriver as a person
-//! would use it: onboarding with a package from the real provisioning
-//! flow, login with TOTP, modes, a streamed answer, stop, and the status
-//! line through a server outage. Screenshots land in test-output/desktop/.
+//! The real desktop app under Xvfb, driven through WebDriver and `xdotool`
+//! as a person would use it: onboarding with a package from the real
+//! provisioning flow, login with TOTP, modes, a streamed answer, stop,
+//! resizing and folding the sidebar, a second start, and the status line
+//! through a server outage. Also the managed set-up from the command line.
+//! Screenshots land in test-output/desktop/.
 
 use anyhow::{Context, Result};
 use serde_json::json;
@@ -109,7 +111,16 @@ async fn a_new_user_sets_up_the_sidebar_logs_in_and_asks() -> Result<()> {
     )
     .await?;
     let driver = WebDriver::start(driver_process.port, &app_binary()?).await?;
-    let result = walk(&driver, &display, &mut server, &stub, &package, &package_password).await;
+    let result = walk(
+        &driver,
+        &display,
+        &mut server,
+        &stub,
+        &package,
+        &package_password,
+        &config_dir,
+    )
+    .await;
     if result.is_err() {
         let _ = display.screenshot(&shots.join("failure-screen.png")).await;
     }
@@ -124,6 +135,7 @@ async fn walk(
     stub: &StubProvider,
     package: &std::path::Path,
     package_password: &str,
+    config_dir: &std::path::Path,
 ) -> Result<()> {
     let shots = output_dir();
     let long = Duration::from_secs(30);
@@ -138,12 +150,16 @@ async fn walk(
     driver
         .fill("[data-testid=package-password]", package_password)
         .await?;
-    display.screenshot_right(&shots.join("01-onboarding.png"), 640).await?;
+    display
+        .screenshot_right(&shots.join("01-onboarding.png"), 640)
+        .await?;
     driver.click_on("[data-testid=connect]").await?;
     driver.wait_for("[data-testid=onboarding-done]", long).await?;
     let expected = sightline_client::identity::ca_fingerprint(&server.ca_pem()?).context("CA")?;
     assert_eq!(driver.text("[data-testid=ca-fingerprint]").await?, expected);
-    display.screenshot_right(&shots.join("02-connected.png"), 640).await?;
+    display
+        .screenshot_right(&shots.join("02-connected.png"), 640)
+        .await?;
     driver.click_on("[data-testid=continue-to-login]").await?;
 
     // Login: password, then enrolment with a code computed from the key shown.
@@ -153,7 +169,9 @@ async fn walk(
     driver.wait_for("[data-testid=qr] svg", long).await?;
     let key = driver.text("[data-testid=manual-key]").await?.replace(' ', "");
     let secret = totp::secret_from_uri(&format!("otpauth://totp/x?secret={key}"))?;
-    display.screenshot_right(&shots.join("03-enrolment.png"), 640).await?;
+    display
+        .screenshot_right(&shots.join("03-enrolment.png"), 640)
+        .await?;
     driver
         .fill("[data-testid=code]", &sightline_tests::totp_now(&secret))
         .await?;
@@ -167,8 +185,13 @@ async fn walk(
         .await?;
     let codes = codes.as_array().context("codes")?;
     assert_eq!(codes.len(), 10, "{codes:?}");
-    assert!(codes.iter().all(|c| c.as_str().is_some_and(|c| c.len() >= 16)), "{codes:?}");
-    display.screenshot_right(&shots.join("04-recovery-codes.png"), 640).await?;
+    assert!(
+        codes.iter().all(|c| c.as_str().is_some_and(|c| c.len() >= 16)),
+        "{codes:?}"
+    );
+    display
+        .screenshot_right(&shots.join("04-recovery-codes.png"), 640)
+        .await?;
     driver.click_on("[data-testid=codes-saved]").await?;
 
     // Modes from the server fill the dropdown.
@@ -196,7 +219,7 @@ async fn walk(
         .execute(
             "const s = document.querySelector('[data-testid=mode]');\
              s.value = Array.from(s.options).find(o => o.text === 'Explain').value;\
-             s.dispatchEvent(new Event('change'));",
+             s.dispatchEvent(new Event('change', { bubbles: true }));",
             json!([]),
         )
         .await?;
@@ -224,7 +247,9 @@ async fn walk(
     let sent = stub.requests();
     let last = sent.last().context("the stub saw no request")?;
     assert!(last.to_string().contains("What is on my screen?"), "{last}");
-    display.screenshot_right(&shots.join("05-answer.png"), 640).await?;
+    display
+        .screenshot_right(&shots.join("05-answer.png"), 640)
+        .await?;
     display.screenshot(&shots.join("05-answer-screen.png")).await?;
 
     // Stop cancels a long answer.
@@ -261,7 +286,103 @@ async fn walk(
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    display.screenshot_right(&shots.join("06-stopped.png"), 640).await?;
+    display
+        .screenshot_right(&shots.join("05-stopped.png"), 640)
+        .await?;
+
+    // The left edge drags the width; it is remembered.
+    assert_eq!(
+        driver.execute("return window.innerWidth;", json!([])).await?,
+        json!(360)
+    );
+    let edge_x = (1920 - 360 + 2).to_string();
+    let target_x = (1920 - 500 + 2).to_string();
+    display.run("xdotool", &["mousemove", &edge_x, "500"]).await?;
+    display.run("xdotool", &["mousedown", "1"]).await?;
+    for step in [1680, 1600, 1500, 1422] {
+        display
+            .run("xdotool", &["mousemove", &step.to_string(), "500"])
+            .await?;
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+    display.run("xdotool", &["mousemove", &target_x, "500"]).await?;
+    display.run("xdotool", &["mouseup", "1"]).await?;
+    // The new width is remembered, and the sidebar stays docked right.
+    let deadline = std::time::Instant::now() + long;
+    let width = loop {
+        let settings: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(config_dir.join("settings.json"))?)?;
+        let saved = settings["sidebar_width"].as_u64().unwrap_or(0);
+        let shown = driver.execute("return window.innerWidth;", json!([])).await?;
+        if saved != 360 && shown == json!(saved) {
+            assert!(
+                settings["mode"].as_str().is_some_and(|m| !m.is_empty()),
+                "{settings}"
+            );
+            assert!((280..=640).contains(&saved), "{settings}");
+            break saved;
+        }
+        assert!(std::time::Instant::now() < deadline, "{settings} {shown}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let geometry = display
+        .run(
+            "xdotool",
+            &[
+                "search",
+                "--onlyvisible",
+                "--name",
+                "^Sightline$",
+                "getwindowgeometry",
+                "--shell",
+            ],
+        )
+        .await?;
+    let field = |name: &str| {
+        geometry
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    assert_eq!(
+        field("X").zip(field("WIDTH")).map(|(x, w)| x + w),
+        Some(1920),
+        "{geometry}"
+    );
+    assert_eq!(field("HEIGHT"), Some(1080), "{geometry}");
+    display
+        .screenshot_right(&shots.join("06-resized.png"), 800)
+        .await?;
+
+    // Folding to the tab, and back with the global shortcut.
+    driver.click_on("[data-testid=collapse]").await?;
+    driver
+        .wait_until("the tab", "return window.innerWidth < 60;", long)
+        .await?;
+    driver.wait_for("[data-testid=expand-tab]", long).await?;
+    display
+        .screenshot_right(&shots.join("07-folded.png"), 640)
+        .await?;
+    display.run("xdotool", &["key", "ctrl+alt+s"]).await?;
+    driver
+        .wait_until(
+            "the sidebar to unfold",
+            &format!("return window.innerWidth === {width};"),
+            long,
+        )
+        .await?;
+
+    // A second start brings this one forward instead of opening another.
+    let second = tokio::process::Command::new(app_binary()?)
+        .env("DISPLAY", display.name())
+        .env("SIGHTLINE_CONFIG_DIR", config_dir)
+        .output()
+        .await?;
+    assert!(second.status.success());
+    assert!(
+        String::from_utf8_lossy(&second.stdout).contains("already running"),
+        "{second:?}"
+    );
 
     // The status line follows an outage and the recovery.
     server.kill().await?;
@@ -273,10 +394,83 @@ async fn walk(
             json!([]),
         )
         .await?;
-    assert!(text.as_str().is_some_and(|t| t.contains("Reconnecting in")), "{text}");
-    display.screenshot_right(&shots.join("07-reconnecting.png"), 640).await?;
+    assert!(
+        text.as_str().is_some_and(|t| t.contains("Reconnecting in")),
+        "{text}"
+    );
+    display
+        .screenshot_right(&shots.join("08-reconnecting.png"), 640)
+        .await?;
     server.restart().await?;
     wait_for_status(driver, &["connected"], Duration::from_secs(60)).await?;
-    display.screenshot_right(&shots.join("08-reconnected.png"), 640).await?;
+    display
+        .screenshot_right(&shots.join("09-reconnected.png"), 640)
+        .await?;
+    Ok(())
+}
+
+/// `sightline --server URL --import PACKAGE --password-stdin` stores what
+/// the onboarding would, so the next start shows the login.
+#[tokio::test]
+async fn managed_set_up_from_the_command_line() -> Result<()> {
+    let server = TestServer::start_configured(
+        "[provisioning]\nrequests_per_email_per_hour = 50\nrequests_per_address_per_hour = 50\n",
+        &[],
+    )
+    .await?;
+    let link = approved_link(&server, "lin@example.com").await?;
+    let mut browser = server.connect(None).await?;
+    let (package_password, zip) = redeem(&mut browser, &path_of(&link), "macos", Some(PASSWORD)).await?;
+    let home = tempfile::tempdir()?;
+    let package = home.path().join("sightline-lin-macos.zip");
+    std::fs::write(&package, zip)?;
+    let config_dir = home.path().join("config");
+    let url = format!("https://localhost:{}", server.addr.port());
+
+    let run = |password: &str| {
+        let mut command = tokio::process::Command::new(app_binary().unwrap());
+        command
+            .args(["--server", &url, "--import"])
+            .arg(&package)
+            .arg("--password-stdin")
+            .env("SIGHTLINE_CONFIG_DIR", &config_dir)
+            .env_remove("DISPLAY")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let password = format!("{password}\n");
+        async move {
+            use tokio::io::AsyncWriteExt;
+            let mut child = command.spawn()?;
+            child
+                .stdin
+                .take()
+                .context("stdin")?
+                .write_all(password.as_bytes())
+                .await?;
+            anyhow::Ok(child.wait_with_output().await?)
+        }
+    };
+
+    // A wrong password changes nothing and says why.
+    let wrong = run("not-the-password").await?;
+    assert!(!wrong.status.success());
+    assert!(!config_dir.join("settings.json").exists());
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("password"),
+        "{wrong:?}"
+    );
+
+    let done = run(&package_password).await?;
+    assert!(done.status.success(), "{done:?}");
+    let stdout = String::from_utf8_lossy(&done.stdout);
+    let fingerprint = sightline_client::identity::ca_fingerprint(&server.ca_pem()?).context("CA")?;
+    assert!(stdout.contains(&fingerprint), "{stdout}");
+
+    let desktop = sightline_client::desktop::Desktop::open(&config_dir, false).await?;
+    let overview = desktop.overview().await;
+    assert_eq!(overview.stage, sightline_client::desktop::Stage::Login);
+    assert_eq!(overview.server_url.as_deref(), Some(url.as_str()));
+    desktop.check_connection().await?;
     Ok(())
 }
