@@ -114,7 +114,8 @@ impl Display {
         let mut import = Command::new("import");
         import.args(["-window", "root"]);
         if let Some(crop) = crop {
-            import.args(["-crop", &crop]);
+            // +repage drops the offset the crop would leave in the PNG.
+            import.args(["-crop", &crop, "+repage"]);
         }
         let status = import.arg(path).env("DISPLAY", self.name()).status().await?;
         if !status.success() {
