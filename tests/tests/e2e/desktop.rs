@@ -147,6 +147,17 @@ async fn walk(
     driver
         .fill("[data-testid=package-path]", package.to_str().context("path")?)
         .await?;
+    // A wrong package password is explained and nothing is kept.
+    driver
+        .fill("[data-testid=package-password]", "not-the-password")
+        .await?;
+    driver.click_on("[data-testid=connect]").await?;
+    driver.wait_for("[data-testid=onboarding-error]", long).await?;
+    let problem = driver.text("[data-testid=onboarding-error]").await?;
+    assert!(problem.contains("wrong password"), "{problem}");
+    display
+        .screenshot_right(&shots.join("01-onboarding-error.png"), 640)
+        .await?;
     driver
         .fill("[data-testid=package-password]", package_password)
         .await?;
@@ -251,6 +262,46 @@ async fn walk(
         .screenshot_right(&shots.join("05-answer.png"), 640)
         .await?;
     display.screenshot(&shots.join("05-answer-screen.png")).await?;
+
+    // With "Attach screen" the whole screen goes along, without the sidebar
+    // (hidden while the picture is taken: the desktop behind it is black).
+    stub.set(Behaviour::default());
+    driver.click_on("[data-testid=attach-screen]").await?;
+    driver.fill("[data-testid=question-input]", "And now?").await?;
+    driver.click_on("[data-testid=send]").await?;
+    driver
+        .wait_until(
+            "the answer about the screen",
+            "const a = document.querySelectorAll('[data-testid=answer]');\
+             return a.length === 2 && a[1].dataset.state === 'done';",
+            long,
+        )
+        .await?;
+    let upstream = stub.requests().pop().context("nothing reached the stub")?;
+    let question = upstream["messages"]
+        .as_array()
+        .and_then(|messages| messages.last())
+        .context("no messages")?;
+    let url = question["content"][1]["image_url"]["url"]
+        .as_str()
+        .context("no image went to the model")?
+        .to_owned();
+    let jpeg = data_encoding::BASE64.decode(
+        url.strip_prefix("data:image/jpeg;base64,")
+            .context("not a JPEG")?
+            .as_bytes(),
+    )?;
+    let screen = image::load_from_memory(&jpeg)?.to_rgb8();
+    assert_eq!(screen.dimensions(), (1920, 1080));
+    let [r, g, b] = screen.get_pixel(1800, 540).0;
+    assert!(
+        u32::from(r) + u32::from(g) + u32::from(b) < 60,
+        "the sidebar was in the picture"
+    );
+    assert!(
+        driver.find(".msg.user .chip").await?.is_some(),
+        "the question shows the attachment"
+    );
 
     // Stop cancels a long answer.
     let cancelled_before = stub.cancelled();
@@ -406,6 +457,15 @@ async fn walk(
     display
         .screenshot_right(&shots.join("09-reconnected.png"), 640)
         .await?;
+
+    // Settings: logging out returns to the login.
+    driver.click_on("[data-testid=open-settings]").await?;
+    assert_eq!(driver.text("[data-testid=settings-username]").await?, "ada");
+    display
+        .screenshot_right(&shots.join("10-settings.png"), 640)
+        .await?;
+    driver.click_on("[data-testid=logout]").await?;
+    driver.wait_for("[data-testid=login]", long).await?;
     Ok(())
 }
 
@@ -472,5 +532,67 @@ async fn managed_set_up_from_the_command_line() -> Result<()> {
     assert_eq!(overview.stage, sightline_client::desktop::Stage::Login);
     assert_eq!(overview.server_url.as_deref(), Some(url.as_str()));
     desktop.check_connection().await?;
+    Ok(())
+}
+
+/// A PEM trio without `ca.crt`: the CA is fetched from the server, shown by
+/// fingerprint, and trusted only once the user accepts it.
+#[tokio::test]
+async fn onboarding_without_a_ca_in_the_package() -> Result<()> {
+    use sightline_client::desktop::{Desktop, ImportRequest, Stage};
+    use sightline_client::ClientError;
+    let server = TestServer::start().await?;
+    server.add_user("bo", PASSWORD).await?;
+    let home = tempfile::tempdir()?;
+    let certs = home.path().join("certs");
+    server
+        .cli_ok(
+            &[
+                "cert",
+                "issue",
+                "--user",
+                "bo",
+                "--out",
+                certs.to_str().context("path")?,
+            ],
+            None,
+        )
+        .await?;
+    std::fs::remove_file(certs.join("ca.crt"))?;
+    let url = format!("https://localhost:{}", server.addr.port());
+    let desktop = Desktop::open(&home.path().join("config"), false).await?;
+    let request = |ca: Option<String>| ImportRequest {
+        server_url: url.clone(),
+        path: certs.join("client.crt").to_string_lossy().into_owned(),
+        password: None,
+        trusted_ca_pem: ca,
+    };
+
+    let missing = desktop.import_package(request(None)).await.unwrap_err();
+    assert!(
+        matches!(&missing, ClientError::Invalid { detail, .. } if detail.contains("ca.crt")),
+        "{missing:?}"
+    );
+    let preview = desktop.fetch_server_ca(&url).await?;
+    assert_eq!(
+        Some(preview.fingerprint.clone()),
+        sightline_client::identity::ca_fingerprint(&server.ca_pem()?)
+    );
+    // A CA from elsewhere is not the one that signed the server: refused
+    // before anything is kept.
+    let stranger = TestServer::start().await?;
+    let refused = desktop
+        .import_package(request(Some(stranger.ca_pem()?)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, ClientError::ServerNotTrusted { .. }),
+        "{refused:?}"
+    );
+    assert_eq!(desktop.overview().await.stage, Stage::Onboarding);
+
+    let overview = desktop.import_package(request(Some(preview.pem))).await?;
+    assert_eq!(overview.stage, Stage::Login);
+    assert_eq!(overview.ca_fingerprint, Some(preview.fingerprint));
     Ok(())
 }
