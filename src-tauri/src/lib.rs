@@ -39,7 +39,14 @@ pub fn run(config_dir: PathBuf, started: std::time::Instant) -> anyhow::Result<(
     tauri::async_runtime::set(runtime.handle().clone());
 
     let builder = commands::bindings();
-    let app = tauri::Builder::default()
+    let app = tauri::Builder::default();
+    // Windows has no Unix socket for the instance lock; its own
+    // single-instance support brings the first sidebar forward instead.
+    #[cfg(windows)]
+    let app = app.plugin(tauri_plugin_single_instance::init(|app, _, _| {
+        sidebar::bring_to_front(app)
+    }));
+    let app = app
         .plugin(hotkeys::plugin())
         .plugin(tauri_plugin_dialog::init())
         .invoke_handler(builder.invoke_handler())
