@@ -30,12 +30,12 @@ pub fn capture_primary(max_side: u32, quality: u8) -> Result<Attachment, ClientE
     }
     let monitor = chosen.ok_or_else(|| ClientError::Capture("no monitor found".into()))?;
     let frame = monitor.capture_image().map_err(failed)?;
-    encode_jpeg(&frame, max_side, quality)
+    encode_jpeg(frame, max_side, quality)
 }
 
 /// Scales `frame` so its longest side is at most `max_side` and encodes it
 /// as JPEG (no alpha: a screen has none worth sending).
-pub fn encode_jpeg(frame: &RgbaImage, max_side: u32, quality: u8) -> Result<Attachment, ClientError> {
+pub fn encode_jpeg(frame: RgbaImage, max_side: u32, quality: u8) -> Result<Attachment, ClientError> {
     let (width, height) = frame.dimensions();
     if width == 0 || height == 0 {
         return Err(ClientError::Capture("the captured frame is empty".into()));
@@ -45,10 +45,10 @@ pub fn encode_jpeg(frame: &RgbaImage, max_side: u32, quality: u8) -> Result<Atta
         let scale = f64::from(max_side.max(1)) / f64::from(longest);
         let scaled_width = ((f64::from(width) * scale).round() as u32).max(1);
         let scaled_height = ((f64::from(height) * scale).round() as u32).max(1);
-        let scaled = image::imageops::resize(frame, scaled_width, scaled_height, FilterType::Triangle);
+        let scaled = image::imageops::resize(&frame, scaled_width, scaled_height, FilterType::Triangle);
         image::DynamicImage::ImageRgba8(scaled).into_rgb8()
     } else {
-        image::DynamicImage::ImageRgba8(frame.clone()).into_rgb8()
+        image::DynamicImage::ImageRgba8(frame).into_rgb8()
     };
     let mut bytes = Vec::with_capacity(rgb.as_raw().len() / 8);
     JpegEncoder::new_with_quality(&mut bytes, quality.clamp(1, 100))
@@ -68,7 +68,7 @@ mod tests {
     #[test]
     fn large_frames_are_scaled_to_the_longest_side() {
         let frame = RgbaImage::from_pixel(4000, 1000, image::Rgba([200, 30, 30, 255]));
-        let attachment = encode_jpeg(&frame, 2048, 80).unwrap();
+        let attachment = encode_jpeg(frame, 2048, 80).unwrap();
         let decoded = image::load_from_memory(&attachment.bytes).unwrap();
         assert_eq!((decoded.width(), decoded.height()), (2048, 512));
         let pixel = decoded.to_rgb8().get_pixel(100, 100).0;
@@ -78,7 +78,7 @@ mod tests {
     #[test]
     fn small_frames_keep_their_size() {
         let frame = RgbaImage::from_pixel(640, 480, image::Rgba([0, 0, 0, 255]));
-        let attachment = encode_jpeg(&frame, 2048, 80).unwrap();
+        let attachment = encode_jpeg(frame, 2048, 80).unwrap();
         let decoded = image::load_from_memory(&attachment.bytes).unwrap();
         assert_eq!((decoded.width(), decoded.height()), (640, 480));
         assert_eq!(attachment.mime, "image/jpeg");
@@ -86,6 +86,6 @@ mod tests {
 
     #[test]
     fn empty_frames_are_refused() {
-        assert!(encode_jpeg(&RgbaImage::new(0, 0), 2048, 80).is_err());
+        assert!(encode_jpeg(RgbaImage::new(0, 0), 2048, 80).is_err());
     }
 }

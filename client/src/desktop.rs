@@ -146,6 +146,9 @@ pub struct Desktop {
     /// Wakes the connection watch (after set-up, login, or a failure seen
     /// by a request).
     kick: Notify,
+    /// The connection as last reported, for a page that starts listening
+    /// after the report went out.
+    status: Mutex<Option<ConnectionStatus>>,
 }
 
 impl std::fmt::Debug for Desktop {
@@ -177,6 +180,7 @@ impl Desktop {
             asks: Mutex::new(HashMap::new()),
             next_ask: AtomicU32::new(1),
             kick: Notify::new(),
+            status: Mutex::new(None),
         });
         let server_url = lock(&desktop.settings).server_url.clone();
         if let (Some(server_url), Some(identity)) = (server_url, desktop.store.load_identity()?) {
@@ -240,6 +244,12 @@ impl Desktop {
             secrets: self.store.backend().clone(),
             settings,
         }
+    }
+
+    /// The connection as the watch last saw it (`None` before its first
+    /// probe).
+    pub fn status(&self) -> Option<ConnectionStatus> {
+        lock(&self.status).clone()
     }
 
     pub fn settings(&self) -> Settings {
@@ -384,15 +394,16 @@ impl Desktop {
         }
         let api = self.require_api()?;
         let id = self.next_ask.fetch_add(1, Ordering::Relaxed);
-        let sink = Arc::new(sink);
-        let task_sink = sink.clone();
         let desktop = self.clone();
+        // Held while the task is spawned and registered: the task removes
+        // its entry when it ends, which must come after the insert.
+        let mut asks = lock(&self.asks);
         let task = tokio::spawn(async move {
             let result = async {
                 let mut stream = api.analyze(image, &text, &question.mode).await?;
                 while let Some(event) = stream.next().await {
                     match event? {
-                        StreamEvent::Delta { text } => task_sink(ChatEvent::Delta { text }),
+                        StreamEvent::Delta { text } => sink(ChatEvent::Delta { text }),
                         StreamEvent::Done { .. } => return Ok(()),
                         StreamEvent::Error { code, message } => {
                             return Err(ClientError::Api {
@@ -409,17 +420,12 @@ impl Desktop {
             .await;
             desktop.notice(&result);
             lock(&desktop.asks).remove(&id);
-            task_sink(match result {
+            sink(match result {
                 Ok(()) => ChatEvent::Done,
                 Err(error) => ChatEvent::Failed { error },
             });
         });
-        lock(&self.asks).insert(id, task.abort_handle());
-        // The task may have finished before it was registered.
-        if task.is_finished() {
-            lock(&self.asks).remove(&id);
-        }
-        drop(sink);
+        asks.insert(id, task.abort_handle());
         Ok(id)
     }
 
@@ -451,15 +457,18 @@ impl Desktop {
     where
         R: Fn(&ConnectionStatus) + Send + Sync,
     {
-        let mut last: Option<ConnectionStatus> = None;
+        // Only changes are reported; the latest is kept for `status()`.
         let report = |status: &ConnectionStatus| {
-            if last.as_ref() != Some(status) {
+            let changed = {
+                let mut last = lock(&self.status);
+                let changed = last.as_ref() != Some(status);
+                *last = Some(status.clone());
+                changed
+            };
+            if changed {
                 report(status);
-                last = Some(status.clone());
             }
         };
-        // Shared by the probe loop's callbacks; a Mutex keeps the future Send.
-        let report = Mutex::new(report);
         let kick = &self.kick;
         loop {
             let ended = status::watch(
@@ -480,7 +489,7 @@ impl Desktop {
                     }
                     true
                 },
-                |status| (lock(&report))(status),
+                report,
                 HEALTHY_INTERVAL,
             )
             .await;

@@ -43,18 +43,15 @@ pub fn read_package_with_ca(
         return Identity::from_pkcs12(&read(path)?, password);
     }
     let folder = path.parent().unwrap_or(Path::new("."));
+    let text = |p: &Path| {
+        std::fs::read_to_string(p).map_err(|e| ClientError::invalid("file", format!("{}: {e}", p.display())))
+    };
     let ca_path = folder.join("ca.crt");
-    match trusted_ca {
-        Some(ca) if !ca_path.exists() => {
-            let cert = std::fs::read_to_string(path)
-                .map_err(|e| ClientError::invalid("package", format!("{}: {e}", path.display())))?;
-            let key_path = folder.join("client.key");
-            let key = std::fs::read_to_string(&key_path)
-                .map_err(|e| ClientError::invalid("package", format!("{}: {e}", key_path.display())))?;
-            Identity::from_pem(&cert, &key, ca)
-        }
-        _ => Identity::from_pem_files(path, &folder.join("client.key"), &ca_path),
-    }
+    let ca = match trusted_ca {
+        Some(ca) if !ca_path.exists() => ca.to_owned(),
+        _ => text(&ca_path)?,
+    };
+    Identity::from_pem(&text(path)?, &text(&folder.join("client.key"))?, &ca)
 }
 
 fn from_zip(bytes: &[u8], password: Option<&str>) -> Result<Identity, ClientError> {

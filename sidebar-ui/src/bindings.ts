@@ -9,6 +9,11 @@ import * as __TAURI_EVENT from "@tauri-apps/api/event";
 /** Commands */
 export const commands = {
 	overview: () => typedError<Overview, ClientError>(__TAURI_INVOKE("overview")),
+	/**
+	 *  The connection as last seen, for a page that starts after the first
+	 *  `StatusChanged` went out.
+	 */
+	connectionStatus: () => __TAURI_INVOKE<StatusChanged | null>("connection_status"),
 	fetchServerCa: (serverUrl: string) => typedError<CaPreview, ClientError>(__TAURI_INVOKE("fetch_server_ca", { serverUrl })),
 	importPackage: (request: ImportRequest) => typedError<Overview, ClientError>(__TAURI_INVOKE("import_package", { request })),
 	checkConnection: () => typedError<null, ClientError>(__TAURI_INVOKE("check_connection")),

@@ -26,6 +26,15 @@ pub struct StatusChanged {
     pub text: String,
 }
 
+impl From<&ConnectionStatus> for StatusChanged {
+    fn from(status: &ConnectionStatus) -> Self {
+        Self {
+            status: status.clone(),
+            text: status.describe(),
+        }
+    }
+}
+
 /// The sidebar was folded or unfolded (by hotkey, tray or tab).
 #[derive(Debug, Clone, Serialize, specta::Type, Event)]
 pub struct SidebarChanged {
@@ -43,6 +52,7 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
     tauri_specta::Builder::<tauri::Wry>::new()
         .commands(collect_commands![
             overview,
+            connection_status,
             fetch_server_ca,
             import_package,
             check_connection,
@@ -77,11 +87,7 @@ pub fn export_bindings(path: &std::path::Path) -> anyhow::Result<()> {
 pub fn spawn_connection_watch(app: AppHandle, desktop: Arc<Desktop>) {
     tauri::async_runtime::spawn(desktop.watch_connection(move |status| {
         tracing::info!(status = %status.describe(), "connection");
-        let event = StatusChanged {
-            status: status.clone(),
-            text: status.describe(),
-        };
-        if let Err(error) = event.emit(&app) {
+        if let Err(error) = StatusChanged::from(status).emit(&app) {
             tracing::warn!(%error, "the status could not be shown");
         }
     }));
@@ -91,6 +97,14 @@ pub fn spawn_connection_watch(app: AppHandle, desktop: Arc<Desktop>) {
 #[specta::specta]
 pub async fn overview(state: State<'_, AppState>) -> Result<Overview> {
     Ok(state.desktop.overview().await)
+}
+
+/// The connection as last seen, for a page that starts after the first
+/// `StatusChanged` went out.
+#[tauri::command]
+#[specta::specta]
+pub fn connection_status(state: State<'_, AppState>) -> Option<StatusChanged> {
+    state.desktop.status().as_ref().map(StatusChanged::from)
 }
 
 #[tauri::command]

@@ -63,7 +63,10 @@ fn remember_width(app: &AppHandle, size: PhysicalSize<u32>) {
             return;
         }
         let state = app.state::<AppState>();
-        if state.desktop.settings().collapsed {
+        let settings = state.desktop.settings();
+        // Our own docking reports the width it set: nothing to do, and no
+        // resize-dock loop.
+        if settings.collapsed || settings.sidebar_width == width {
             return;
         }
         match state.desktop.update_settings(|s| s.sidebar_width = width) {

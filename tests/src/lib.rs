@@ -167,6 +167,23 @@ impl TestServer {
         Identity::load(&out)
     }
 
+    /// Adds a mode through the command line: `mode add --name NAME --kind
+    /// KIND --provider PROVIDER` and any further flags (`--model`, ...).
+    pub async fn add_mode(&self, name: &str, kind: &str, provider: &str, more: &[&str]) -> Result<String> {
+        let mut args = vec![
+            "mode",
+            "add",
+            "--name",
+            name,
+            "--kind",
+            kind,
+            "--provider",
+            provider,
+        ];
+        args.extend_from_slice(more);
+        self.cli_ok(&args, None).await
+    }
+
     /// The mails in the `.eml` outbox, oldest first, decoded.
     pub fn outbox(&self) -> Result<Vec<String>> {
         let dir = self.data_dir.join("outbox");
@@ -209,8 +226,7 @@ impl TestServer {
     }
 
     pub async fn stop(mut self) -> Result<()> {
-        self.child.kill().await?;
-        Ok(())
+        self.kill().await
     }
 
     /// Kills the server process (as a crash or an outage would); the data

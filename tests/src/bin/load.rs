@@ -44,21 +44,7 @@ async fn main() -> Result<()> {
         stub.base_url()
     );
     let server = TestServer::start_configured(&config, &[]).await?;
-    server
-        .cli_ok(
-            &[
-                "mode",
-                "add",
-                "--name",
-                "Bench",
-                "--kind",
-                "chat",
-                "--provider",
-                "stub",
-            ],
-            None,
-        )
-        .await?;
+    server.add_mode("Bench", "chat", "stub", &[]).await?;
     let ada = server.add_user("ada", PASSWORD).await?;
     let mut conn = server.connect(Some(&ada)).await?;
     let session = first_login(&mut conn, "ada", PASSWORD).await?;

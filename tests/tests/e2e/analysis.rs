@@ -36,59 +36,28 @@ async fn fixture(extra_config: &str) -> Result<Fixture> {
     let stub = StubProvider::start().await?;
     let server = TestServer::start_configured(&providers_config(&stub, extra_config), &[]).await?;
     server
-        .cli_ok(
+        .add_mode(
+            "Stub chat",
+            "chat",
+            "stub",
             &[
-                "mode",
-                "add",
-                "--name",
-                "Stub chat",
-                "--kind",
-                "chat",
-                "--provider",
-                "stub",
                 "--model",
                 "stub-vision",
                 "--prompt",
                 "You are the stub's test persona.",
             ],
-            None,
         )
         .await?;
     server
-        .cli_ok(
-            &[
-                "mode",
-                "add",
-                "--name",
-                "Stub rewrite",
-                "--kind",
-                "rewrite",
-                "--provider",
-                "stub",
-                "--model",
-                "stub-writer",
-                "--prompt",
-                "Make it shine.",
-            ],
-            None,
+        .add_mode(
+            "Stub rewrite",
+            "rewrite",
+            "stub",
+            &["--model", "stub-writer", "--prompt", "Make it shine."],
         )
         .await?;
     server
-        .cli_ok(
-            &[
-                "mode",
-                "add",
-                "--name",
-                "Broken",
-                "--kind",
-                "chat",
-                "--provider",
-                "down",
-                "--model",
-                "m",
-            ],
-            None,
-        )
+        .add_mode("Broken", "chat", "down", &["--model", "m"])
         .await?;
     let identity = server.add_user("ada", PASSWORD).await?;
     let mut conn = server.connect(Some(&identity)).await?;

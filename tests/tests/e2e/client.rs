@@ -82,36 +82,8 @@ async fn the_app_logs_in_refreshes_and_streams_answers() -> Result<()> {
         stub.base_url()
     );
     let server = TestServer::start_configured(&config, &[]).await?;
-    server
-        .cli_ok(
-            &[
-                "mode",
-                "add",
-                "--name",
-                "Ask",
-                "--kind",
-                "chat",
-                "--provider",
-                "stub",
-            ],
-            None,
-        )
-        .await?;
-    server
-        .cli_ok(
-            &[
-                "mode",
-                "add",
-                "--name",
-                "Polish",
-                "--kind",
-                "rewrite",
-                "--provider",
-                "stub",
-            ],
-            None,
-        )
-        .await?;
+    server.add_mode("Ask", "chat", "stub", &[]).await?;
+    server.add_mode("Polish", "rewrite", "stub", &[]).await?;
     add_ada(&server).await?;
 
     // The client's clock runs far behind, so it never refreshes early: the

@@ -78,21 +78,7 @@ async fn a_new_user_sets_up_the_sidebar_logs_in_and_asks() -> Result<()> {
     let shots = output_dir();
     let stub = StubProvider::start().await?;
     let mut server = TestServer::start_configured(&stub_config(&stub), &[]).await?;
-    server
-        .cli_ok(
-            &[
-                "mode",
-                "add",
-                "--name",
-                "Explain",
-                "--kind",
-                "chat",
-                "--provider",
-                "stub",
-            ],
-            None,
-        )
-        .await?;
+    server.add_mode("Explain", "chat", "stub", &[]).await?;
 
     // A package from the real flow: request, approval, one-time link.
     let link = approved_link(&server, "ada@example.com").await?;
@@ -125,7 +111,47 @@ async fn a_new_user_sets_up_the_sidebar_logs_in_and_asks() -> Result<()> {
         let _ = display.screenshot(&shots.join("failure-screen.png")).await;
     }
     driver.quit().await?;
+    result?;
+
+    // Started again, the app keeps the session: straight to the chat.
+    let socket = config_dir.join("instance.sock");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+        assert!(std::time::Instant::now() < deadline, "the first app did not exit");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let driver = WebDriver::start(driver_process.port, &app_binary()?).await?;
+    let result = resumed(&driver, &display).await;
+    if result.is_err() {
+        let _ = display.screenshot(&shots.join("failure-screen.png")).await;
+    }
+    driver.quit().await?;
     result
+}
+
+async fn resumed(driver: &WebDriver, display: &Display) -> Result<()> {
+    let shots = output_dir();
+    let long = Duration::from_secs(30);
+    // The first status may go out before the page listens; it must show anyway.
+    wait_for_status(driver, &["connected"], long).await?;
+    driver
+        .wait_until(
+            "modes after a restart",
+            "const s = document.querySelector('[data-testid=mode]');\
+             return s && s.options.length > 0 && s.selectedOptions[0].text === 'Explain';",
+            long,
+        )
+        .await?;
+
+    // Settings: logging out returns to the login.
+    driver.click_on("[data-testid=open-settings]").await?;
+    assert_eq!(driver.text("[data-testid=settings-username]").await?, "ada");
+    display
+        .screenshot_right(&shots.join("10-settings.png"), 640)
+        .await?;
+    driver.click_on("[data-testid=logout]").await?;
+    driver.wait_for("[data-testid=login]", long).await?;
+    Ok(())
 }
 
 async fn walk(
@@ -458,14 +484,6 @@ async fn walk(
         .screenshot_right(&shots.join("09-reconnected.png"), 640)
         .await?;
 
-    // Settings: logging out returns to the login.
-    driver.click_on("[data-testid=open-settings]").await?;
-    assert_eq!(driver.text("[data-testid=settings-username]").await?, "ada");
-    display
-        .screenshot_right(&shots.join("10-settings.png"), 640)
-        .await?;
-    driver.click_on("[data-testid=logout]").await?;
-    driver.wait_for("[data-testid=login]", long).await?;
     Ok(())
 }
 
