@@ -6,6 +6,9 @@
 use crate::api::{ApiClient, Attachment, Challenge, SessionSaver};
 use crate::error::ClientError;
 use crate::identity::{self, Identity};
+use crate::journal::Journal;
+use crate::rewrite::{self, Injected, Method, Selection, Timing};
+use crate::seat::{Seat, WindowRef};
 use crate::settings::Settings;
 use crate::status::{self, ConnectionStatus};
 use crate::store::{SecretBackend, Store};
@@ -133,6 +136,99 @@ pub enum ChatEvent {
     Failed { error: ClientError },
 }
 
+/// A rewrite the user started with the shortcut, as the sidebar shows it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct RewritePanel {
+    pub id: u32,
+    /// The window the text came from and goes back to.
+    pub target: WindowRef,
+    /// The selected text; `None` when nothing was selected (the user may
+    /// type or paste it in the panel).
+    pub original: Option<String>,
+}
+
+/// What the rewrite shortcut did.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum RewriteBegun {
+    Opened {
+        panel: RewritePanel,
+    },
+    /// A rewrite is already open (or being read): nothing new was started.
+    AlreadyOpen {
+        panel: Option<RewritePanel>,
+    },
+}
+
+/// A request for a replacement from the rewrite panel.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct RewriteAsk {
+    pub id: u32,
+    /// The text to rewrite: the selection, or what the user typed in.
+    pub text: String,
+    pub mode: String,
+    pub instruction: Option<String>,
+}
+
+/// One line of the injection log: never the text itself.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct InjectionEntry {
+    /// Seconds since the Unix epoch.
+    pub at: u64,
+    pub app: String,
+    pub chars: u32,
+    pub method: Option<Method>,
+    /// `typed`, `pasted`, or why nothing was typed.
+    pub outcome: String,
+}
+
+enum RewriteState {
+    Closed,
+    /// The selection is being read (the shortcut was just pressed).
+    Reading,
+    Open {
+        panel: RewritePanel,
+        stream: Option<tokio::task::AbortHandle>,
+        injecting: bool,
+    },
+}
+
+impl ChatEvent {
+    fn ending(result: Result<(), ClientError>) -> Self {
+        match result {
+            Ok(()) => Self::Done,
+            Err(error) => Self::Failed { error },
+        }
+    }
+}
+
+/// Passes a streamed answer on to `sink` as deltas, until it is done.
+async fn forward<F>(stream: Result<crate::api::EventStream, ClientError>, sink: &F) -> Result<(), ClientError>
+where
+    F: Fn(ChatEvent),
+{
+    let mut stream = stream?;
+    while let Some(event) = stream.next().await {
+        match event? {
+            StreamEvent::Delta { text } => sink(ChatEvent::Delta { text }),
+            StreamEvent::Done { .. } => return Ok(()),
+            StreamEvent::Error { code, message } => {
+                return Err(ClientError::Api {
+                    status: 502,
+                    code,
+                    message,
+                    retry_after: None,
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The desktop core. Cheap to share: wrap it in an `Arc`.
 pub struct Desktop {
     settings_path: PathBuf,
@@ -149,6 +245,9 @@ pub struct Desktop {
     /// The connection as last reported, for a page that starts listening
     /// after the report went out.
     status: Mutex<Option<ConnectionStatus>>,
+    rewrite: Mutex<RewriteState>,
+    injections: Journal,
+    rewrite_timing: Timing,
 }
 
 impl std::fmt::Debug for Desktop {
@@ -181,6 +280,9 @@ impl Desktop {
             next_ask: AtomicU32::new(1),
             kick: Notify::new(),
             status: Mutex::new(None),
+            rewrite: Mutex::new(RewriteState::Closed),
+            injections: Journal::new(config_dir.join("injections.log")),
+            rewrite_timing: Timing::default(),
         });
         let server_url = lock(&desktop.settings).server_url.clone();
         if let (Some(server_url), Some(identity)) = (server_url, desktop.store.load_identity()?) {
@@ -399,31 +501,10 @@ impl Desktop {
         // its entry when it ends, which must come after the insert.
         let mut asks = lock(&self.asks);
         let task = tokio::spawn(async move {
-            let result = async {
-                let mut stream = api.analyze(image, &text, &question.mode).await?;
-                while let Some(event) = stream.next().await {
-                    match event? {
-                        StreamEvent::Delta { text } => sink(ChatEvent::Delta { text }),
-                        StreamEvent::Done { .. } => return Ok(()),
-                        StreamEvent::Error { code, message } => {
-                            return Err(ClientError::Api {
-                                status: 502,
-                                code,
-                                message,
-                                retry_after: None,
-                            })
-                        }
-                    }
-                }
-                Ok(())
-            }
-            .await;
+            let result = forward(api.analyze(image, &text, &question.mode).await, &sink).await;
             desktop.notice(&result);
             lock(&desktop.asks).remove(&id);
-            sink(match result {
-                Ok(()) => ChatEvent::Done,
-                Err(error) => ChatEvent::Failed { error },
-            });
+            sink(ChatEvent::ending(result));
         });
         asks.insert(id, task.abort_handle());
         Ok(id)
@@ -439,6 +520,204 @@ impl Desktop {
             }
             None => false,
         }
+    }
+
+    /// The open rewrite, for a page that starts after it was opened.
+    pub fn rewrite_panel(&self) -> Option<RewritePanel> {
+        match &*lock(&self.rewrite) {
+            RewriteState::Open { panel, .. } => Some(panel.clone()),
+            _ => None,
+        }
+    }
+
+    /// The rewrite shortcut: records the focused window and reads its
+    /// selection. While a rewrite is open (or being read) it starts
+    /// nothing: a second press must never lead to a second injection.
+    pub async fn begin_rewrite(&self, seat: Arc<dyn Seat>) -> Result<RewriteBegun, ClientError> {
+        {
+            let mut state = lock(&self.rewrite);
+            match &*state {
+                RewriteState::Closed => *state = RewriteState::Reading,
+                RewriteState::Reading => return Ok(RewriteBegun::AlreadyOpen { panel: None }),
+                RewriteState::Open { panel, .. } => {
+                    return Ok(RewriteBegun::AlreadyOpen {
+                        panel: Some(panel.clone()),
+                    })
+                }
+            }
+        }
+        let timing = self.rewrite_timing;
+        let read = tokio::task::spawn_blocking(move || rewrite::read_selection(seat.as_ref(), timing))
+            .await
+            .map_err(|e| ClientError::Injection(format!("reading the selection stopped: {e}")))
+            .and_then(|result| result);
+        let mut state = lock(&self.rewrite);
+        match read {
+            Ok(Selection { target, text }) => {
+                let panel = RewritePanel {
+                    id: self.next_ask.fetch_add(1, Ordering::Relaxed),
+                    target,
+                    original: text,
+                };
+                *state = RewriteState::Open {
+                    panel: panel.clone(),
+                    stream: None,
+                    injecting: false,
+                };
+                Ok(RewriteBegun::Opened { panel })
+            }
+            Err(error) => {
+                *state = RewriteState::Closed;
+                Err(error)
+            }
+        }
+    }
+
+    /// Asks the server for a replacement of the panel's text; it streams to
+    /// `sink`. A new request replaces one still running.
+    pub fn rewrite<F>(self: &Arc<Self>, ask: RewriteAsk, sink: F) -> Result<(), ClientError>
+    where
+        F: Fn(ChatEvent) + Send + Sync + 'static,
+    {
+        if ask.text.trim().is_empty() {
+            return Err(ClientError::invalid("rewrite", "there is no text to rewrite"));
+        }
+        if ask.text.len() > rewrite::MAX_TEXT_BYTES {
+            return Err(ClientError::invalid(
+                "rewrite",
+                format!("the text is longer than {} KiB", rewrite::MAX_TEXT_BYTES / 1024),
+            ));
+        }
+        if ask.mode.is_empty() {
+            return Err(ClientError::invalid("rewrite", "choose a rewrite mode first"));
+        }
+        let api = self.require_api()?;
+        let mut state = lock(&self.rewrite);
+        let RewriteState::Open { panel, stream, .. } = &mut *state else {
+            return Err(ClientError::invalid("rewrite", "this rewrite is closed"));
+        };
+        if panel.id != ask.id {
+            return Err(ClientError::invalid("rewrite", "this rewrite is closed"));
+        }
+        panel.original = Some(ask.text.clone());
+        if let Some(previous) = stream.take() {
+            previous.abort();
+        }
+        let desktop = self.clone();
+        let mode = ask.mode.clone();
+        let instruction = ask.instruction.filter(|i| !i.trim().is_empty());
+        let task = tokio::spawn(async move {
+            let result = forward(
+                api.rewrite(&ask.text, instruction.as_deref(), &ask.mode).await,
+                &sink,
+            )
+            .await;
+            desktop.notice(&result);
+            sink(ChatEvent::ending(result));
+        });
+        *stream = Some(task.abort_handle());
+        drop(state);
+        self.update_settings(|s| s.rewrite.mode = Some(mode))?;
+        Ok(())
+    }
+
+    /// Puts the approved `replacement` into the target window — or types
+    /// nothing and says why (the panel then stays open).
+    pub async fn apply_rewrite(
+        &self,
+        seat: Arc<dyn Seat>,
+        id: u32,
+        replacement: String,
+    ) -> Result<Injected, ClientError> {
+        let settings = self.settings().rewrite;
+        let chars = replacement.chars().count();
+        if replacement.is_empty() {
+            return Err(ClientError::invalid("replacement", "it is empty"));
+        }
+        if chars > settings.max_chars as usize {
+            return Err(ClientError::invalid(
+                "replacement",
+                format!(
+                    "it has {chars} characters; at most {} are typed (see Settings)",
+                    settings.max_chars
+                ),
+            ));
+        }
+        let target = {
+            let mut state = lock(&self.rewrite);
+            match &mut *state {
+                RewriteState::Open { panel, injecting, .. } if panel.id == id => {
+                    if *injecting {
+                        return Err(ClientError::invalid("rewrite", "it is being applied already"));
+                    }
+                    *injecting = true;
+                    panel.target.clone()
+                }
+                _ => return Err(ClientError::invalid("rewrite", "this rewrite is closed")),
+            }
+        };
+        let timing = self.rewrite_timing;
+        let type_limit = settings.type_limit as usize;
+        let injected_target = target.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            rewrite::inject(seat.as_ref(), &injected_target, &replacement, type_limit, timing)
+        })
+        .await
+        .map_err(|e| ClientError::Injection(format!("typing stopped: {e}")))
+        .and_then(|result| result);
+        {
+            let mut state = lock(&self.rewrite);
+            if let RewriteState::Open { injecting, .. } = &mut *state {
+                *injecting = false;
+            }
+            if result.is_ok() {
+                *state = RewriteState::Closed;
+            }
+        }
+        let entry = InjectionEntry {
+            at: unix_now(),
+            app: target.app.clone(),
+            chars: u32::try_from(chars).unwrap_or(u32::MAX),
+            method: result.as_ref().ok().map(|injected| injected.method),
+            outcome: match &result {
+                Ok(Injected {
+                    method: Method::Type, ..
+                }) => "typed".into(),
+                Ok(Injected {
+                    method: Method::Paste,
+                    ..
+                }) => "pasted".into(),
+                Err(error) => format!("nothing typed: {error}"),
+            },
+        };
+        if let Err(error) = self.injections.append(&entry) {
+            tracing::warn!(%error, "the injection log could not be written");
+        }
+        result
+    }
+
+    /// Closes the rewrite without typing anything.
+    pub fn cancel_rewrite(&self, id: u32) -> bool {
+        let mut state = lock(&self.rewrite);
+        match &*state {
+            RewriteState::Open {
+                panel,
+                stream,
+                injecting: false,
+            } if panel.id == id => {
+                if let Some(stream) = stream {
+                    stream.abort();
+                }
+                *state = RewriteState::Closed;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The newest entries of the injection log, newest first.
+    pub fn injection_log(&self, limit: usize) -> Result<Vec<InjectionEntry>, ClientError> {
+        self.injections.recent(limit)
     }
 
     /// A request that failed on the connection wakes the watch at once.
@@ -497,6 +776,12 @@ impl Desktop {
             self.kick.notified().await;
         }
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 /// The base32 secret out of an `otpauth://` URI, in groups of four.
@@ -561,5 +846,66 @@ mod tests {
             reopened.settings().sidebar_width,
             crate::settings::MAX_SIDEBAR_WIDTH
         );
+    }
+
+    #[tokio::test]
+    async fn one_rewrite_at_a_time_and_only_approved_text_is_typed() {
+        use crate::rewrite::tests::{window, FakeSeat};
+        let dir = tempfile::tempdir().unwrap();
+        let desktop = Desktop::open(dir.path(), false).await.unwrap();
+        let mut fake = FakeSeat::focused_on(window(7, "gedit"));
+        fake.selection = Some("teh text".into());
+        let seat = Arc::new(fake);
+
+        let RewriteBegun::Opened { panel } = desktop.begin_rewrite(seat.clone()).await.unwrap() else {
+            panic!("not opened");
+        };
+        assert_eq!(panel.original.as_deref(), Some("teh text"));
+        // A second press while it is open starts nothing and copies nothing.
+        let copies = seat.log.lock().unwrap().len();
+        assert!(matches!(
+            desktop.begin_rewrite(seat.clone()).await.unwrap(),
+            RewriteBegun::AlreadyOpen { panel: Some(_) }
+        ));
+        assert_eq!(seat.log.lock().unwrap().len(), copies);
+
+        // Too long for the limit: refused before anything is typed.
+        desktop.update_settings(|s| s.rewrite.max_chars = 5).unwrap();
+        assert!(desktop
+            .apply_rewrite(seat.clone(), panel.id, "the text".into())
+            .await
+            .is_err());
+        desktop.update_settings(|s| s.rewrite.max_chars = 100).unwrap();
+
+        let injected = desktop
+            .apply_rewrite(seat.clone(), panel.id, "the text".into())
+            .await
+            .unwrap();
+        assert_eq!(injected.method, Method::Type);
+        assert_eq!(seat.typed(), vec!["type:the text"]);
+        // Applied once: the rewrite is closed and cannot be applied again.
+        assert!(desktop
+            .apply_rewrite(seat.clone(), panel.id, "the text".into())
+            .await
+            .is_err());
+        assert_eq!(seat.typed().len(), 1);
+
+        // Cancel types nothing.
+        let RewriteBegun::Opened { panel } = desktop.begin_rewrite(seat.clone()).await.unwrap() else {
+            panic!("not opened");
+        };
+        assert!(desktop.cancel_rewrite(panel.id));
+        assert!(desktop.rewrite_panel().is_none());
+        assert_eq!(seat.typed().len(), 1);
+
+        // The log says where and how much, never what.
+        let log = desktop.injection_log(10).unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(
+            (log[0].app.as_str(), log[0].chars, log[0].outcome.as_str()),
+            ("gedit", 8, "typed")
+        );
+        let text = std::fs::read_to_string(dir.path().join("injections.log")).unwrap();
+        assert!(!text.contains("the text"), "{text}");
     }
 }

@@ -41,6 +41,9 @@ pub enum ClientError {
     Capture(String),
     #[error("the clipboard is not available: {0}")]
     Clipboard(String),
+    /// Nothing was typed into (or read from) another application.
+    #[error("{0}")]
+    Injection(String),
     /// The app is not set up yet (no server or certificate).
     #[error("set up the connection to your server first")]
     NotSetUp,

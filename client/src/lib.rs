@@ -15,6 +15,10 @@
 //! - [`desktop`]: the sidebar's state machine (onboarding, login, chat,
 //!   connection watch) that every Tauri command calls into;
 //! - [`capture`]: the screen as a picture for a question;
+//! - [`seat`]: the focused window, keyboard and clipboard of the desktop;
+//! - [`rewrite`]: reading a selection in another app and, once approved,
+//!   typing or pasting the replacement back into the same window;
+//! - [`journal`]: local logs the user can open (injections);
 //! - [`setup`]: importing the certificate package (onboarding, and the
 //!   managed `--server URL --import PACKAGE` set-up).
 
@@ -25,6 +29,9 @@ pub mod desktop;
 pub mod error;
 pub mod identity;
 pub mod instance;
+pub mod journal;
+pub mod rewrite;
+pub mod seat;
 pub mod settings;
 pub mod setup;
 pub mod status;

@@ -22,6 +22,33 @@ pub struct Settings {
     /// Folded to a slim tab at the screen edge.
     pub collapsed: bool,
     pub hotkeys: Hotkeys,
+    pub rewrite: RewriteSettings,
+}
+
+/// Typing other applications' text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(default)]
+pub struct RewriteSettings {
+    /// The rewrite mode last chosen (its id).
+    pub mode: Option<String>,
+    /// ASCII replacements up to this many characters are typed; longer or
+    /// non-ASCII ones are pasted.
+    pub type_limit: u32,
+    /// The longest replacement that will be put into another application.
+    pub max_chars: u32,
+}
+
+pub const MAX_REWRITE_CHARS: u32 = 65_536;
+
+impl Default for RewriteSettings {
+    fn default() -> Self {
+        Self {
+            mode: None,
+            type_limit: 64,
+            max_chars: 20_000,
+        }
+    }
 }
 
 /// Global shortcuts, in the accelerator syntax of the shell
@@ -32,12 +59,15 @@ pub struct Settings {
 pub struct Hotkeys {
     /// Folds the sidebar to its tab and back.
     pub toggle_sidebar: String,
+    /// Rewrites the text selected in the focused application.
+    pub rewrite: String,
 }
 
 impl Default for Hotkeys {
     fn default() -> Self {
         Self {
             toggle_sidebar: "Ctrl+Alt+S".into(),
+            rewrite: "Ctrl+Shift+R".into(),
         }
     }
 }
@@ -51,6 +81,7 @@ impl Default for Settings {
             sidebar_width: 360,
             collapsed: false,
             hotkeys: Hotkeys::default(),
+            rewrite: RewriteSettings::default(),
         }
     }
 }
@@ -78,6 +109,7 @@ impl Settings {
     /// Brings values into their allowed ranges.
     pub fn normalize(&mut self) {
         self.sidebar_width = self.sidebar_width.clamp(MIN_SIDEBAR_WIDTH, MAX_SIDEBAR_WIDTH);
+        self.rewrite.max_chars = self.rewrite.max_chars.clamp(1, MAX_REWRITE_CHARS);
     }
 
     /// Writes settings atomically (a crash never leaves half a file).

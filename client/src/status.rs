@@ -40,7 +40,8 @@ impl ConnectionStatus {
             | ClientError::Invalid { .. }
             | ClientError::Protocol(_)
             | ClientError::Capture(_)
-            | ClientError::Clipboard(_) => (Self::Connected, false),
+            | ClientError::Clipboard(_)
+            | ClientError::Injection(_) => (Self::Connected, false),
         }
     }
 

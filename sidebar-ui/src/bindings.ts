@@ -41,11 +41,28 @@ export const commands = {
 	 *  (the desktop benchmark reads it).
 	 */
 	uiReady: () => __TAURI_INVOKE<void>("ui_ready"),
+	/**  The open rewrite, for a page that starts after it opened. */
+	rewritePanel: () => __TAURI_INVOKE<RewritePanel | null>("rewrite_panel"),
+	/**  Asks for a replacement; it streams to `on_event`. */
+	rewriteText: (ask: RewriteAsk, onEvent: Channel<ChatEvent>) => typedError<null, ClientError>(__TAURI_INVOKE("rewrite_text", { ask, onEvent })),
+	/**  The word-level difference the confirmation shows. */
+	rewriteDiff: (original: string, replacement: string) => __TAURI_INVOKE<Span[]>("rewrite_diff", { original, replacement }),
+	/**
+	 *  The user approved `replacement`: it goes into the target window, or
+	 *  nothing is typed and the error says why.
+	 */
+	applyRewrite: (id: number, replacement: string) => typedError<Injected, ClientError>(__TAURI_INVOKE("apply_rewrite", { id, replacement })),
+	cancelRewrite: (id: number) => __TAURI_INVOKE<boolean>("cancel_rewrite", { id }),
+	setRewriteSettings: (rewrite: RewriteSettings) => typedError<Settings, ClientError>(__TAURI_INVOKE("set_rewrite_settings", { rewrite })),
+	/**  The newest entries of the local injection log. */
+	injectionLog: () => typedError<InjectionEntry[], ClientError>(__TAURI_INVOKE("injection_log")),
 };
 
 /** Events */
 export const events = {
 	pauseChanged: makeEvent<PauseChanged, PauseChanged>("pause-changed"),
+	rewriteOpened: makeEvent<RewriteOpened, RewriteOpened>("rewrite-opened"),
+	rewriteRefused: makeEvent<RewriteRefused, RewriteRefused>("rewrite-refused"),
 	sidebarChanged: makeEvent<SidebarChanged, SidebarChanged>("sidebar-changed"),
 	statusChanged: makeEvent<StatusChanged, StatusChanged>("status-changed"),
 };
@@ -56,6 +73,8 @@ export type CaPreview = {
 	pem: string,
 	fingerprint: string,
 };
+
+export type Change = "same" | "removed" | "added";
 
 /**  One step of a streamed answer, as the chat thread shows it. */
 export type ChatEvent = { kind: "delta"; text: string } | { kind: "done" } | { kind: "stopped" } | { kind: "failed"; error: ClientError };
@@ -85,6 +104,8 @@ export type ClientError =
 { kind: "protocol"; detail: string } | 
 /**  The screen could not be captured. */
 { kind: "capture"; detail: string } | { kind: "clipboard"; detail: string } | 
+/**  Nothing was typed into (or read from) another application. */
+{ kind: "injection"; detail: string } | 
 /**  The app is not set up yet (no server or certificate). */
 { kind: "not_set_up" } | { kind: "io"; detail: string };
 
@@ -122,6 +143,8 @@ string;
 export type Hotkeys = {
 	/**  Folds the sidebar to its tab and back. */
 	toggle_sidebar?: string,
+	/**  Rewrites the text selected in the focused application. */
+	rewrite?: string,
 };
 
 /**  What onboarding sends: where the server is and the package to import. */
@@ -134,11 +157,32 @@ export type ImportRequest = {
 	trusted_ca_pem: string | null,
 };
 
+/**  What an injection did. */
+export type Injected = {
+	method: Method,
+	chars: number,
+	target: WindowRef,
+};
+
+/**  One line of the injection log: never the text itself. */
+export type InjectionEntry = {
+	/**  Seconds since the Unix epoch. */
+	at: number,
+	app: string,
+	chars: number,
+	method: Method | null,
+	/**  `typed`, `pasted`, or why nothing was typed. */
+	outcome: string,
+};
+
 /**  A completed login. Recovery codes come only with a new authenticator. */
 export type LoggedIn = {
 	username: string,
 	recovery_codes: string[],
 };
+
+/**  How the replacement reaches the target. */
+export type Method = "type" | "paste";
 
 /**  What a mode does with a request. */
 export type ModeKind = 
@@ -180,6 +224,53 @@ export type Question = {
 	mode: string,
 };
 
+/**  A request for a replacement from the rewrite panel. */
+export type RewriteAsk = {
+	id: number,
+	/**  The text to rewrite: the selection, or what the user typed in. */
+	text: string,
+	mode: string,
+	instruction: string | null,
+};
+
+/**  The rewrite shortcut opened a rewrite (or brought the open one back). */
+export type RewriteOpened = {
+	panel: RewritePanel,
+};
+
+/**  A rewrite the user started with the shortcut, as the sidebar shows it. */
+export type RewritePanel = {
+	id: number,
+	/**  The window the text came from and goes back to. */
+	target: WindowRef,
+	/**
+	 *  The selected text; `None` when nothing was selected (the user may
+	 *  type or paste it in the panel).
+	 */
+	original: string | null,
+};
+
+/**
+ *  The rewrite shortcut could not read anything (no focused window, the
+ *  sidebar itself was focused, no way to type in this session).
+ */
+export type RewriteRefused = {
+	error: ClientError,
+};
+
+/**  Typing other applications' text. */
+export type RewriteSettings = {
+	/**  The rewrite mode last chosen (its id). */
+	mode?: string | null,
+	/**
+	 *  ASCII replacements up to this many characters are typed; longer or
+	 *  non-ASCII ones are pasted.
+	 */
+	type_limit?: number,
+	/**  The longest replacement that will be put into another application. */
+	max_chars?: number,
+};
+
 /**  Where secrets go. */
 export type SecretBackend = 
 /**  The OS keychain (Secret Service, macOS Keychain, Windows Credential Manager). */
@@ -198,11 +289,18 @@ export type Settings = {
 	/**  Folded to a slim tab at the screen edge. */
 	collapsed?: boolean,
 	hotkeys?: Hotkeys,
+	rewrite?: RewriteSettings,
 };
 
 /**  The sidebar was folded or unfolded (by hotkey, tray or tab). */
 export type SidebarChanged = {
 	collapsed: boolean,
+};
+
+/**  A run of text that is kept, removed or added. */
+export type Span = {
+	change: Change,
+	text: string,
 };
 
 /**  Which screen the sidebar shows. */
@@ -212,6 +310,16 @@ export type Stage = { stage: "onboarding" } | { stage: "login" } | { stage: "rea
 export type StatusChanged = {
 	status: ConnectionStatus,
 	text: string,
+};
+
+/**  A top-level window of some application. */
+export type WindowRef = {
+	/**  The windowing system's id (an X window id). */
+	id: number,
+	pid: number | null,
+	/**  The application, as its window class or process name says. */
+	app: string,
+	title: string,
 };
 
 /* Tauri Specta runtime */

@@ -6,15 +6,17 @@ use crate::{sidebar, AppState};
 use serde::Serialize;
 use sightline_client::capture;
 use sightline_client::desktop::{
-    CaPreview, ChatEvent, CodeNeeded, Desktop, ImportRequest, LoggedIn, Overview, Question,
+    CaPreview, ChatEvent, CodeNeeded, Desktop, ImportRequest, InjectionEntry, LoggedIn, Overview, Question,
+    RewriteAsk, RewriteBegun, RewritePanel,
 };
-use sightline_client::settings::{Hotkeys, Settings};
+use sightline_client::rewrite::{diff, Injected};
+use sightline_client::settings::{Hotkeys, RewriteSettings, Settings};
 use sightline_client::status::ConnectionStatus;
 use sightline_client::ClientError;
 use sightline_proto::ModeSummary;
 use std::sync::Arc;
 use tauri::ipc::Channel;
-use tauri::{AppHandle, State, WebviewWindow};
+use tauri::{AppHandle, Manager, State, WebviewWindow};
 use tauri_specta::{collect_commands, collect_events, Event};
 
 type Result<T> = std::result::Result<T, ClientError>;
@@ -47,6 +49,19 @@ pub struct PauseChanged {
     pub paused: bool,
 }
 
+/// The rewrite shortcut opened a rewrite (or brought the open one back).
+#[derive(Debug, Clone, Serialize, specta::Type, Event)]
+pub struct RewriteOpened {
+    pub panel: RewritePanel,
+}
+
+/// The rewrite shortcut could not read anything (no focused window, the
+/// sidebar itself was focused, no way to type in this session).
+#[derive(Debug, Clone, Serialize, specta::Type, Event)]
+pub struct RewriteRefused {
+    pub error: ClientError,
+}
+
 /// Every command and event, for the invoke handler and the bindings.
 pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
     tauri_specta::Builder::<tauri::Wry>::new()
@@ -68,8 +83,21 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             set_hotkeys,
             copy_text,
             ui_ready,
+            rewrite_panel,
+            rewrite_text,
+            rewrite_diff,
+            apply_rewrite,
+            cancel_rewrite,
+            set_rewrite_settings,
+            injection_log,
         ])
-        .events(collect_events![StatusChanged, SidebarChanged, PauseChanged])
+        .events(collect_events![
+            StatusChanged,
+            SidebarChanged,
+            PauseChanged,
+            RewriteOpened,
+            RewriteRefused
+        ])
         .dangerously_cast_bigints_to_number()
         .disable_serde_phases()
 }
@@ -228,6 +256,92 @@ pub fn ui_ready(state: State<'_, AppState>) {
         elapsed_ms = u64::try_from(state.started.elapsed().as_millis()).unwrap_or(u64::MAX),
         "sidebar interactive"
     );
+}
+
+/// The rewrite shortcut: reads the focused application's selection and
+/// shows the rewrite panel (or says why it cannot).
+pub fn begin_rewrite(app: &AppHandle) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let state = app.state::<AppState>();
+        let result = match &state.seat {
+            Ok(seat) => state.desktop.begin_rewrite(seat.clone()).await,
+            Err(error) => Err(error.clone()),
+        };
+        let emitted = match result {
+            Ok(RewriteBegun::Opened { panel }) | Ok(RewriteBegun::AlreadyOpen { panel: Some(panel) }) => {
+                sidebar::bring_to_front(&app);
+                RewriteOpened { panel }.emit(&app)
+            }
+            // Still reading from the first press.
+            Ok(RewriteBegun::AlreadyOpen { panel: None }) => Ok(()),
+            Err(error) => {
+                sidebar::bring_to_front(&app);
+                RewriteRefused { error }.emit(&app)
+            }
+        };
+        if let Err(error) = emitted {
+            tracing::warn!(%error, "the rewrite panel could not be shown");
+        }
+    });
+}
+
+/// The open rewrite, for a page that starts after it opened.
+#[tauri::command]
+#[specta::specta]
+pub fn rewrite_panel(state: State<'_, AppState>) -> Option<RewritePanel> {
+    state.desktop.rewrite_panel()
+}
+
+/// Asks for a replacement; it streams to `on_event`. Async, so it runs on
+/// the runtime that carries the stream.
+#[tauri::command]
+#[specta::specta]
+pub async fn rewrite_text(
+    state: State<'_, AppState>,
+    ask: RewriteAsk,
+    on_event: Channel<ChatEvent>,
+) -> Result<()> {
+    state.desktop.rewrite(ask, move |event| {
+        if let Err(error) = on_event.send(event) {
+            tracing::debug!(%error, "the rewrite panel is gone");
+        }
+    })
+}
+
+/// The word-level difference the confirmation shows.
+#[tauri::command]
+#[specta::specta]
+pub fn rewrite_diff(original: String, replacement: String) -> Vec<diff::Span> {
+    diff::words(&original, &replacement)
+}
+
+/// The user approved `replacement`: it goes into the target window, or
+/// nothing is typed and the error says why.
+#[tauri::command]
+#[specta::specta]
+pub async fn apply_rewrite(state: State<'_, AppState>, id: u32, replacement: String) -> Result<Injected> {
+    let seat = state.seat.clone()?;
+    state.desktop.apply_rewrite(seat, id, replacement).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub fn cancel_rewrite(state: State<'_, AppState>, id: u32) -> bool {
+    state.desktop.cancel_rewrite(id)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub fn set_rewrite_settings(state: State<'_, AppState>, rewrite: RewriteSettings) -> Result<Settings> {
+    state.desktop.update_settings(|s| s.rewrite = rewrite)
+}
+
+/// The newest entries of the local injection log.
+#[tauri::command]
+#[specta::specta]
+pub fn injection_log(state: State<'_, AppState>) -> Result<Vec<InjectionEntry>> {
+    state.desktop.injection_log(200)
 }
 
 #[cfg(test)]

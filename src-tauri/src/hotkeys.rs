@@ -1,5 +1,5 @@
-//! Global shortcuts. The sidebar's own is "fold/unfold"; later features
-//! (region capture, rewrite) add theirs to [`Hotkeys`].
+//! Global shortcuts: fold/unfold the sidebar, and rewrite the selection of
+//! the focused application. All of them live in [`Hotkeys`].
 
 use crate::sidebar;
 use sightline_client::settings::Hotkeys;
@@ -17,31 +17,67 @@ fn parse(accelerator: &str) -> Result<Shortcut, ClientError> {
         .map_err(|e| ClientError::invalid("shortcut", format!("{accelerator:?}: {e}")))
 }
 
+/// What a shortcut does.
+type Action = fn(&AppHandle);
+
+/// Each shortcut with what it does.
+fn actions(hotkeys: &Hotkeys) -> [(&str, Action); 2] {
+    [
+        (hotkeys.toggle_sidebar.as_str(), sidebar::toggle_collapsed),
+        (hotkeys.rewrite.as_str(), crate::commands::begin_rewrite),
+    ]
+}
+
+/// Every accelerator parses and none is given twice.
+fn validate(hotkeys: &Hotkeys) -> Result<(), ClientError> {
+    let mut seen = Vec::new();
+    for (accelerator, _) in actions(hotkeys) {
+        let shortcut = parse(accelerator)?;
+        if seen.contains(&shortcut) {
+            return Err(ClientError::invalid(
+                "shortcut",
+                format!("{accelerator} is given twice"),
+            ));
+        }
+        seen.push(shortcut);
+    }
+    Ok(())
+}
+
 fn bind(app: &AppHandle, hotkeys: &Hotkeys) -> Result<(), ClientError> {
-    let toggle = parse(&hotkeys.toggle_sidebar)?;
+    for (accelerator, action) in actions(hotkeys) {
+        bind_one(app, accelerator, action)?;
+    }
+    Ok(())
+}
+
+fn bind_one(app: &AppHandle, accelerator: &str, action: Action) -> Result<(), ClientError> {
     app.global_shortcut()
-        .on_shortcut(toggle, |app, _, event| {
+        .on_shortcut(parse(accelerator)?, move |app, _, event| {
             if event.state() == ShortcutState::Pressed {
-                sidebar::toggle_collapsed(app);
+                action(app);
             }
         })
-        .map_err(|e| ClientError::invalid("shortcut", format!("{}: {e}", hotkeys.toggle_sidebar)))
+        .map_err(|e| ClientError::invalid("shortcut", format!("{accelerator}: {e}")))
 }
 
 /// Registers the shortcuts at start; one that cannot be had (taken by
 /// another app) is logged, and the sidebar works without it.
 pub fn register(app: &AppHandle, hotkeys: &Hotkeys) {
-    if let Err(error) = bind(app, hotkeys) {
-        tracing::warn!(%error, "a global shortcut is unavailable");
+    for (accelerator, action) in actions(hotkeys) {
+        if let Err(error) = bind_one(app, accelerator, action) {
+            tracing::warn!(%error, "a global shortcut is unavailable");
+        }
     }
 }
 
 /// Swaps `old` for `new`; if `new` cannot be registered, `old` is put back.
 pub fn replace(app: &AppHandle, old: &Hotkeys, new: &Hotkeys) -> Result<(), ClientError> {
-    parse(&new.toggle_sidebar)?;
+    validate(new)?;
     let shortcuts = app.global_shortcut();
     let _ = shortcuts.unregister_all();
     if let Err(error) = bind(app, new) {
+        let _ = shortcuts.unregister_all();
         register(app, old);
         return Err(error);
     }

@@ -11,6 +11,7 @@ pub mod tray;
 pub mod webkit;
 
 use sightline_client::desktop::Desktop;
+use sightline_client::seat::{keyboard::Keyboard, Seat, SystemSeat};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tauri::Manager;
@@ -21,7 +22,10 @@ pub struct AppState {
     pub desktop: Arc<Desktop>,
     /// Ambient capture is paused from the tray (read by the capture loop).
     pub paused: std::sync::atomic::AtomicBool,
-    pub clipboard: sightline_client::clipboard::Clipboard,
+    pub clipboard: Arc<sightline_client::clipboard::Clipboard>,
+    /// The desktop's focus, keyboard and clipboard for rewrites; the error
+    /// says why typing into other apps is impossible in this session.
+    pub seat: std::result::Result<Arc<dyn Seat>, sightline_client::ClientError>,
     /// When the process began, for the start-up time in the log.
     pub started: std::time::Instant,
 }
@@ -52,10 +56,16 @@ pub fn run(config_dir: PathBuf, started: std::time::Instant) -> anyhow::Result<(
         .invoke_handler(builder.invoke_handler())
         .setup(move |app| {
             builder.mount_events(app);
+            let clipboard = Arc::new(sightline_client::clipboard::Clipboard::new());
+            let seat = open_seat(app.handle(), clipboard.clone());
+            if let Err(error) = &seat {
+                tracing::warn!(%error, "rewriting text in other applications is unavailable");
+            }
             app.manage(AppState {
                 desktop: desktop.clone(),
                 paused: std::sync::atomic::AtomicBool::new(false),
-                clipboard: sightline_client::clipboard::Clipboard::new(),
+                clipboard,
+                seat,
                 started,
             });
             let window = sidebar::create(app.handle(), &desktop.settings())?;
@@ -71,4 +81,23 @@ pub fn run(config_dir: PathBuf, started: std::time::Instant) -> anyhow::Result<(
     app.run(|_, _| {});
     drop(runtime);
     Ok(())
+}
+
+/// The real seat. macOS wants keystrokes from the main thread; elsewhere
+/// they get a thread of their own.
+fn open_seat(
+    app: &tauri::AppHandle,
+    clipboard: Arc<sightline_client::clipboard::Clipboard>,
+) -> std::result::Result<Arc<dyn Seat>, sightline_client::ClientError> {
+    let keyboard = if cfg!(target_os = "macos") {
+        let app = app.clone();
+        Keyboard::with_runner(Arc::new(move |job| {
+            if let Err(error) = app.run_on_main_thread(job) {
+                tracing::warn!(%error, "keystrokes could not reach the main thread");
+            }
+        }))
+    } else {
+        Keyboard::on_own_thread()?
+    };
+    Ok(Arc::new(SystemSeat::open(clipboard, keyboard)?))
 }

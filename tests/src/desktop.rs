@@ -212,3 +212,154 @@ fn which(tool: &str) -> Option<PathBuf> {
             .find(|candidate| candidate.is_file())
     })
 }
+
+/// A sidebar profile that is set up and logged in, made through the
+/// client library the app uses: certificate imported, password and TOTP
+/// given. The app started on it opens straight to the chat.
+pub async fn ready_profile(
+    server: &crate::TestServer,
+    username: &str,
+    password: &str,
+    dir: &Path,
+) -> Result<std::sync::Arc<sightline_client::desktop::Desktop>> {
+    use sightline_client::desktop::{Desktop, ImportRequest};
+    server
+        .cli_ok(
+            &[
+                "user",
+                "add",
+                username,
+                "--email",
+                &format!("{username}@example.com"),
+                "--password-stdin",
+            ],
+            Some(&format!("{password}\n")),
+        )
+        .await?;
+    let pem = server.issue_cert_files(username).await?;
+    let desktop = Desktop::open(dir, false).await?;
+    desktop
+        .import_package(ImportRequest {
+            server_url: format!("https://localhost:{}", server.addr.port()),
+            path: pem.join("client.crt").to_string_lossy().into_owned(),
+            password: None,
+            trusted_ca_pem: None,
+        })
+        .await?;
+    let code_needed = desktop.login(username, password).await?;
+    let enrollment = code_needed.enrollment.context("no enrolment on first login")?;
+    let secret = crate::totp::secret_from_uri(&enrollment.otpauth_uri)?;
+    desktop.verify(&crate::totp_now(&secret)).await?;
+    Ok(desktop)
+}
+
+/// A GTK text editor (`tests/apps/textpad.py`) on the display: a real X
+/// application to read selections from and type into. What it holds is
+/// mirrored to a file after every change.
+#[derive(Debug)]
+pub struct TextPad {
+    pub title: String,
+    /// The X window id, as `xdotool` prints it.
+    pub window: String,
+    output: PathBuf,
+    child: Child,
+}
+
+impl TextPad {
+    pub async fn start(display: &Display, title: &str, initial: &str, dir: &Path) -> Result<Self> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("apps/textpad.py");
+        let output = dir.join(format!("{}.txt", title.replace(' ', "-")));
+        let child = Command::new("/usr/bin/python3")
+            .arg(&script)
+            .args([title, &output.to_string_lossy(), initial])
+            .env("DISPLAY", display.name())
+            .env("NO_AT_BRIDGE", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting textpad.py (python3-gi): run scripts/setup")?;
+        let pattern = format!("^{title}$");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let window = loop {
+            let found = display
+                .run("xdotool", &["search", "--onlyvisible", "--name", &pattern])
+                .await
+                .unwrap_or_default();
+            if let Some(id) = found.lines().next() {
+                break id.trim().to_owned();
+            }
+            if Instant::now() > deadline {
+                bail!("the text pad {title:?} did not appear");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let pad = Self {
+            title: title.to_owned(),
+            window,
+            output,
+            child,
+        };
+        Ok(pad)
+    }
+
+    /// Everything the editor holds now.
+    pub fn text(&self) -> Result<String> {
+        Ok(std::fs::read_to_string(&self.output)?)
+    }
+
+    /// Waits until the editor holds `wanted`; the text it last held if not.
+    pub async fn wait_for_text(&self, wanted: &str, timeout: Duration) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let text = self.text()?;
+            if text == wanted || Instant::now() > deadline {
+                return Ok(text);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Brings the editor to the front and selects all of its text.
+    pub async fn focus_and_select_all(&self, display: &Display) -> Result<()> {
+        display
+            .run("xdotool", &["windowactivate", "--sync", &self.window])
+            .await?;
+        display
+            .run("xdotool", &["key", "--clearmodifiers", "ctrl+a"])
+            .await?;
+        Ok(())
+    }
+}
+
+impl Drop for TextPad {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+impl Display {
+    /// Puts `text` on the CLIPBOARD selection through `xclip`, as another
+    /// application would (xclip stays behind as its owner).
+    pub async fn set_clipboard(&self, text: &str) -> Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let mut child = Command::new("xclip")
+            .args(["-selection", "clipboard", "-i"])
+            .env("DISPLAY", self.name())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("xclip is missing: run scripts/setup")?;
+        let mut stdin = child.stdin.take().context("xclip stdin")?;
+        stdin.write_all(text.as_bytes()).await?;
+        drop(stdin);
+        child.wait().await?;
+        Ok(())
+    }
+
+    /// The CLIPBOARD selection's text, read through `xclip`.
+    pub async fn clipboard(&self) -> Result<String> {
+        self.run("xclip", &["-selection", "clipboard", "-o"]).await
+    }
+}

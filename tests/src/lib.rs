@@ -148,6 +148,12 @@ impl TestServer {
     }
 
     pub async fn issue_cert(&self, username: &str) -> Result<Identity> {
+        Identity::load(&self.issue_cert_files(username).await?)
+    }
+
+    /// Issues a certificate and returns the folder with its PEM trio
+    /// (`client.crt`, `client.key`, `ca.crt`).
+    pub async fn issue_cert_files(&self, username: &str) -> Result<PathBuf> {
         let out = self
             .root
             .path()
@@ -164,7 +170,7 @@ impl TestServer {
             None,
         )
         .await?;
-        Identity::load(&out)
+        Ok(out)
     }
 
     /// Adds a mode through the command line: `mode add --name NAME --kind

@@ -29,6 +29,8 @@ export function explain(error: ClientError | string, server?: string | null): st
       return `The screen could not be captured: ${error.detail}`;
     case "clipboard":
       return `The clipboard is not available: ${error.detail}`;
+    case "injection":
+      return `Nothing was typed: ${error.detail}`;
     case "io":
       return error.detail || "Something went wrong.";
   }

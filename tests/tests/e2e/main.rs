@@ -9,3 +9,4 @@ mod client;
 mod desktop;
 mod login;
 mod provisioning;
+mod rewrite;

@@ -1,0 +1,180 @@
+//! The user's seat: the focused window, the keyboard and the clipboard of
+//! the desktop the app runs on. [`Seat`] is what the rewrite flow needs
+//! from it, so that flow is tested with a recording fake; [`SystemSeat`]
+//! is the real one.
+//!
+//! Windows are known on X11 (EWMH). Elsewhere the seat reports that it
+//! cannot tell which window has the focus, and the rewrite flow refuses to
+//! type: not typing is always safe, typing into an unknown window is not.
+
+pub mod keyboard;
+#[cfg(target_os = "linux")]
+mod x11;
+
+use crate::clipboard::{Clipboard, Snapshot};
+use crate::error::ClientError;
+use serde::Serialize;
+use std::sync::Arc;
+
+/// A top-level window of some application.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct WindowRef {
+    /// The windowing system's id (an X window id).
+    pub id: u64,
+    pub pid: Option<u32>,
+    /// The application, as its window class or process name says.
+    pub app: String,
+    pub title: String,
+}
+
+impl WindowRef {
+    /// "Title — App", for messages.
+    pub fn describe(&self) -> String {
+        match (self.title.trim(), self.app.trim()) {
+            ("", "") => format!("window {}", self.id),
+            ("", app) => app.to_owned(),
+            (title, "") => title.to_owned(),
+            (title, app) => format!("{title} — {app}"),
+        }
+    }
+}
+
+/// What typing into other applications needs from the desktop.
+pub trait Seat: Send + Sync + std::fmt::Debug {
+    /// The window with the keyboard focus now.
+    fn active_window(&self) -> Result<Option<WindowRef>, ClientError>;
+    /// The last window of another application that had the focus: the one
+    /// the user left when they turned to the sidebar.
+    fn last_foreign_window(&self) -> Option<WindowRef>;
+    /// Is `window` one of this app's own?
+    fn is_own(&self, window: &WindowRef) -> bool;
+    fn activate(&self, window: &WindowRef) -> Result<(), ClientError>;
+    /// Waits (briefly) for the user to let go of the shortcut's modifiers.
+    fn release_modifiers(&self) -> Result<(), ClientError>;
+    fn press_copy(&self) -> Result<(), ClientError>;
+    fn press_paste(&self) -> Result<(), ClientError>;
+    fn type_text(&self, text: &str) -> Result<(), ClientError>;
+    fn clipboard_snapshot(&self) -> Result<Snapshot, ClientError>;
+    fn clipboard_restore(&self, snapshot: Snapshot) -> Result<(), ClientError>;
+    fn clipboard_clear(&self) -> Result<(), ClientError>;
+    fn clipboard_text(&self) -> Result<Option<String>, ClientError>;
+    fn clipboard_set_privately(&self, text: &str) -> Result<(), ClientError>;
+}
+
+/// Why typing into other windows cannot work in this session, if it can't.
+pub fn injection_blocked() -> Option<String> {
+    if cfg!(target_os = "linux") {
+        let wayland = std::env::var_os("WAYLAND_DISPLAY").is_some()
+            || std::env::var("XDG_SESSION_TYPE").is_ok_and(|kind| kind == "wayland");
+        let x11 = std::env::var_os("DISPLAY").is_some();
+        if !x11 {
+            return Some(if wayland {
+                "this Wayland session offers no supported way to type into other applications".into()
+            } else {
+                "there is no graphical session".into()
+            });
+        }
+        None
+    } else {
+        Some("typing into other applications is supported on Linux (X11) only in this version".into())
+    }
+}
+
+/// The real desktop.
+pub struct SystemSeat {
+    clipboard: Arc<Clipboard>,
+    keyboard: keyboard::Keyboard,
+    #[cfg(target_os = "linux")]
+    x11: x11::X11,
+}
+
+impl std::fmt::Debug for SystemSeat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SystemSeat")
+    }
+}
+
+/// How long the user may take to let go of the shortcut.
+const MODIFIER_GRACE: std::time::Duration = std::time::Duration::from_millis(800);
+
+impl SystemSeat {
+    /// Connects to the desktop and starts following the focus. Fails where
+    /// typing into other applications is not possible (see
+    /// [`injection_blocked`]).
+    pub fn open(clipboard: Arc<Clipboard>, keyboard: keyboard::Keyboard) -> Result<Self, ClientError> {
+        if let Some(reason) = injection_blocked() {
+            return Err(ClientError::Injection(reason));
+        }
+        Ok(Self {
+            clipboard,
+            keyboard,
+            #[cfg(target_os = "linux")]
+            x11: x11::X11::connect()?,
+        })
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Seat for SystemSeat {
+    fn active_window(&self) -> Result<Option<WindowRef>, ClientError> {
+        self.x11.active_window()
+    }
+
+    fn last_foreign_window(&self) -> Option<WindowRef> {
+        self.x11.last_foreign_window()
+    }
+
+    fn is_own(&self, window: &WindowRef) -> bool {
+        window.pid == Some(self.x11.own_pid())
+    }
+
+    fn activate(&self, window: &WindowRef) -> Result<(), ClientError> {
+        self.x11.activate(window.id)
+    }
+
+    fn release_modifiers(&self) -> Result<(), ClientError> {
+        let deadline = std::time::Instant::now() + MODIFIER_GRACE;
+        while self.x11.modifiers_held()? {
+            if std::time::Instant::now() > deadline {
+                // Still held: let go of them for the user, or the copy
+                // would arrive as another shortcut.
+                return self.keyboard.release_modifiers();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        Ok(())
+    }
+
+    fn press_copy(&self) -> Result<(), ClientError> {
+        self.keyboard.copy()
+    }
+
+    fn press_paste(&self) -> Result<(), ClientError> {
+        self.keyboard.paste()
+    }
+
+    fn type_text(&self, text: &str) -> Result<(), ClientError> {
+        self.keyboard.type_text(text)
+    }
+
+    fn clipboard_snapshot(&self) -> Result<Snapshot, ClientError> {
+        self.clipboard.snapshot()
+    }
+
+    fn clipboard_restore(&self, snapshot: Snapshot) -> Result<(), ClientError> {
+        self.clipboard.restore(snapshot)
+    }
+
+    fn clipboard_clear(&self) -> Result<(), ClientError> {
+        self.clipboard.clear()
+    }
+
+    fn clipboard_text(&self) -> Result<Option<String>, ClientError> {
+        self.clipboard.text()
+    }
+
+    fn clipboard_set_privately(&self, text: &str) -> Result<(), ClientError> {
+        self.clipboard.set_text_privately(text)
+    }
+}
