@@ -45,7 +45,7 @@ impl Default for RewriteSettings {
     fn default() -> Self {
         Self {
             mode: None,
-            type_limit: 64,
+            type_limit: 32,
             max_chars: 20_000,
         }
     }

@@ -43,7 +43,10 @@ export const commands = {
 	uiReady: () => __TAURI_INVOKE<void>("ui_ready"),
 	/**  The open rewrite, for a page that starts after it opened. */
 	rewritePanel: () => __TAURI_INVOKE<RewritePanel | null>("rewrite_panel"),
-	/**  Asks for a replacement; it streams to `on_event`. */
+	/**
+	 *  Asks for a replacement; it streams to `on_event`. Async, so it runs on
+	 *  the runtime that carries the stream.
+	 */
 	rewriteText: (ask: RewriteAsk, onEvent: Channel<ChatEvent>) => typedError<null, ClientError>(__TAURI_INVOKE("rewrite_text", { ask, onEvent })),
 	/**  The word-level difference the confirmation shows. */
 	rewriteDiff: (original: string, replacement: string) => __TAURI_INVOKE<Span[]>("rewrite_diff", { original, replacement }),

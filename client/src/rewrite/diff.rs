@@ -31,7 +31,7 @@ pub fn words(original: &str, replacement: &str) -> Vec<Span> {
     let diff = TextDiff::configure()
         .timeout(std::time::Duration::from_millis(200))
         .diff_words(original, replacement);
-    if diff.ratio() < MIN_SIMILARITY {
+    if similarity(&diff) < MIN_SIMILARITY {
         return [(Change::Removed, original), (Change::Added, replacement)]
             .into_iter()
             .filter(|(_, text)| !text.is_empty())
@@ -57,6 +57,29 @@ pub fn words(original: &str, replacement: &str) -> Vec<Span> {
         }
     }
     spans
+}
+
+/// The share of the two texts' non-blank characters that is kept. (The
+/// library's own ratio counts the shared spaces between words, which makes
+/// two unrelated sentences look half alike.)
+fn similarity<'a>(diff: &TextDiff<'a, 'a, 'a, str>) -> f32 {
+    let mut kept = 0usize;
+    let mut total = 0usize;
+    for change in diff.iter_all_changes() {
+        let visible = change.value().chars().filter(|c| !c.is_whitespace()).count();
+        match change.tag() {
+            ChangeTag::Equal => {
+                kept += 2 * visible;
+                total += 2 * visible;
+            }
+            ChangeTag::Delete | ChangeTag::Insert => total += visible,
+        }
+    }
+    if total == 0 {
+        1.0
+    } else {
+        kept as f32 / total as f32
+    }
 }
 
 #[cfg(test)]

@@ -138,13 +138,24 @@ pub struct Injected {
     pub target: WindowRef,
 }
 
-/// Brings `target` back and puts `text` into it — or types nothing and says
-/// why.
+/// Brings `target` back and puts `text` into it — typed or pasted as
+/// [`choose_method`] decides — or types nothing and says why.
 pub fn inject(
     seat: &dyn Seat,
     target: &WindowRef,
     text: &str,
     type_limit: usize,
+    timing: Timing,
+) -> Result<Injected, ClientError> {
+    inject_with(seat, target, text, choose_method(text, type_limit), timing)
+}
+
+/// [`inject`] with the method given (the benchmark compares both).
+pub fn inject_with(
+    seat: &dyn Seat,
+    target: &WindowRef,
+    text: &str,
+    method: Method,
     timing: Timing,
 ) -> Result<Injected, ClientError> {
     // The window the user left for the sidebar must be the target: if they
@@ -182,7 +193,6 @@ pub fn inject(
             }
         }
     }
-    let method = choose_method(text, type_limit);
     match method {
         Method::Type => seat.type_text(text)?,
         Method::Paste => {

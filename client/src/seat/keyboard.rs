@@ -114,9 +114,33 @@ impl Keyboard {
         self.chord('v')
     }
 
+    /// Types `text`. Line breaks and tabs are pressed as the Return and Tab
+    /// keys: typed as characters, X applications receive a keysym (for
+    /// `\n`, Linefeed) that text fields ignore.
     pub fn type_text(&self, text: &str) -> Result<(), ClientError> {
-        let text = text.to_owned();
-        self.run(move |enigo| enigo.text(&text).map_err(failed))
+        let text = text.replace("\r\n", "\n");
+        self.run(move |enigo| {
+            let mut run = String::new();
+            for c in text.chars() {
+                let key = match c {
+                    '\n' | '\r' => Key::Return,
+                    '\t' => Key::Tab,
+                    _ => {
+                        run.push(c);
+                        continue;
+                    }
+                };
+                if !run.is_empty() {
+                    enigo.text(&run).map_err(failed)?;
+                    run.clear();
+                }
+                enigo.key(key, Direction::Click).map_err(failed)?;
+            }
+            if !run.is_empty() {
+                enigo.text(&run).map_err(failed)?;
+            }
+            Ok(())
+        })
     }
 
     /// Lets go of Shift, Alt and Super, which the user may still hold from

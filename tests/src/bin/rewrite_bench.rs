@@ -11,7 +11,7 @@
 
 use anyhow::{bail, Context, Result};
 use sightline_client::clipboard::Clipboard;
-use sightline_client::rewrite::{self, Timing};
+use sightline_client::rewrite::{self, Method, Timing};
 use sightline_client::seat::keyboard::Keyboard;
 use sightline_client::seat::{Seat, SystemSeat};
 use sightline_tests::desktop::{Display, TextPad};
@@ -93,7 +93,7 @@ async fn main() -> Result<()> {
     for chars in [10usize, 100, 1000] {
         for ascii in [true, false] {
             let text = sample(chars, ascii);
-            for (method, type_limit) in [("type", usize::MAX), ("paste", 0)] {
+            for (name, method) in [("type", Method::Type), ("paste", Method::Paste)] {
                 let mut times = Vec::new();
                 let mut exact = 0;
                 for _ in 0..runs {
@@ -110,7 +110,7 @@ async fn main() -> Result<()> {
                         let target = target.clone();
                         let text = text.clone();
                         tokio::task::spawn_blocking(move || {
-                            rewrite::inject(seat.as_ref(), &target, &text, type_limit, Timing::default())
+                            rewrite::inject_with(seat.as_ref(), &target, &text, method, Timing::default())
                         })
                     };
                     let arrived = pad.wait_for_text(&text, Duration::from_secs(120)).await?;
@@ -127,7 +127,7 @@ async fn main() -> Result<()> {
                     "{:<10} {:>6} {:<6} {:>10.1} {:>10.1} {:>10.1}  {exact}/{runs}",
                     if ascii { "ascii" } else { "non-ascii" },
                     chars,
-                    method,
+                    name,
                     ms(times[times.len() / 2]),
                     ms(times[0]),
                     ms(times[times.len() - 1]),

@@ -1,0 +1,340 @@
+//! Screen capture: the monitors and where they are, frames in physical
+//! pixels, and encoding for upload.
+//!
+//! A [`Frame`] keeps the pixels as the display delivers them (BGRA rows),
+//! so nothing is converted that is not needed: the JPEG encoder reads BGRA
+//! as it is, a crop copies only its rows, and the change check samples the
+//! frame in place. On X11 a monitor is read with one `GetImage` over a
+//! connection kept open (xcap opens a connection and converts every pixel
+//! on each call, which costs more than the grab itself); elsewhere xcap
+//! does the grab.
+//!
+//! The sidebar hides its own window before it captures, so the app never
+//! appears in what is sent.
+
+pub mod change;
+pub mod geometry;
+#[cfg(target_os = "linux")]
+mod x11;
+
+use crate::api::Attachment;
+use crate::error::ClientError;
+use geometry::{MonitorInfo, PixelRect};
+use image::imageops::FilterType;
+use image::RgbaImage;
+
+/// The longest side of an uploaded picture; larger frames are scaled down.
+pub const DEFAULT_MAX_SIDE: u32 = 2048;
+/// JPEG quality for whole-screen pictures.
+pub const DEFAULT_JPEG_QUALITY: u8 = 80;
+
+fn failed(error: impl std::fmt::Display) -> ClientError {
+    ClientError::Capture(error.to_string())
+}
+
+/// Pixels in physical resolution, BGRA, `stride` bytes per row.
+#[derive(Clone)]
+pub struct Frame {
+    pub width: u32,
+    pub height: u32,
+    pub stride: usize,
+    pub bgra: Vec<u8>,
+}
+
+impl std::fmt::Debug for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Frame({}×{})", self.width, self.height)
+    }
+}
+
+impl Frame {
+    /// From an RGBA image (xcap's format).
+    pub fn from_rgba(image: RgbaImage) -> Self {
+        let (width, height) = image.dimensions();
+        let mut bgra = image.into_raw();
+        for pixel in bgra.chunks_exact_mut(4) {
+            pixel.swap(0, 2);
+        }
+        Self {
+            width,
+            height,
+            stride: width as usize * 4,
+            bgra,
+        }
+    }
+
+    /// The pixels under `rect` (clipped to the frame).
+    pub fn crop(&self, rect: &PixelRect) -> Option<Frame> {
+        let bounds = PixelRect {
+            x: 0,
+            y: 0,
+            width: self.width,
+            height: self.height,
+        };
+        let rect = rect.intersect(&bounds)?;
+        let (x, y) = (rect.x as usize, rect.y as usize);
+        let row_bytes = rect.width as usize * 4;
+        let mut bgra = Vec::with_capacity(row_bytes * rect.height as usize);
+        for row in y..y + rect.height as usize {
+            let start = row * self.stride + x * 4;
+            bgra.extend_from_slice(self.bgra.get(start..start + row_bytes)?);
+        }
+        Some(Frame {
+            width: rect.width,
+            height: rect.height,
+            stride: row_bytes,
+            bgra,
+        })
+    }
+
+    /// The small grayscale version the change check compares.
+    pub fn thumbnail(&self) -> Option<change::Thumbnail> {
+        change::Thumbnail::from_bgra(&self.bgra, self.width as usize, self.height as usize, self.stride)
+    }
+
+    /// Tightly packed RGB, for encoders that want it.
+    fn to_rgb(&self) -> Vec<u8> {
+        let mut rgb = Vec::with_capacity(self.width as usize * self.height as usize * 3);
+        for row in self.bgra.chunks(self.stride).take(self.height as usize) {
+            for pixel in row[..self.width as usize * 4].chunks_exact(4) {
+                rgb.extend_from_slice(&[pixel[2], pixel[1], pixel[0]]);
+            }
+        }
+        rgb
+    }
+
+    /// Scaled so its longest side is at most `max_side`.
+    fn fit(&self, max_side: u32) -> Option<Frame> {
+        let longest = self.width.max(self.height);
+        let max_side = max_side.max(1);
+        if longest <= max_side {
+            return None;
+        }
+        let scale = f64::from(max_side) / f64::from(longest);
+        let width = ((f64::from(self.width) * scale).round() as u32).max(1);
+        let height = ((f64::from(self.height) * scale).round() as u32).max(1);
+        // Channel order does not matter to the filter: BGRA stays BGRA.
+        let packed = if self.stride == self.width as usize * 4 {
+            self.bgra.clone()
+        } else {
+            self.bgra
+                .chunks(self.stride)
+                .take(self.height as usize)
+                .flat_map(|row| row[..self.width as usize * 4].iter().copied())
+                .collect()
+        };
+        let image = RgbaImage::from_raw(self.width, self.height, packed)?;
+        let scaled = image::imageops::resize(&image, width, height, FilterType::Triangle);
+        Some(Frame {
+            width,
+            height,
+            stride: width as usize * 4,
+            bgra: scaled.into_raw(),
+        })
+    }
+}
+
+/// How a picture is encoded for upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(tag = "format", rename_all = "snake_case")]
+pub enum Encoding {
+    /// Photos, video, whole screens: small at quality 80.
+    Jpeg { quality: u8 },
+    /// Text-heavy regions: lossless, so small type stays legible.
+    Png,
+}
+
+/// Encodes `frame` (scaled to `max_side` first if larger).
+pub fn encode(frame: &Frame, max_side: u32, encoding: Encoding) -> Result<Attachment, ClientError> {
+    if frame.width == 0 || frame.height == 0 {
+        return Err(ClientError::Capture("the captured frame is empty".into()));
+    }
+    let scaled = frame.fit(max_side);
+    let frame = scaled.as_ref().unwrap_or(frame);
+    let (width, height) = (
+        u16::try_from(frame.width).map_err(failed)?,
+        u16::try_from(frame.height).map_err(failed)?,
+    );
+    match encoding {
+        Encoding::Jpeg { quality } => {
+            let image = turbojpeg::Image {
+                pixels: frame.bgra.as_slice(),
+                width: usize::from(width),
+                pitch: frame.stride,
+                height: usize::from(height),
+                format: turbojpeg::PixelFormat::BGRX,
+            };
+            let bytes = turbojpeg::compress(
+                image,
+                i32::from(quality.clamp(1, 100)),
+                turbojpeg::Subsamp::Sub2x2,
+            )
+            .map_err(failed)?;
+            Ok(Attachment {
+                bytes: bytes::Bytes::copy_from_slice(&bytes),
+                file_name: "screen.jpg".into(),
+                mime: "image/jpeg",
+            })
+        }
+        Encoding::Png => {
+            use image::ImageEncoder;
+            let mut bytes = Vec::new();
+            image::codecs::png::PngEncoder::new_with_quality(
+                &mut bytes,
+                image::codecs::png::CompressionType::Fast,
+                image::codecs::png::FilterType::Adaptive,
+            )
+            .write_image(
+                &frame.to_rgb(),
+                frame.width,
+                frame.height,
+                image::ExtendedColorType::Rgb8,
+            )
+            .map_err(failed)?;
+            Ok(Attachment {
+                bytes: bytes.into(),
+                file_name: "region.png".into(),
+                mime: "image/png",
+            })
+        }
+    }
+}
+
+/// Every monitor, with its place on the desktop and scale factor.
+pub fn monitors() -> Result<Vec<MonitorInfo>, ClientError> {
+    let monitors = xcap::Monitor::all().map_err(failed)?;
+    let mut infos = Vec::with_capacity(monitors.len());
+    for monitor in monitors {
+        infos.push(MonitorInfo {
+            id: monitor.id().map_err(failed)?,
+            name: monitor.name().unwrap_or_default(),
+            bounds: PixelRect {
+                x: monitor.x().map_err(failed)?,
+                y: monitor.y().map_err(failed)?,
+                width: monitor.width().map_err(failed)?,
+                height: monitor.height().map_err(failed)?,
+            },
+            scale: f64::from(monitor.scale_factor().unwrap_or(1.0)),
+            primary: monitor.is_primary().unwrap_or(false),
+        });
+    }
+    // Where none is marked primary, the first one counts as such.
+    if !infos.iter().any(|m| m.primary) {
+        if let Some(first) = infos.first_mut() {
+            first.primary = true;
+        }
+    }
+    Ok(infos)
+}
+
+/// Grabs one monitor in physical pixels.
+pub fn capture_monitor(monitor: &MonitorInfo) -> Result<Frame, ClientError> {
+    #[cfg(target_os = "linux")]
+    if let Some(frame) = x11::grab(&monitor.bounds)? {
+        return Ok(frame);
+    }
+    let found = xcap::Monitor::all()
+        .map_err(failed)?
+        .into_iter()
+        .find(|m| m.id().ok() == Some(monitor.id))
+        .ok_or_else(|| ClientError::Capture(format!("monitor {} is gone", monitor.name)))?;
+    Ok(Frame::from_rgba(found.capture_image().map_err(failed)?))
+}
+
+/// Grabs the primary monitor and encodes it as JPEG.
+pub fn capture_primary(max_side: u32, quality: u8) -> Result<Attachment, ClientError> {
+    let monitors = monitors()?;
+    let primary = monitors
+        .iter()
+        .find(|m| m.primary)
+        .ok_or_else(|| ClientError::Capture("no monitor found".into()))?;
+    let frame = capture_monitor(primary)?;
+    encode(&frame, max_side, Encoding::Jpeg { quality })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn solid(width: u32, height: u32, rgba: [u8; 4]) -> Frame {
+        Frame::from_rgba(RgbaImage::from_pixel(width, height, image::Rgba(rgba)))
+    }
+
+    #[test]
+    fn large_frames_are_scaled_to_the_longest_side() {
+        let attachment = encode(
+            &solid(4000, 1000, [200, 30, 30, 255]),
+            2048,
+            Encoding::Jpeg { quality: 80 },
+        )
+        .unwrap();
+        let decoded = image::load_from_memory(&attachment.bytes).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (2048, 512));
+        let pixel = decoded.to_rgb8().get_pixel(100, 100).0;
+        assert!(pixel[0] > 180 && pixel[1] < 60, "{pixel:?}");
+    }
+
+    #[test]
+    fn small_frames_keep_their_size() {
+        let attachment = encode(
+            &solid(640, 480, [0, 0, 0, 255]),
+            2048,
+            Encoding::Jpeg { quality: 80 },
+        )
+        .unwrap();
+        let decoded = image::load_from_memory(&attachment.bytes).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (640, 480));
+        assert_eq!(attachment.mime, "image/jpeg");
+    }
+
+    #[test]
+    fn empty_frames_are_refused() {
+        let empty = Frame {
+            width: 0,
+            height: 0,
+            stride: 0,
+            bgra: Vec::new(),
+        };
+        assert!(encode(&empty, 2048, Encoding::Png).is_err());
+    }
+
+    #[test]
+    fn crops_are_exact_pixels_and_png_is_lossless() {
+        // Every pixel different: x in red, y in green.
+        let image = RgbaImage::from_fn(300, 200, |x, y| image::Rgba([x as u8, y as u8, 7, 255]));
+        let frame = Frame::from_rgba(image.clone());
+        let rect = PixelRect {
+            x: 40,
+            y: 30,
+            width: 120,
+            height: 50,
+        };
+        let region = frame.crop(&rect).unwrap();
+        let png = encode(&region, 2048, Encoding::Png).unwrap();
+        assert_eq!(png.mime, "image/png");
+        let decoded = image::load_from_memory(&png.bytes).unwrap().to_rgba8();
+        assert_eq!(decoded.dimensions(), (120, 50));
+        for (x, y, pixel) in decoded.enumerate_pixels() {
+            assert_eq!(pixel, image.get_pixel(x + 40, y + 30), "at {x},{y}");
+        }
+        // Partly outside: clipped; wholly outside: nothing.
+        let edge = frame
+            .crop(&PixelRect {
+                x: 250,
+                y: 150,
+                width: 100,
+                height: 100,
+            })
+            .unwrap();
+        assert_eq!((edge.width, edge.height), (50, 50));
+        assert!(frame
+            .crop(&PixelRect {
+                x: 400,
+                y: 0,
+                width: 10,
+                height: 10
+            })
+            .is_none());
+    }
+}
