@@ -14,7 +14,10 @@
 //!   0600 files where no keychain runs (reported to the user);
 //! - [`desktop`]: the sidebar's state machine (onboarding, login, chat,
 //!   connection watch) that every Tauri command calls into;
-//! - [`capture`]: the screen as a picture for a question;
+//! - [`capture`]: monitors, frames in physical pixels, crops, encoding for
+//!   upload, the change-check thumbnail and the selection geometry;
+//! - [`ambient`]: when ambient awareness looks and when it sends (privacy
+//!   gate first, one upload per cooldown, change threshold);
 //! - [`seat`]: the focused window, keyboard and clipboard of the desktop;
 //! - [`rewrite`]: reading a selection in another app and, once approved,
 //!   typing or pasting the replacement back into the same window;
@@ -22,6 +25,7 @@
 //! - [`setup`]: importing the certificate package (onboarding, and the
 //!   managed `--server URL --import PACKAGE` set-up).
 
+pub mod ambient;
 pub mod api;
 pub mod capture;
 pub mod clipboard;

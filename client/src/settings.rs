@@ -23,6 +23,7 @@ pub struct Settings {
     pub collapsed: bool,
     pub hotkeys: Hotkeys,
     pub rewrite: RewriteSettings,
+    pub ambient: crate::ambient::AmbientSettings,
 }
 
 /// Typing other applications' text.
@@ -82,6 +83,7 @@ impl Default for Settings {
             collapsed: false,
             hotkeys: Hotkeys::default(),
             rewrite: RewriteSettings::default(),
+            ambient: crate::ambient::AmbientSettings::default(),
         }
     }
 }
@@ -110,6 +112,7 @@ impl Settings {
     pub fn normalize(&mut self) {
         self.sidebar_width = self.sidebar_width.clamp(MIN_SIDEBAR_WIDTH, MAX_SIDEBAR_WIDTH);
         self.rewrite.max_chars = self.rewrite.max_chars.clamp(1, MAX_REWRITE_CHARS);
+        self.ambient.normalize();
     }
 
     /// Writes settings atomically (a crash never leaves half a file).

@@ -71,6 +71,23 @@ export const events = {
 };
 
 /* Types */
+/**  The user's choices for ambient awareness. */
+export type AmbientSettings = {
+	/**  Off until the user turns it on. */
+	enabled?: boolean,
+	/**  Seconds between uploads at most; at least [`MIN_COOLDOWN_SECS`]. */
+	cooldown_secs?: number,
+	/**
+	 *  The share of the screen, in percent (1–100), that must change
+	 *  before it is sent again.
+	 */
+	threshold_percent?: number,
+	/**  Applications never looked at (matched in their name, any case). */
+	excluded_apps?: string[],
+	/**  Window titles never looked at (matched in the title, any case). */
+	excluded_titles?: string[],
+};
+
 /**  A CA fetched from a server for the user to accept by its fingerprint. */
 export type CaPreview = {
 	pem: string,
@@ -293,6 +310,7 @@ export type Settings = {
 	collapsed?: boolean,
 	hotkeys?: Hotkeys,
 	rewrite?: RewriteSettings,
+	ambient?: AmbientSettings,
 };
 
 /**  The sidebar was folded or unfolded (by hotkey, tray or tab). */

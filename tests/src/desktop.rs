@@ -39,10 +39,7 @@ impl Display {
             which(tool).with_context(|| format!("{tool} is missing: run scripts/setup"))?;
         }
         let number = (90..140)
-            .find(|n| {
-                !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-                    && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
-            })
+            .find(|n| free_display(*n))
             .context("no free display number")?;
         let display = format!(":{number}");
         // -noreset: xcap's short-lived connections would otherwise reset
@@ -135,6 +132,29 @@ impl Display {
             bail!("{program} {args:?}: {}", String::from_utf8_lossy(&output.stderr));
         }
         Ok(String::from_utf8(output.stdout)?)
+    }
+}
+
+/// Display `n` is unused: no lock file, or one left by an X server that is
+/// gone (killed test runs leave them), which is then cleared away.
+fn free_display(n: u32) -> bool {
+    let lock = PathBuf::from(format!("/tmp/.X{n}-lock"));
+    let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
+    match std::fs::read_to_string(&lock) {
+        Ok(text) => {
+            let alive = text
+                .trim()
+                .parse::<u32>()
+                .map(|pid| Path::new(&format!("/proc/{pid}")).exists())
+                .unwrap_or(true);
+            if alive {
+                return false;
+            }
+            let _ = std::fs::remove_file(&lock);
+            let _ = std::fs::remove_file(&socket);
+            true
+        }
+        Err(_) => !socket.exists(),
     }
 }
 

@@ -165,14 +165,9 @@ pub fn encode(frame: &Frame, max_side: u32, encoding: Encoding) -> Result<Attach
                 height: usize::from(height),
                 format: turbojpeg::PixelFormat::BGRX,
             };
-            let bytes = turbojpeg::compress(
-                image,
-                i32::from(quality.clamp(1, 100)),
-                turbojpeg::Subsamp::Sub2x2,
-            )
-            .map_err(failed)?;
+            let bytes = jpeg(image, quality)?;
             Ok(Attachment {
-                bytes: bytes::Bytes::copy_from_slice(&bytes),
+                bytes: bytes.into(),
                 file_name: "screen.jpg".into(),
                 mime: "image/jpeg",
             })
@@ -199,6 +194,46 @@ pub fn encode(frame: &Frame, max_side: u32, encoding: Encoding) -> Result<Attach
             })
         }
     }
+}
+
+/// One compressor and its worst-case output buffer, kept between calls:
+/// a fresh multi-megabyte buffer per frame costs more in page faults than
+/// the compression.
+struct JpegWriter {
+    compressor: turbojpeg::Compressor,
+    output: Vec<u8>,
+}
+
+fn jpeg(image: turbojpeg::Image<&[u8]>, quality: u8) -> Result<Vec<u8>, ClientError> {
+    static WRITER: std::sync::Mutex<Option<JpegWriter>> = std::sync::Mutex::new(None);
+    let mut slot = WRITER.lock().unwrap_or_else(|p| p.into_inner());
+    if slot.is_none() {
+        let mut compressor = turbojpeg::Compressor::new().map_err(failed)?;
+        compressor
+            .set_subsamp(turbojpeg::Subsamp::Sub2x2)
+            .map_err(failed)?;
+        *slot = Some(JpegWriter {
+            compressor,
+            output: Vec::new(),
+        });
+    }
+    let writer = slot.as_mut().ok_or_else(|| failed("no JPEG compressor"))?;
+    writer
+        .compressor
+        .set_quality(i32::from(quality.clamp(1, 100)))
+        .map_err(failed)?;
+    let needed = writer
+        .compressor
+        .buf_len(image.width, image.height)
+        .map_err(failed)?;
+    if writer.output.len() < needed {
+        writer.output.resize(needed, 0);
+    }
+    let written = writer
+        .compressor
+        .compress_to_slice(image, &mut writer.output)
+        .map_err(failed)?;
+    Ok(writer.output[..written].to_vec())
 }
 
 /// Every monitor, with its place on the desktop and scale factor.
@@ -240,6 +275,15 @@ pub fn capture_monitor(monitor: &MonitorInfo) -> Result<Frame, ClientError> {
         .find(|m| m.id().ok() == Some(monitor.id))
         .ok_or_else(|| ClientError::Capture(format!("monitor {} is gone", monitor.name)))?;
     Ok(Frame::from_rgba(found.capture_image().map_err(failed)?))
+}
+
+/// Hands a frame's memory back for the next grab: repeated captures (the
+/// ambient check) then reuse one buffer instead of faulting in a new one.
+pub fn recycle(frame: Frame) {
+    #[cfg(target_os = "linux")]
+    x11::recycle(frame);
+    #[cfg(not(target_os = "linux"))]
+    drop(frame);
 }
 
 /// Grabs the primary monitor and encodes it as JPEG.

@@ -98,7 +98,10 @@ async fn main() -> Result<()> {
         grabs.push(grabbed_at);
         encodes.push(total - grabbed_at);
         totals.push(total);
-        frame = Some(grabbed);
+        // As the ambient loop does: the buffer serves the next grab.
+        if let Some(previous) = frame.replace(grabbed) {
+            capture::recycle(previous);
+        }
     }
     let (grab_ms, encode_ms, full_ms) = (median(grabs), median(encodes), median(totals));
     let (jpeg, frame) = (jpeg.context("no runs")?, frame.context("no runs")?);
@@ -120,7 +123,9 @@ async fn main() -> Result<()> {
     };
     let (region_ms, png) = time(runs, || {
         let frame = capture::capture_monitor(&region_monitor)?;
-        Ok(capture::encode(&frame, capture::DEFAULT_MAX_SIDE, Encoding::Png)?)
+        let png = capture::encode(&frame, capture::DEFAULT_MAX_SIDE, Encoding::Png)?;
+        capture::recycle(frame);
+        Ok(png)
     })?;
     let region_jpeg = capture::encode(
         &frame.crop(&region).context("crop")?,
@@ -130,7 +135,9 @@ async fn main() -> Result<()> {
     let reference = frame.thumbnail().context("thumbnail")?;
     let (check_ms, difference) = time(runs, || {
         let frame = capture::capture_monitor(&primary)?;
-        Ok(frame.thumbnail().context("thumbnail")?.difference(&reference))
+        let difference = frame.thumbnail().context("thumbnail")?.difference(&reference);
+        capture::recycle(frame);
+        Ok(difference)
     })?;
     let (thumb_ms, _) = time(runs, || Ok(frame.thumbnail()))?;
 
