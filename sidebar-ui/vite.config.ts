@@ -11,5 +11,7 @@ export default defineConfig({
     outDir: "dist",
     emptyOutDir: true,
     sourcemap: false,
+    // The sidebar, and the selection overlay shown on each monitor.
+    rollupOptions: { input: { main: "index.html", overlay: "overlay.html" } },
   },
 });

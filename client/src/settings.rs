@@ -62,6 +62,8 @@ pub struct Hotkeys {
     pub toggle_sidebar: String,
     /// Rewrites the text selected in the focused application.
     pub rewrite: String,
+    /// Freezes the screen to select a region to ask about.
+    pub select_region: String,
 }
 
 impl Default for Hotkeys {
@@ -69,6 +71,7 @@ impl Default for Hotkeys {
         Self {
             toggle_sidebar: "Ctrl+Alt+S".into(),
             rewrite: "Ctrl+Shift+R".into(),
+            select_region: "Ctrl+Shift+Space".into(),
         }
     }
 }

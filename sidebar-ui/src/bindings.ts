@@ -24,10 +24,11 @@ export const commands = {
 	modes: () => typedError<ModeSummary[], ClientError>(__TAURI_INVOKE("modes")),
 	chooseMode: (mode: string) => typedError<Settings, ClientError>(__TAURI_INVOKE("choose_mode", { mode })),
 	/**
-	 *  Sends a question; with `attach_screen` the primary monitor is captured
-	 *  first (with the sidebar hidden). Answers stream to `on_event`.
+	 *  Sends a question; with `attach_region` the selected region goes with
+	 *  it, with `attach_screen` the primary monitor is captured first (with the
+	 *  sidebar hidden). Answers stream to `on_event`.
 	 */
-	ask: (question: Question, attachScreen: boolean, onEvent: Channel<ChatEvent>) => typedError<number, ClientError>(__TAURI_INVOKE("ask", { question, attachScreen, onEvent })),
+	ask: (question: Question, attachScreen: boolean, attachRegion: boolean, onEvent: Channel<ChatEvent>) => typedError<number, ClientError>(__TAURI_INVOKE("ask", { question, attachScreen, attachRegion, onEvent })),
 	stop: (id: number) => __TAURI_INVOKE<boolean>("stop", { id }),
 	setCollapsed: (collapsed: boolean) => typedError<Settings, ClientError>(__TAURI_INVOKE("set_collapsed", { collapsed })),
 	/**
@@ -59,11 +60,23 @@ export const commands = {
 	setRewriteSettings: (rewrite: RewriteSettings) => typedError<Settings, ClientError>(__TAURI_INVOKE("set_rewrite_settings", { rewrite })),
 	/**  The newest entries of the local injection log. */
 	injectionLog: () => typedError<InjectionEntry[], ClientError>(__TAURI_INVOKE("injection_log")),
+	/**  The sidebar's "Select region" button: the same as the shortcut. */
+	selectRegion: () => __TAURI_INVOKE<void>("select_region"),
+	overlayInfo: (monitor: number) => typedError<OverlayInfo, ClientError>(__TAURI_INVOKE("overlay_info", { monitor })),
+	/**
+	 *  The selection on overlay `monitor`, in the page's pixels, with the
+	 *  page's size (the crop's scale comes from it and the frame).
+	 */
+	overlayConfirm: (monitor: number, selection: LogicalRect, overlayWidth: number | null, overlayHeight: number | null) => typedError<null, ClientError>(__TAURI_INVOKE("overlay_confirm", { monitor, selection, overlayWidth, overlayHeight })),
+	overlayCancel: () => typedError<null, ClientError>(__TAURI_INVOKE("overlay_cancel")),
+	/**  Drops the selected region without asking about it. */
+	discardRegion: () => __TAURI_INVOKE<void>("discard_region"),
 };
 
 /** Events */
 export const events = {
 	pauseChanged: makeEvent<PauseChanged, PauseChanged>("pause-changed"),
+	regionSelected: makeEvent<RegionSelected, RegionSelected>("region-selected"),
 	rewriteOpened: makeEvent<RewriteOpened, RewriteOpened>("rewrite-opened"),
 	rewriteRefused: makeEvent<RewriteRefused, RewriteRefused>("rewrite-refused"),
 	sidebarChanged: makeEvent<SidebarChanged, SidebarChanged>("sidebar-changed"),
@@ -165,6 +178,8 @@ export type Hotkeys = {
 	toggle_sidebar?: string,
 	/**  Rewrites the text selected in the focused application. */
 	rewrite?: string,
+	/**  Freezes the screen to select a region to ask about. */
+	select_region?: string,
 };
 
 /**  What onboarding sends: where the server is and the package to import. */
@@ -201,6 +216,14 @@ export type LoggedIn = {
 	recovery_codes: string[],
 };
 
+/**  A rectangle in an overlay's logical (CSS) pixels. */
+export type LogicalRect = {
+	x: number | null,
+	y: number | null,
+	width: number | null,
+	height: number | null,
+};
+
 /**  How the replacement reaches the target. */
 export type Method = "type" | "paste";
 
@@ -220,6 +243,16 @@ export type ModeSummary = {
 	name: string,
 	description: string,
 	kind: ModeKind,
+};
+
+/**
+ *  What an overlay page needs: the frame's size and the windows it can
+ *  click to select (topmost first, in the page's pixels).
+ */
+export type OverlayInfo = {
+	frame_width: number,
+	frame_height: number,
+	windows: LogicalRect[],
 };
 
 /**  Everything the sidebar needs to draw itself at start. */
@@ -242,6 +275,14 @@ export type PauseChanged = {
 export type Question = {
 	text: string,
 	mode: string,
+};
+
+/**  A region was selected on the overlay; it goes with the next question. */
+export type RegionSelected = {
+	width: number,
+	height: number,
+	/**  A small JPEG of the region as a `data:` URL. */
+	thumbnail: string,
 };
 
 /**  A request for a replacement from the rewrite panel. */

@@ -5,6 +5,7 @@
 use crate::{sidebar, AppState};
 use serde::Serialize;
 use sightline_client::capture;
+use sightline_client::capture::geometry::LogicalRect;
 use sightline_client::desktop::{
     CaPreview, ChatEvent, CodeNeeded, Desktop, ImportRequest, InjectionEntry, LoggedIn, Overview, Question,
     RewriteAsk, RewriteBegun, RewritePanel,
@@ -62,6 +63,15 @@ pub struct RewriteRefused {
     pub error: ClientError,
 }
 
+/// A region was selected on the overlay; it goes with the next question.
+#[derive(Debug, Clone, Serialize, specta::Type, Event)]
+pub struct RegionSelected {
+    pub width: u32,
+    pub height: u32,
+    /// A small JPEG of the region as a `data:` URL.
+    pub thumbnail: String,
+}
+
 /// Every command and event, for the invoke handler and the bindings.
 pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
     tauri_specta::Builder::<tauri::Wry>::new()
@@ -90,13 +100,19 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             cancel_rewrite,
             set_rewrite_settings,
             injection_log,
+            select_region,
+            overlay_info,
+            overlay_confirm,
+            overlay_cancel,
+            discard_region,
         ])
         .events(collect_events![
             StatusChanged,
             SidebarChanged,
             PauseChanged,
             RewriteOpened,
-            RewriteRefused
+            RewriteRefused,
+            RegionSelected
         ])
         .dangerously_cast_bigints_to_number()
         .disable_serde_phases()
@@ -189,8 +205,9 @@ pub async fn choose_mode(state: State<'_, AppState>, mode: String) -> Result<Set
     state.desktop.update_settings(|s| s.mode = Some(mode))
 }
 
-/// Sends a question; with `attach_screen` the primary monitor is captured
-/// first (with the sidebar hidden). Answers stream to `on_event`.
+/// Sends a question; with `attach_region` the selected region goes with
+/// it, with `attach_screen` the primary monitor is captured first (with the
+/// sidebar hidden). Answers stream to `on_event`.
 #[tauri::command]
 #[specta::specta]
 pub async fn ask(
@@ -198,9 +215,23 @@ pub async fn ask(
     window: WebviewWindow,
     question: Question,
     attach_screen: bool,
+    attach_region: bool,
     on_event: Channel<ChatEvent>,
 ) -> Result<u32> {
-    let image = if attach_screen {
+    let region = if attach_region {
+        let region = state
+            .selecting
+            .region
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        Some(region.ok_or_else(|| ClientError::invalid("region", "select a region first"))?)
+    } else {
+        None
+    };
+    let image = if region.is_some() {
+        region
+    } else if attach_screen {
         Some(
             sidebar::while_hidden(&window, || {
                 capture::capture_primary(capture::DEFAULT_MAX_SIDE, capture::DEFAULT_JPEG_QUALITY)
@@ -342,6 +373,47 @@ pub fn set_rewrite_settings(state: State<'_, AppState>, rewrite: RewriteSettings
 #[specta::specta]
 pub fn injection_log(state: State<'_, AppState>) -> Result<Vec<InjectionEntry>> {
     state.desktop.injection_log(200)
+}
+
+/// The sidebar's "Select region" button: the same as the shortcut.
+#[tauri::command]
+#[specta::specta]
+pub fn select_region(app: AppHandle) {
+    crate::overlay::open(&app);
+}
+
+#[tauri::command]
+#[specta::specta]
+pub fn overlay_info(app: AppHandle, monitor: u32) -> Result<crate::overlay::OverlayInfo> {
+    crate::overlay::info(&app, monitor)
+}
+
+/// The selection on overlay `monitor`, in the page's pixels, with the
+/// page's size (the crop's scale comes from it and the frame).
+#[tauri::command]
+#[specta::specta]
+pub async fn overlay_confirm(
+    app: AppHandle,
+    monitor: u32,
+    selection: LogicalRect,
+    overlay_width: f64,
+    overlay_height: f64,
+) -> Result<()> {
+    crate::overlay::confirm(&app, monitor, &selection, overlay_width, overlay_height)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn overlay_cancel(app: AppHandle) -> Result<()> {
+    crate::overlay::close(&app);
+    Ok(())
+}
+
+/// Drops the selected region without asking about it.
+#[tauri::command]
+#[specta::specta]
+pub fn discard_region(state: State<'_, AppState>) {
+    *state.selecting.region.lock().unwrap_or_else(|p| p.into_inner()) = None;
 }
 
 #[cfg(test)]

@@ -21,10 +21,11 @@ fn parse(accelerator: &str) -> Result<Shortcut, ClientError> {
 type Action = fn(&AppHandle);
 
 /// Each shortcut with what it does.
-fn actions(hotkeys: &Hotkeys) -> [(&str, Action); 2] {
+fn actions(hotkeys: &Hotkeys) -> [(&str, Action); 3] {
     [
         (hotkeys.toggle_sidebar.as_str(), sidebar::toggle_collapsed),
         (hotkeys.rewrite.as_str(), crate::commands::begin_rewrite),
+        (hotkeys.select_region.as_str(), crate::overlay::open),
     ]
 }
 

@@ -6,6 +6,7 @@
 
 pub mod commands;
 pub mod hotkeys;
+pub mod overlay;
 pub mod sidebar;
 pub mod tray;
 pub mod webkit;
@@ -26,6 +27,8 @@ pub struct AppState {
     /// The desktop's focus, keyboard and clipboard for rewrites; the error
     /// says why typing into other apps is impossible in this session.
     pub seat: std::result::Result<Arc<dyn Seat>, sightline_client::ClientError>,
+    /// The selection overlays' frozen frames and the confirmed region.
+    pub selecting: overlay::Selecting,
     /// When the process began, for the start-up time in the log.
     pub started: std::time::Instant,
 }
@@ -54,6 +57,9 @@ pub fn run(config_dir: PathBuf, started: std::time::Instant) -> anyhow::Result<(
         .plugin(hotkeys::plugin())
         .plugin(tauri_plugin_dialog::init())
         .invoke_handler(builder.invoke_handler())
+        .register_uri_scheme_protocol(overlay::SCHEME, |context, request| {
+            overlay::serve_frame(context.app_handle(), request.uri().path())
+        })
         .setup(move |app| {
             builder.mount_events(app);
             let clipboard = Arc::new(sightline_client::clipboard::Clipboard::new());
@@ -66,6 +72,7 @@ pub fn run(config_dir: PathBuf, started: std::time::Instant) -> anyhow::Result<(
                 paused: std::sync::atomic::AtomicBool::new(false),
                 clipboard,
                 seat,
+                selecting: overlay::Selecting::default(),
                 started,
             });
             let window = sidebar::create(app.handle(), &desktop.settings())?;

@@ -87,6 +87,28 @@ impl Frame {
         })
     }
 
+    /// Paints `rect` (clipped to the frame) with one BGRA colour: how the
+    /// app's own windows are taken out of a frame.
+    pub fn fill(&mut self, rect: &PixelRect, bgra: [u8; 4]) {
+        let bounds = PixelRect {
+            x: 0,
+            y: 0,
+            width: self.width,
+            height: self.height,
+        };
+        let Some(rect) = rect.intersect(&bounds) else {
+            return;
+        };
+        for row in rect.y as usize..rect.y as usize + rect.height as usize {
+            let start = row * self.stride + rect.x as usize * 4;
+            if let Some(pixels) = self.bgra.get_mut(start..start + rect.width as usize * 4) {
+                for pixel in pixels.chunks_exact_mut(4) {
+                    pixel.copy_from_slice(&bgra);
+                }
+            }
+        }
+    }
+
     /// The small grayscale version the change check compares.
     pub fn thumbnail(&self) -> Option<change::Thumbnail> {
         change::Thumbnail::from_bgra(&self.bgra, self.width as usize, self.height as usize, self.stride)
@@ -234,6 +256,34 @@ fn jpeg(image: turbojpeg::Image<&[u8]>, quality: u8) -> Result<Vec<u8>, ClientEr
         .compress_to_slice(image, &mut writer.output)
         .map_err(failed)?;
     Ok(writer.output[..written].to_vec())
+}
+
+/// A small JPEG of `frame` as a `data:` URL, for a thumbnail in the page.
+pub fn preview(frame: &Frame, max_side: u32) -> Result<String, ClientError> {
+    let small = encode(frame, max_side, Encoding::Jpeg { quality: 80 })?;
+    Ok(format!(
+        "data:image/jpeg;base64,{}",
+        data_encoding::BASE64.encode(&small.bytes)
+    ))
+}
+
+/// The frames of other applications' visible windows on the desktop, from
+/// the bottom of the stack to the top.
+pub fn window_frames() -> Vec<PixelRect> {
+    let own = std::process::id();
+    xcap::Window::all()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|w| !w.is_minimized().unwrap_or(true) && w.pid().ok() != Some(own))
+        .filter_map(|w| {
+            Some(PixelRect {
+                x: w.x().ok()?,
+                y: w.y().ok()?,
+                width: w.width().ok()?,
+                height: w.height().ok()?,
+            })
+        })
+        .collect()
 }
 
 /// Every monitor, with its place on the desktop and scale factor.

@@ -9,4 +9,5 @@ mod client;
 mod desktop;
 mod login;
 mod provisioning;
+mod region;
 mod rewrite;

@@ -1,0 +1,285 @@
+//! Focused region selection: the shortcut (or the sidebar's button) grabs
+//! every monitor first, then opens one borderless, always-on-top overlay
+//! per monitor showing its frozen frame (served to the page over the
+//! `sightline-frame` scheme). The page reports the selection in its own
+//! logical pixels; the crop is taken from the frozen frame in physical
+//! pixels (`capture::geometry`), encoded, and handed to the sidebar.
+//!
+//! The sidebar's own pixels are blanked in the frozen frames, so it can
+//! never be part of a selection.
+
+use crate::commands::RegionSelected;
+use crate::{sidebar, AppState};
+use sightline_client::api::Attachment;
+use sightline_client::capture::geometry::{LogicalRect, MonitorInfo, PixelRect};
+use sightline_client::capture::{self, Encoding, Frame};
+use sightline_client::ClientError;
+use std::str::FromStr;
+use std::sync::Mutex;
+use tauri::{AppHandle, Manager, PhysicalPosition, PhysicalSize, WebviewUrl};
+use tauri_plugin_global_shortcut::{GlobalShortcutExt, Shortcut, ShortcutState};
+use tauri_specta::Event;
+
+pub const SCHEME: &str = "sightline-frame";
+
+/// Regions larger than this many pixels go as JPEG rather than PNG.
+const PNG_MAX_PIXELS: u64 = 2_000_000;
+
+/// One monitor's frozen frame while the overlays are open.
+#[derive(Debug)]
+pub struct Shot {
+    pub monitor: MonitorInfo,
+    pub frame: Frame,
+    /// The frame as the overlay page shows it.
+    pub preview: Vec<u8>,
+}
+
+/// The overlays' state, kept in [`AppState`].
+#[derive(Default)]
+pub struct Selecting {
+    shots: Mutex<Option<Vec<Shot>>>,
+    /// The confirmed region, waiting for the question it goes with.
+    pub region: Mutex<Option<Attachment>>,
+}
+
+impl std::fmt::Debug for Selecting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Selecting")
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn label(index: usize) -> String {
+    format!("overlay-{index}")
+}
+
+fn io(error: impl std::fmt::Display) -> ClientError {
+    ClientError::Io(error.to_string())
+}
+
+/// The shortcut or the button: freeze every monitor and open the overlays.
+pub fn open(app: &AppHandle) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let started = std::time::Instant::now();
+        if let Err(error) = show(&app).await {
+            tracing::warn!(%error, "the selection overlay could not open");
+            close(&app);
+            if let Err(error) = (crate::commands::RewriteRefused { error }).emit(&app) {
+                tracing::debug!(%error, "the sidebar did not hear of it");
+            }
+            return;
+        }
+        tracing::info!(
+            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "selection overlay shown"
+        );
+    });
+}
+
+async fn show(app: &AppHandle) -> Result<(), ClientError> {
+    let state = app.state::<AppState>();
+    if lock(&state.selecting.shots).is_some() {
+        return Ok(());
+    }
+    // Where the sidebar is, to blank it out of the frames.
+    let sidebar = app.get_webview_window(sidebar::LABEL).and_then(|window| {
+        let position = window.outer_position().ok()?;
+        let size = window.outer_size().ok()?;
+        window.is_visible().ok().filter(|v| *v)?;
+        Some(PixelRect {
+            x: position.x,
+            y: position.y,
+            width: size.width,
+            height: size.height,
+        })
+    });
+    let shots = tauri::async_runtime::spawn_blocking(move || -> Result<Vec<Shot>, ClientError> {
+        let monitors = capture::monitors()?;
+        let mut shots = Vec::with_capacity(monitors.len());
+        for monitor in monitors {
+            let mut frame = capture::capture_monitor(&monitor)?;
+            if let Some(own) = sidebar.and_then(|rect| rect.intersect(&monitor.bounds)) {
+                frame.fill(
+                    &own.relative_to(monitor.bounds.x, monitor.bounds.y),
+                    [32, 32, 32, 255],
+                );
+            }
+            let preview = capture::encode(&frame, u32::MAX, Encoding::Jpeg { quality: 90 })?;
+            shots.push(Shot {
+                monitor,
+                frame,
+                preview: preview.bytes.to_vec(),
+            });
+        }
+        Ok(shots)
+    })
+    .await
+    .map_err(io)??;
+    let monitors: Vec<MonitorInfo> = shots.iter().map(|shot| shot.monitor.clone()).collect();
+    *lock(&state.selecting.shots) = Some(shots);
+
+    // Esc cancels even when the overlay does not have the keyboard.
+    let escape = Shortcut::from_str("Escape").map_err(io)?;
+    if let Err(error) = app.global_shortcut().on_shortcut(escape, |app, _, event| {
+        if event.state() == ShortcutState::Pressed {
+            // Not from inside the shortcut's own handler: closing
+            // unregisters this shortcut, which would wait on the handler.
+            let app = app.clone();
+            tauri::async_runtime::spawn(async move { close(&app) });
+        }
+    }) {
+        tracing::warn!(%error, "Esc is not available as a global shortcut; the overlay still takes it");
+    }
+
+    // The overlays get a web context of their own (another data folder):
+    // they hold nothing the sidebar's pages need, and a WebDriver session
+    // automating the sidebar would otherwise claim them too and stall them.
+    let data_directory = app.path().app_cache_dir().map_err(io)?.join("overlay-webview");
+    for (index, monitor) in monitors.iter().enumerate() {
+        let url = WebviewUrl::App(format!("overlay.html?monitor={index}").into());
+        let window = tauri::WebviewWindowBuilder::new(app, label(index), url)
+            .data_directory(data_directory.clone())
+            .title("Sightline selection")
+            .decorations(false)
+            .always_on_top(true)
+            .skip_taskbar(true)
+            .resizable(false)
+            .shadow(false)
+            .visible(false)
+            .build()
+            .map_err(io)?;
+        window
+            .set_position(PhysicalPosition::new(monitor.bounds.x, monitor.bounds.y))
+            .map_err(io)?;
+        window
+            .set_size(PhysicalSize::new(monitor.bounds.width, monitor.bounds.height))
+            .map_err(io)?;
+        window.show().map_err(io)?;
+        if monitor.primary {
+            let _ = window.set_focus();
+        }
+    }
+    Ok(())
+}
+
+/// Closes every overlay and forgets the frozen frames.
+pub fn close(app: &AppHandle) {
+    let state = app.state::<AppState>();
+    if let Some(shots) = lock(&state.selecting.shots).take() {
+        for shot in shots {
+            capture::recycle(shot.frame);
+        }
+    }
+    if let Ok(escape) = Shortcut::from_str("Escape") {
+        let _ = app.global_shortcut().unregister(escape);
+    }
+    for (label, window) in app.webview_windows() {
+        if label.starts_with("overlay-") {
+            let _ = window.destroy();
+        }
+    }
+}
+
+/// What an overlay page needs: the frame's size and the windows it can
+/// click to select (topmost first, in the page's pixels).
+#[derive(Debug, Clone, serde::Serialize, specta::Type)]
+pub struct OverlayInfo {
+    pub frame_width: u32,
+    pub frame_height: u32,
+    pub windows: Vec<LogicalRect>,
+}
+
+pub fn info(app: &AppHandle, monitor: u32) -> Result<OverlayInfo, ClientError> {
+    let state = app.state::<AppState>();
+    let shots = lock(&state.selecting.shots);
+    let shot = shots
+        .as_ref()
+        .and_then(|shots| shots.get(monitor as usize))
+        .ok_or_else(|| ClientError::invalid("selection", "it is closed"))?;
+    let mut windows: Vec<LogicalRect> = capture::window_frames()
+        .iter()
+        .filter_map(|rect| shot.monitor.to_overlay(rect))
+        .collect();
+    // The window list runs from the bottom of the stack to the top.
+    windows.reverse();
+    Ok(OverlayInfo {
+        frame_width: shot.frame.width,
+        frame_height: shot.frame.height,
+        windows,
+    })
+}
+
+/// The page's selection → the exact pixels of the frozen frame, encoded
+/// (PNG up to two megapixels: regions are mostly text), for the sidebar.
+pub fn confirm(
+    app: &AppHandle,
+    monitor: u32,
+    selection: &LogicalRect,
+    overlay_width: f64,
+    overlay_height: f64,
+) -> Result<(), ClientError> {
+    let state = app.state::<AppState>();
+    let (attachment, preview, rect) = {
+        let shots = lock(&state.selecting.shots);
+        let shot = shots
+            .as_ref()
+            .and_then(|shots| shots.get(monitor as usize))
+            .ok_or_else(|| ClientError::invalid("selection", "it is closed"))?;
+        let rect = capture::geometry::crop(
+            selection,
+            overlay_width,
+            overlay_height,
+            shot.frame.width,
+            shot.frame.height,
+        )
+        .ok_or_else(|| ClientError::invalid("selection", "select an area first"))?;
+        let region = shot
+            .frame
+            .crop(&rect)
+            .ok_or_else(|| ClientError::invalid("selection", "it is outside the screen"))?;
+        let encoding = if u64::from(rect.width) * u64::from(rect.height) <= PNG_MAX_PIXELS {
+            Encoding::Png
+        } else {
+            Encoding::Jpeg {
+                quality: capture::DEFAULT_JPEG_QUALITY,
+            }
+        };
+        let attachment = capture::encode(&region, capture::DEFAULT_MAX_SIDE, encoding)?;
+        let preview = capture::preview(&region, 320)?;
+        (attachment, preview, rect)
+    };
+    *lock(&state.selecting.region) = Some(attachment);
+    close(app);
+    sidebar::bring_to_front(app);
+    RegionSelected {
+        width: rect.width,
+        height: rect.height,
+        thumbnail: preview,
+    }
+    .emit(app)
+    .map_err(io)
+}
+
+/// Serves `sightline-frame://localhost/<monitor>`: the frozen frame.
+pub fn serve_frame(app: &AppHandle, path: &str) -> tauri::http::Response<Vec<u8>> {
+    let state = app.state::<AppState>();
+    let index: Option<usize> = path
+        .trim_start_matches('/')
+        .split(['?', '/'])
+        .next()
+        .and_then(|n| n.parse().ok());
+    let shots = lock(&state.selecting.shots);
+    let found = index.and_then(|i| shots.as_ref().and_then(|shots| shots.get(i)));
+    let response = match found {
+        Some(shot) => tauri::http::Response::builder()
+            .header("Content-Type", "image/jpeg")
+            .header("Cache-Control", "no-store")
+            .body(shot.preview.clone()),
+        None => tauri::http::Response::builder().status(404).body(Vec::new()),
+    };
+    response.unwrap_or_else(|_| tauri::http::Response::new(Vec::new()))
+}

@@ -1,0 +1,220 @@
+//! Focused region selection with the real app under Xvfb: the desktop
+//! shows a test pattern in which every pixel is different, `xdotool`
+//! presses the shortcut, drags a rectangle on the overlay, confirms, and
+//! types the question into the sidebar, and the picture that reaches the
+//! model provider must be exactly that rectangle's pixels. Esc cancels
+//! without sending anything. Screenshots land in test-output/region/.
+//!
+//! The app runs without WebDriver here: an automation session claims every
+//! new web view of the app and the overlays would never draw under it. The
+//! keyboard and the pointer are enough, as they are for the user.
+
+use anyhow::{Context, Result};
+use image::RgbaImage;
+use sightline_tests::desktop::{app_binary, ready_profile, Display};
+use sightline_tests::stub::{Behaviour, StubProvider};
+use sightline_tests::TestServer;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "quartz-heron-meadow";
+const LONG: Duration = Duration::from_secs(30);
+
+fn output_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../test-output/region")
+}
+
+/// Every pixel tells where it is: x in red and blue, y in green and blue.
+fn pattern() -> RgbaImage {
+    RgbaImage::from_fn(1920, 1080, |x, y| {
+        image::Rgba([
+            (x % 256) as u8,
+            (y % 256) as u8,
+            ((x / 256) * 16 + y / 256) as u8,
+            255,
+        ])
+    })
+}
+
+/// How many overlay windows are on screen.
+async fn overlays(display: &Display) -> usize {
+    display
+        .run(
+            "xdotool",
+            &["search", "--onlyvisible", "--name", "^Sightline selection$"],
+        )
+        .await
+        .map(|out| out.lines().count())
+        .unwrap_or(0)
+}
+
+async fn wait_for_overlays(display: &Display, wanted: usize) -> Result<()> {
+    let deadline = Instant::now() + LONG;
+    while overlays(display).await != wanted {
+        anyhow::ensure!(Instant::now() < deadline, "expected {wanted} overlay windows");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dragged_region_reaches_the_model_pixel_for_pixel() -> Result<()> {
+    let shots = output_dir();
+    std::fs::create_dir_all(&shots)?;
+    let stub = StubProvider::start().await?;
+    let config = format!(
+        "[[providers]]\nid = \"stub\"\nkind = \"openai\"\nbase_url = \"{}\"\ndefault_model = \"stub-vision\"\n",
+        stub.base_url()
+    );
+    let server = TestServer::start_configured(&config, &[]).await?;
+    server.add_mode("Explain", "chat", "stub", &[]).await?;
+    let home = tempfile::tempdir()?;
+    let config_dir = home.path().join("config");
+    let profile = ready_profile(&server, "rhea", PASSWORD, &config_dir).await?;
+    let explain = profile
+        .modes()
+        .await?
+        .into_iter()
+        .find(|mode| mode.name == "Explain")
+        .map(|mode| mode.id);
+    profile.update_settings(|s| s.mode = explain)?;
+    drop(profile);
+
+    let display = Display::start().await?;
+    let picture = home.path().join("pattern.png");
+    let pattern = pattern();
+    pattern.save(&picture)?;
+    // The picture becomes the desktop's background.
+    let mut shown = tokio::process::Command::new("/usr/bin/display")
+        .args(["-window", "root"])
+        .arg(&picture)
+        .env("DISPLAY", display.name())
+        .kill_on_drop(true)
+        .spawn()?;
+    let _ = tokio::time::timeout(Duration::from_secs(5), shown.wait()).await;
+    let log = shots.join("app.log");
+    let output = std::fs::File::create(&log)?;
+    let mut app = tokio::process::Command::new(app_binary()?)
+        .env("DISPLAY", display.name())
+        .env("SIGHTLINE_CONFIG_DIR", &config_dir)
+        .env("HOME", home.path())
+        .stdout(output.try_clone()?)
+        .stderr(output)
+        .kill_on_drop(true)
+        .spawn()?;
+    let result = walk(&display, &stub, &pattern, &log).await;
+    if result.is_err() {
+        let _ = display.screenshot(&shots.join("failure-screen.png")).await;
+    }
+    app.kill().await?;
+    result
+}
+
+/// Waits until the app's log has a line with `text`.
+async fn logged(log: &std::path::Path, text: &str) -> Result<String> {
+    let deadline = Instant::now() + LONG;
+    loop {
+        let content = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(line) = content.lines().find(|line| line.contains(text)) {
+            return Ok(line.to_owned());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the app never logged {text:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn walk(
+    display: &Display,
+    stub: &StubProvider,
+    pattern: &RgbaImage,
+    log: &std::path::Path,
+) -> Result<()> {
+    let shots = output_dir();
+    logged(log, "sidebar interactive").await?;
+    logged(log, "Connected").await?;
+
+    // Esc cancels: the overlay closes and nothing is sent.
+    display.run("xdotool", &["key", "ctrl+shift+space"]).await?;
+    wait_for_overlays(display, 1).await?;
+    display.screenshot(&shots.join("01-overlay.png")).await?;
+    display.run("xdotool", &["key", "Escape"]).await?;
+    wait_for_overlays(display, 0).await?;
+    assert!(stub.requests().is_empty());
+
+    // The shortcut, a drag from (200, 150) to (500, 400), Enter.
+    display.run("xdotool", &["key", "ctrl+shift+space"]).await?;
+    wait_for_overlays(display, 1).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    display
+        .run(
+            "xdotool",
+            &[
+                "mousemove",
+                "200",
+                "150",
+                "mousedown",
+                "1",
+                "mousemove",
+                "350",
+                "260",
+                "mousemove",
+                "500",
+                "400",
+                "mouseup",
+                "1",
+            ],
+        )
+        .await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    display.screenshot(&shots.join("02-selection.png")).await?;
+    display.run("xdotool", &["key", "Return"]).await?;
+    wait_for_overlays(display, 0).await?;
+    // The sidebar comes forward with the region and the question field
+    // focused: the question is typed and sent with Enter.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    display
+        .screenshot_right(&shots.join("03-region-in-sidebar.png"), 640)
+        .await?;
+    stub.set(Behaviour::default());
+    display
+        .run("xdotool", &["type", "--delay", "20", "What is in this part?"])
+        .await?;
+    display.run("xdotool", &["key", "Return"]).await?;
+    let deadline = Instant::now() + LONG;
+    while stub.requests().is_empty() {
+        anyhow::ensure!(Instant::now() < deadline, "no question reached the model");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let upstream = stub.requests().pop().context("nothing reached the stub")?;
+    assert!(
+        upstream.to_string().contains("What is in this part?"),
+        "{upstream}"
+    );
+    let question = upstream["messages"]
+        .as_array()
+        .and_then(|messages| messages.last())
+        .context("no messages")?;
+    let url = question["content"][1]["image_url"]["url"]
+        .as_str()
+        .context("no image went to the model")?
+        .to_owned();
+    let png = data_encoding::BASE64.decode(
+        url.strip_prefix("data:image/png;base64,")
+            .context("the region is not a PNG")?
+            .as_bytes(),
+    )?;
+    let region = image::load_from_memory(&png)?.to_rgba8();
+    assert_eq!(region.dimensions(), (300, 250));
+    for (x, y, pixel) in region.enumerate_pixels() {
+        assert_eq!(
+            pixel,
+            pattern.get_pixel(200 + x, 150 + y),
+            "pixel {x},{y} of the region"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    display
+        .screenshot_right(&shots.join("04-answer.png"), 640)
+        .await?;
+    Ok(())
+}
