@@ -10,6 +10,9 @@
 //!    the cooldown's end;
 //! 3. a cheap change check (a 64×36 grayscale thumbnail of the frame)
 //!    against the last frame sent: below the threshold nothing is sent.
+//!    The first look after ambient awareness is turned on only sets that
+//!    reference: it is changes that are worth a word, not the screen the
+//!    user was already looking at.
 //!
 //! With no activity, the timer's check of a static screen costs one grab
 //! and a thumbnail per cooldown.
@@ -153,6 +156,8 @@ pub enum Outcome {
     Gated(Gate),
     /// Too soon after the last upload; considered again at the cooldown's end.
     CoolingDown,
+    /// The first look: kept as the reference, nothing sent.
+    Baseline,
     /// Looked: the screen changed less than the threshold.
     Unchanged(f32),
     Sent {
@@ -268,7 +273,11 @@ impl Scheduler {
             Ok(thumbnail) => thumbnail,
             Err(error) => return Outcome::Failed(error),
         };
-        let difference = self.sent.as_ref().map_or(1.0, |sent| sent.difference(&thumbnail));
+        let Some(reference) = self.sent.as_ref() else {
+            self.sent = Some(thumbnail);
+            return Outcome::Baseline;
+        };
+        let difference = reference.difference(&thumbnail);
         if difference * 100.0 < self.settings.threshold_percent as f32 {
             return Outcome::Unchanged(difference);
         }
@@ -361,17 +370,18 @@ mod tests {
     }
 
     #[test]
-    fn a_static_screen_is_sent_once_then_only_looked_at() {
+    fn a_static_screen_is_only_looked_at() {
         let start = Instant::now();
         let mut scheduler = Scheduler::new(enabled(), start);
         let mut desk = Desk::new();
-        // The first look sends (nothing was sent before).
+        // The first look only sets the reference.
         let outcomes = run(&mut scheduler, &mut desk, start, 30);
-        assert_eq!(desk.sent, vec![Trigger::Timer], "{outcomes:?}");
+        assert_eq!(outcomes, vec![Outcome::Baseline]);
+        assert!(desk.sent.is_empty());
         // Ten minutes of a static screen without activity: one look per
         // cooldown, nothing sent.
         let outcomes = run(&mut scheduler, &mut desk, start + Duration::from_secs(30), 600);
-        assert_eq!(desk.sent.len(), 1);
+        assert!(desk.sent.is_empty());
         assert_eq!(desk.looks, 1 + 20);
         assert!(
             outcomes
@@ -387,21 +397,33 @@ mod tests {
         let mut scheduler = Scheduler::new(enabled(), start);
         let mut desk = Desk::new();
         run(&mut scheduler, &mut desk, start, 30);
-        assert_eq!(desk.sent.len(), 1);
+        assert_eq!(desk.looks, 1);
 
-        // The screen changes and the user clicks five seconds later: the
-        // click waits for the cooldown, then exactly one upload.
+        // The screen changes; a click sends it at once.
         let t = start + Duration::from_secs(35);
         desk.brightness = 20;
         scheduler.on_activity(Activity::Click, t);
-        assert_eq!(scheduler.tick(t, &mut desk), Outcome::CoolingDown);
-        assert_eq!(desk.looks, 1, "no grab while cooling down");
-        assert_eq!(scheduler.next_wake(), start + Duration::from_secs(60));
-        let outcomes = run(&mut scheduler, &mut desk, t, 120);
-        assert_eq!(desk.sent, vec![Trigger::Timer, Trigger::Click], "{outcomes:?}");
+        assert!(matches!(
+            scheduler.tick(t, &mut desk),
+            Outcome::Sent {
+                trigger: Trigger::Click,
+                ..
+            }
+        ));
+
+        // It changes again five seconds later: the click waits for the
+        // cooldown's end, then exactly one more upload.
+        let u = t + Duration::from_secs(5);
+        desk.brightness = 200;
+        scheduler.on_activity(Activity::Click, u);
+        assert_eq!(scheduler.tick(u, &mut desk), Outcome::CoolingDown);
+        assert_eq!(desk.looks, 2, "no grab while cooling down");
+        assert_eq!(scheduler.next_wake(), t + Duration::from_secs(30));
+        let outcomes = run(&mut scheduler, &mut desk, u, 120);
+        assert_eq!(desk.sent, vec![Trigger::Click, Trigger::Click], "{outcomes:?}");
 
         // Clicks every second on the now static screen send nothing more.
-        let later = t + Duration::from_secs(120);
+        let later = u + Duration::from_secs(120);
         for second in 0..60 {
             let now = later + Duration::from_secs(second);
             scheduler.on_activity(Activity::Click, now);
@@ -421,7 +443,7 @@ mod tests {
             start,
         );
         let mut desk = Desk::new();
-        run(&mut scheduler, &mut desk, start, 5);
+        assert_eq!(run(&mut scheduler, &mut desk, start, 5), vec![Outcome::Baseline]);
         let t = start + Duration::from_secs(10);
         desk.brightness = 30;
         for tenth in 0..30 {
