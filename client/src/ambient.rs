@@ -181,8 +181,9 @@ pub struct Scheduler {
     /// A key was pressed at this moment and no pause followed yet.
     typing_since: Option<Instant>,
     last_key: Option<Instant>,
-    /// Activity waiting to be considered.
+    /// Activity waiting to be considered, and since when.
     pending: Option<Trigger>,
+    pending_at: Option<Instant>,
 }
 
 impl Scheduler {
@@ -196,6 +197,7 @@ impl Scheduler {
             typing_since: None,
             last_key: None,
             pending: None,
+            pending_at: None,
         }
     }
 
@@ -204,6 +206,11 @@ impl Scheduler {
     }
 
     pub fn set_settings(&mut self, settings: AmbientSettings, now: Instant) {
+        // Turned on again: the screen as it is now is the new reference.
+        if settings.enabled && !self.settings.enabled {
+            self.sent = None;
+            self.last_sent_at = None;
+        }
         self.settings = settings;
         self.timer_due = self.timer_due.min(now + self.settings.cooldown());
     }
@@ -214,9 +221,14 @@ impl Scheduler {
                 self.typing_since.get_or_insert(now);
                 self.last_key = Some(now);
             }
-            Activity::Click => self.pending = Some(Trigger::Click),
-            Activity::WindowChanged => self.pending = Some(Trigger::WindowChanged),
+            Activity::Click => self.set_pending(Trigger::Click, now),
+            Activity::WindowChanged => self.set_pending(Trigger::WindowChanged, now),
         }
+    }
+
+    fn set_pending(&mut self, trigger: Trigger, now: Instant) {
+        self.pending = Some(trigger);
+        self.pending_at.get_or_insert(now);
     }
 
     /// When [`Scheduler::tick`] should run next.
@@ -225,8 +237,9 @@ impl Scheduler {
         if let Some(key) = self.last_key.filter(|_| self.typing_since.is_some()) {
             wake = key + TYPING_PAUSE;
         }
-        if self.pending.is_some() {
-            wake = wake.min(self.cooldown_end().unwrap_or(wake));
+        if let Some(at) = self.pending_at.filter(|_| self.pending.is_some()) {
+            // At once, or when the cooldown ends.
+            wake = wake.min(self.cooldown_end().map_or(at, |end| end.max(at)));
         }
         wake
     }
@@ -243,7 +256,7 @@ impl Scheduler {
         if let Some(key) = self.last_key {
             if self.typing_since.is_some() && now >= key + TYPING_PAUSE {
                 self.typing_since = None;
-                self.pending = Some(Trigger::TypingPause);
+                self.set_pending(Trigger::TypingPause, now);
             }
         }
         // While the user types, the timer waits for the pause: a screen
@@ -261,6 +274,7 @@ impl Scheduler {
         let gate = env.gate();
         if gate != Gate::Open {
             self.pending = None;
+            self.pending_at = None;
             return Outcome::Gated(gate);
         }
         if self.cooldown_end().is_some_and(|end| now < end) {
@@ -269,6 +283,7 @@ impl Scheduler {
             return Outcome::CoolingDown;
         }
         self.pending = None;
+        self.pending_at = None;
         let thumbnail = match env.look() {
             Ok(thumbnail) => thumbnail,
             Err(error) => return Outcome::Failed(error),
@@ -430,6 +445,28 @@ mod tests {
             scheduler.tick(now, &mut desk);
         }
         assert_eq!(desk.sent.len(), 2);
+    }
+
+    #[test]
+    fn activity_before_any_upload_is_considered_at_once_and_re_enabling_resets() {
+        let start = Instant::now();
+        let mut scheduler = Scheduler::new(enabled(), start);
+        let mut desk = Desk::new();
+        scheduler.on_activity(Activity::Click, start + Duration::from_secs(2));
+        assert_eq!(scheduler.next_wake(), start + Duration::from_secs(2));
+        assert_eq!(
+            scheduler.tick(start + Duration::from_secs(2), &mut desk),
+            Outcome::Baseline
+        );
+
+        // Off, the screen changes, on again: the new screen is the reference.
+        let t = start + Duration::from_secs(10);
+        scheduler.set_settings(AmbientSettings::default(), t);
+        desk.brightness = 10;
+        scheduler.set_settings(enabled(), t);
+        scheduler.on_activity(Activity::WindowChanged, t);
+        assert_eq!(scheduler.tick(t, &mut desk), Outcome::Baseline);
+        assert!(desk.sent.is_empty());
     }
 
     #[test]

@@ -617,7 +617,10 @@ impl Desktop {
         });
         *stream = Some(task.abort_handle());
         drop(state);
-        self.update_settings(|s| s.rewrite.mode = Some(mode))?;
+        // The request runs either way; only remembering the mode failed.
+        if let Err(error) = self.update_settings(|s| s.rewrite.mode = Some(mode)) {
+            tracing::warn!(%error, "the rewrite mode could not be remembered");
+        }
         Ok(())
     }
 
@@ -687,7 +690,9 @@ impl Desktop {
                     method: Method::Paste,
                     ..
                 }) => "pasted".into(),
-                Err(error) => format!("nothing typed: {error}"),
+                // Not the message: it names windows, whose titles are
+                // content the log must not keep.
+                Err(_) => "nothing typed".into(),
             },
         };
         if let Err(error) = self.injections.append(&entry) {

@@ -69,6 +69,8 @@ export const commands = {
 	 */
 	overlayConfirm: (monitor: number, selection: LogicalRect, overlayWidth: number | null, overlayHeight: number | null) => typedError<null, ClientError>(__TAURI_INVOKE("overlay_confirm", { monitor, selection, overlayWidth, overlayHeight })),
 	overlayCancel: () => typedError<null, ClientError>(__TAURI_INVOKE("overlay_cancel")),
+	/**  The overlay page has drawn its frozen frame. */
+	overlayPainted: (monitor: number) => __TAURI_INVOKE<void>("overlay_painted", { monitor }),
 	/**  Drops the selected region without asking about it. */
 	discardRegion: () => __TAURI_INVOKE<void>("discard_region"),
 };

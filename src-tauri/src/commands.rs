@@ -104,6 +104,7 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             overlay_info,
             overlay_confirm,
             overlay_cancel,
+            overlay_painted,
             discard_region,
         ])
         .events(collect_events![
@@ -407,6 +408,13 @@ pub async fn overlay_confirm(
 pub async fn overlay_cancel(app: AppHandle) -> Result<()> {
     crate::overlay::close(&app);
     Ok(())
+}
+
+/// The overlay page has drawn its frozen frame.
+#[tauri::command]
+#[specta::specta]
+pub fn overlay_painted(app: AppHandle, monitor: u32) {
+    crate::overlay::painted(&app, monitor);
 }
 
 /// Drops the selected region without asking about it.

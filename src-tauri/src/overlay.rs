@@ -40,6 +40,11 @@ pub struct Selecting {
     shots: Mutex<Option<Vec<Shot>>>,
     /// The confirmed region, waiting for the question it goes with.
     pub region: Mutex<Option<Attachment>>,
+    /// When the shortcut was pressed, for the time to a painted overlay.
+    opened_at: Mutex<Option<std::time::Instant>>,
+    /// Claimed from the shortcut until the overlays close: a second press
+    /// meanwhile does nothing.
+    busy: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Selecting {
@@ -63,8 +68,17 @@ fn io(error: impl std::fmt::Display) -> ClientError {
 /// The shortcut or the button: freeze every monitor and open the overlays.
 pub fn open(app: &AppHandle) {
     let app = app.clone();
+    let started = std::time::Instant::now();
+    let state = app.state::<AppState>();
+    if state
+        .selecting
+        .busy
+        .swap(true, std::sync::atomic::Ordering::AcqRel)
+    {
+        return;
+    }
     tauri::async_runtime::spawn(async move {
-        let started = std::time::Instant::now();
+        *lock(&app.state::<AppState>().selecting.opened_at) = Some(started);
         if let Err(error) = show(&app).await {
             tracing::warn!(%error, "the selection overlay could not open");
             close(&app);
@@ -82,9 +96,6 @@ pub fn open(app: &AppHandle) {
 
 async fn show(app: &AppHandle) -> Result<(), ClientError> {
     let state = app.state::<AppState>();
-    if lock(&state.selecting.shots).is_some() {
-        return Ok(());
-    }
     // Where the sidebar is, to blank it out of the frames.
     let sidebar = app.get_webview_window(sidebar::LABEL).and_then(|window| {
         let position = window.outer_position().ok()?;
@@ -166,6 +177,20 @@ async fn show(app: &AppHandle) -> Result<(), ClientError> {
     Ok(())
 }
 
+/// An overlay page has painted its frozen frame: the time from the
+/// shortcut goes to the log (the desktop benchmark reads it).
+pub fn painted(app: &AppHandle, monitor: u32) {
+    let state = app.state::<AppState>();
+    let opened_at = *lock(&state.selecting.opened_at);
+    if let Some(started) = opened_at {
+        tracing::info!(
+            monitor,
+            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "selection overlay visible"
+        );
+    }
+}
+
 /// Closes every overlay and forgets the frozen frames.
 pub fn close(app: &AppHandle) {
     let state = app.state::<AppState>();
@@ -182,6 +207,10 @@ pub fn close(app: &AppHandle) {
             let _ = window.destroy();
         }
     }
+    state
+        .selecting
+        .busy
+        .store(false, std::sync::atomic::Ordering::Release);
 }
 
 /// What an overlay page needs: the frame's size and the windows it can
@@ -200,12 +229,10 @@ pub fn info(app: &AppHandle, monitor: u32) -> Result<OverlayInfo, ClientError> {
         .as_ref()
         .and_then(|shots| shots.get(monitor as usize))
         .ok_or_else(|| ClientError::invalid("selection", "it is closed"))?;
-    let mut windows: Vec<LogicalRect> = capture::window_frames()
+    let windows: Vec<LogicalRect> = capture::window_frames()
         .iter()
         .filter_map(|rect| shot.monitor.to_overlay(rect))
         .collect();
-    // The window list runs from the bottom of the stack to the top.
-    windows.reverse();
     Ok(OverlayInfo {
         frame_width: shot.frame.width,
         frame_height: shot.frame.height,

@@ -267,8 +267,8 @@ pub fn preview(frame: &Frame, max_side: u32) -> Result<String, ClientError> {
     ))
 }
 
-/// The frames of other applications' visible windows on the desktop, from
-/// the bottom of the stack to the top.
+/// The frames of other applications' visible windows on the desktop,
+/// topmost first (xcap lists them so).
 pub fn window_frames() -> Vec<PixelRect> {
     let own = std::process::id();
     xcap::Window::all()

@@ -90,12 +90,15 @@ pub fn read_selection(seat: &dyn Seat, timing: Timing) -> Result<Selection, Clie
     }
     let started = Instant::now();
     seat.release_modifiers()?;
+    ensure_focused(seat, &target)?;
     let before = seat.clipboard_snapshot()?;
-    // Cleared first, so an unchanged clipboard cannot pass for the copy.
+    // A marker first, so neither the old content nor a clipboard manager
+    // putting it back after a clear can pass for the copy.
+    let marker = format!("sightline-copy-{:x}", unique());
     let copied = seat
-        .clipboard_clear()
+        .clipboard_set_privately(&marker)
         .and_then(|()| seat.press_copy())
-        .and_then(|()| wait_for_text(seat, timing));
+        .and_then(|()| wait_for_text(seat, &target, &marker, timing));
     let restored = seat.clipboard_restore(before);
     let text = copied?;
     restored?;
@@ -108,13 +111,42 @@ pub fn read_selection(seat: &dyn Seat, timing: Timing) -> Result<Selection, Clie
     Ok(Selection { target, text })
 }
 
-/// Waits for the copy to reach the clipboard. An application that was busy
-/// may miss the first Ctrl+C, so it is pressed once more halfway through.
-fn wait_for_text(seat: &dyn Seat, timing: Timing) -> Result<Option<String>, ClientError> {
+/// A number that differs from call to call (clock and a counter).
+fn unique() -> u128 {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos());
+    now ^ u128::from(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
+/// Keystrokes go to whatever has the focus: only to the target.
+fn ensure_focused(seat: &dyn Seat, target: &WindowRef) -> Result<(), ClientError> {
+    match seat.active_window()? {
+        Some(active) if active.id == target.id => Ok(()),
+        _ => Err(ClientError::Injection(format!(
+            "“{}” no longer has the focus",
+            target.describe()
+        ))),
+    }
+}
+
+/// Waits for the copy to replace `marker` on the clipboard. An application
+/// that was busy may miss the first Ctrl+C, so it is pressed once more
+/// halfway through — if the target still has the focus.
+fn wait_for_text(
+    seat: &dyn Seat,
+    target: &WindowRef,
+    marker: &str,
+    timing: Timing,
+) -> Result<Option<String>, ClientError> {
     let started = Instant::now();
     let mut pressed_again = false;
     loop {
-        if let Some(text) = seat.clipboard_text()?.filter(|text| !text.is_empty()) {
+        if let Some(text) = seat
+            .clipboard_text()?
+            .filter(|text| !text.is_empty() && text != marker)
+        {
             return Ok(Some(text));
         }
         let waited = started.elapsed();
@@ -123,7 +155,9 @@ fn wait_for_text(seat: &dyn Seat, timing: Timing) -> Result<Option<String>, Clie
         }
         if !pressed_again && waited >= timing.copy_timeout / 2 {
             pressed_again = true;
-            seat.press_copy()?;
+            if ensure_focused(seat, target).is_ok() {
+                seat.press_copy()?;
+            }
         }
         std::thread::sleep(timing.poll);
     }
@@ -193,6 +227,10 @@ pub fn inject_with(
             }
         }
     }
+    // Modifiers still held (Ctrl from Ctrl+Enter) would turn typed letters
+    // into shortcuts in the target.
+    seat.release_modifiers()?;
+    ensure_focused(seat, target)?;
     match method {
         Method::Type => seat.type_text(text)?,
         Method::Paste => {

@@ -31,6 +31,9 @@ fn failed(error: impl std::fmt::Display) -> ClientError {
     ClientError::Injection(format!("the keyboard: {error}"))
 }
 
+/// How long a few keystrokes may take.
+const SHORT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The platform's shortcut modifier: Cmd on macOS, Ctrl elsewhere.
 const SHORTCUT: Key = if cfg!(target_os = "macos") {
     Key::Meta
@@ -73,8 +76,12 @@ impl Keyboard {
         Self { runner }
     }
 
+    /// Runs `job` on the keyboard's thread and waits for it, at most
+    /// `patience`: a display that stopped answering must not hold the
+    /// caller (and a rewrite marked as being applied) for ever.
     fn run<T: Send + 'static>(
         &self,
+        patience: std::time::Duration,
         job: impl FnOnce(&mut Enigo) -> Result<T, ClientError> + Send + 'static,
     ) -> Result<T, ClientError> {
         let (reply, answer) = mpsc::sync_channel(1);
@@ -91,11 +98,13 @@ impl Keyboard {
             });
             let _ = reply.send(result);
         }));
-        answer.recv().map_err(|_| failed("the keystrokes were not run"))?
+        answer
+            .recv_timeout(patience)
+            .map_err(|_| failed("the keystrokes did not finish in time"))?
     }
 
     fn chord(&self, letter: char) -> Result<(), ClientError> {
-        self.run(move |enigo| {
+        self.run(SHORT, move |enigo| {
             enigo.key(SHORTCUT, Direction::Press).map_err(failed)?;
             let typed = enigo.key(Key::Unicode(letter), Direction::Click).map_err(failed);
             // Always let go of the modifier, even when the letter failed.
@@ -119,7 +128,9 @@ impl Keyboard {
     /// `\n`, Linefeed) that text fields ignore.
     pub fn type_text(&self, text: &str) -> Result<(), ClientError> {
         let text = text.replace("\r\n", "\n");
-        self.run(move |enigo| {
+        // Typing is slow in some applications: allow 50 ms a character.
+        let patience = SHORT + std::time::Duration::from_millis(50).saturating_mul(text.len() as u32);
+        self.run(patience, move |enigo| {
             let mut run = String::new();
             for c in text.chars() {
                 let key = match c {
@@ -147,7 +158,7 @@ impl Keyboard {
     /// the shortcut that started all this: with them down, Ctrl+C would
     /// arrive as Ctrl+Shift+C.
     pub fn release_modifiers(&self) -> Result<(), ClientError> {
-        self.run(|enigo| {
+        self.run(SHORT, |enigo| {
             for key in [Key::Shift, Key::Alt, Key::Meta, Key::Control] {
                 enigo.key(key, Direction::Release).map_err(failed)?;
             }

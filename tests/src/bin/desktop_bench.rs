@@ -5,7 +5,11 @@
 //! 1. the time from process start to the sidebar being interactive (the UI
 //!    reports its first drawn view; the app logs it), over several runs;
 //! 2. the memory of the app and its WebKit processes after N seconds idle,
-//!    as PSS from `/proc/<pid>/smaps_rollup` (shared pages counted once).
+//!    as PSS from `/proc/<pid>/smaps_rollup` (shared pages counted once);
+//! 3. the time from the region shortcut to the overlay having painted its
+//!    frozen frame (the page reports its second animation frame after the
+//!    picture loaded; the app logs the time since the shortcut arrived),
+//!    over several openings.
 //!
 //! Usage: `desktop_bench [--runs N] [--idle-seconds N]`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -40,7 +44,7 @@ async fn main() -> Result<()> {
     let mut startups = Vec::new();
     for run in 0..runs {
         let config = tempfile::tempdir()?;
-        let (elapsed, mut child) = start(&app, &display, config.path(), run + 1 == runs).await?;
+        let (elapsed, mut child, log) = start(&app, &display, config.path(), run + 1 == runs).await?;
         startups.push(elapsed);
         if run + 1 < runs {
             child.kill().await?;
@@ -56,6 +60,9 @@ async fn main() -> Result<()> {
             for (name, kb) in parts {
                 println!("  {name:<28} {:>8.1} MB", kb_to_mb(kb));
             }
+            if let Some(mut log) = log {
+                overlay_times(&display, &mut log, runs).await?;
+            }
             child.kill().await?;
         }
     }
@@ -70,13 +77,83 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
-/// Starts the app and waits for its "sidebar interactive" log line.
+/// Presses the region shortcut `times` times and reads how long the
+/// overlay took to paint (Esc closes it in between).
+async fn overlay_times(
+    display: &Display,
+    log: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+    times: usize,
+) -> Result<()> {
+    let mut painted = Vec::new();
+    let mut wall = Vec::new();
+    for _ in 0..times {
+        while log.try_recv().is_ok() {}
+        let pressed = Instant::now();
+        display.run("xdotool", &["key", "ctrl+shift+space"]).await?;
+        let line = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(line) = log.recv().await {
+                if line.contains("selection overlay visible") {
+                    return Some(line);
+                }
+            }
+            None
+        })
+        .await
+        .context("the overlay did not paint within 10 s")?
+        .context("the app exited")?;
+        wall.push(pressed.elapsed().as_secs_f64() * 1000.0);
+        let plain = without_colours(&line);
+        let ms = plain
+            .split("elapsed_ms=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|value| value.parse::<f64>().ok())
+            .context("no elapsed_ms in the log line")?;
+        painted.push(ms);
+        display.run("xdotool", &["key", "Escape"]).await?;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    painted.sort_by(f64::total_cmp);
+    wall.sort_by(f64::total_cmp);
+    println!(
+        "
+region shortcut to painted overlay over {times} openings: min {:.0} ms, median {:.0} ms, max {:.0} ms (with xdotool's own start: median {:.0} ms)",
+        painted[0],
+        painted[painted.len() / 2],
+        painted[painted.len() - 1],
+        wall[wall.len() / 2]
+    );
+    Ok(())
+}
+
+/// The log line without its terminal colour codes (`ESC [ ... m`).
+fn without_colours(line: &str) -> String {
+    let mut plain = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for code in chars.by_ref() {
+                if code == 'm' {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+}
+
+type LogLines = Option<tokio::sync::mpsc::UnboundedReceiver<String>>;
+
+/// Starts the app and waits for its "sidebar interactive" log line; with
+/// `keep`, the rest of its log comes back as a channel.
 async fn start(
     app: &PathBuf,
     display: &Display,
     config: &std::path::Path,
     keep: bool,
-) -> Result<(Duration, tokio::process::Child)> {
+) -> Result<(Duration, tokio::process::Child, LogLines)> {
     let started = Instant::now();
     let mut child = Command::new(app)
         .env("DISPLAY", display.name())
@@ -98,10 +175,17 @@ async fn start(
     })
     .await
     .context("the sidebar was not interactive within 30 s")??;
+    let mut rest = None;
     if keep {
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = sender.send(line);
+            }
+        });
+        rest = Some(receiver);
     }
-    Ok((elapsed, child))
+    Ok((elapsed, child, rest))
 }
 
 fn kb_to_mb(kb: u64) -> f64 {
