@@ -55,6 +55,11 @@ fn remember_width(app: &AppHandle, size: PhysicalSize<u32>) {
     };
     let scale = window.scale_factor().unwrap_or(1.0);
     let width = (f64::from(size.width) / scale).round() as u32;
+    // Narrower than the sidebar can be dragged: the folded tab's size,
+    // reported late (after an unfold on a busy machine). Not a user's width.
+    if width < MIN_SIDEBAR_WIDTH {
+        return;
+    }
     let generation = GENERATION.fetch_add(1, Ordering::SeqCst) + 1;
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
