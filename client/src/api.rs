@@ -622,13 +622,13 @@ impl EventStream {
         }
     }
 
-    /// Reads to the end and joins the text (for callers that do not stream).
-    pub async fn collect_text(mut self) -> Result<String, ClientError> {
-        let mut text = String::new();
+    /// Reads to the end, handing each piece of text to `on_delta`; an
+    /// `error` event becomes the error.
+    pub async fn each_delta(mut self, mut on_delta: impl FnMut(String)) -> Result<(), ClientError> {
         while let Some(event) = self.next().await {
             match event? {
-                StreamEvent::Delta { text: piece } => text.push_str(&piece),
-                StreamEvent::Done { .. } => return Ok(text),
+                StreamEvent::Delta { text } => on_delta(text),
+                StreamEvent::Done { .. } => return Ok(()),
                 StreamEvent::Error { code, message } => {
                     return Err(ClientError::Api {
                         status: 502,
@@ -639,6 +639,13 @@ impl EventStream {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Reads to the end and joins the text (for callers that do not stream).
+    pub async fn collect_text(self) -> Result<String, ClientError> {
+        let mut text = String::new();
+        self.each_delta(|piece| text.push_str(&piece)).await?;
         Ok(text)
     }
 }

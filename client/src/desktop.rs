@@ -13,7 +13,7 @@ use crate::settings::Settings;
 use crate::status::{self, ConnectionStatus};
 use crate::store::{SecretBackend, Store};
 use serde::Serialize;
-use sightline_proto::{ModeSummary, Secret, StreamEvent};
+use sightline_proto::{ModeSummary, Secret};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -211,22 +211,7 @@ async fn forward<F>(stream: Result<crate::api::EventStream, ClientError>, sink: 
 where
     F: Fn(ChatEvent),
 {
-    let mut stream = stream?;
-    while let Some(event) = stream.next().await {
-        match event? {
-            StreamEvent::Delta { text } => sink(ChatEvent::Delta { text }),
-            StreamEvent::Done { .. } => return Ok(()),
-            StreamEvent::Error { code, message } => {
-                return Err(ClientError::Api {
-                    status: 502,
-                    code,
-                    message,
-                    retry_after: None,
-                })
-            }
-        }
-    }
-    Ok(())
+    stream?.each_delta(|text| sink(ChatEvent::Delta { text })).await
 }
 
 /// The desktop core. Cheap to share: wrap it in an `Arc`.

@@ -80,7 +80,7 @@ export const events = {
 	pauseChanged: makeEvent<PauseChanged, PauseChanged>("pause-changed"),
 	regionSelected: makeEvent<RegionSelected, RegionSelected>("region-selected"),
 	rewriteOpened: makeEvent<RewriteOpened, RewriteOpened>("rewrite-opened"),
-	rewriteRefused: makeEvent<RewriteRefused, RewriteRefused>("rewrite-refused"),
+	shortcutFailed: makeEvent<ShortcutFailed, ShortcutFailed>("shortcut-failed"),
 	sidebarChanged: makeEvent<SidebarChanged, SidebarChanged>("sidebar-changed"),
 	statusChanged: makeEvent<StatusChanged, StatusChanged>("status-changed"),
 };
@@ -313,14 +313,6 @@ export type RewritePanel = {
 	original: string | null,
 };
 
-/**
- *  The rewrite shortcut could not read anything (no focused window, the
- *  sidebar itself was focused, no way to type in this session).
- */
-export type RewriteRefused = {
-	error: ClientError,
-};
-
 /**  Typing other applications' text. */
 export type RewriteSettings = {
 	/**  The rewrite mode last chosen (its id). */
@@ -354,6 +346,15 @@ export type Settings = {
 	hotkeys?: Hotkeys,
 	rewrite?: RewriteSettings,
 	ambient?: AmbientSettings,
+};
+
+/**
+ *  A shortcut's action could not be carried out (the rewrite could not
+ *  read a selection, the selection overlay could not open); the sidebar
+ *  shows why.
+ */
+export type ShortcutFailed = {
+	error: ClientError,
 };
 
 /**  The sidebar was folded or unfolded (by hotkey, tray or tab). */

@@ -56,10 +56,11 @@ pub struct RewriteOpened {
     pub panel: RewritePanel,
 }
 
-/// The rewrite shortcut could not read anything (no focused window, the
-/// sidebar itself was focused, no way to type in this session).
+/// A shortcut's action could not be carried out (the rewrite could not
+/// read a selection, the selection overlay could not open); the sidebar
+/// shows why.
 #[derive(Debug, Clone, Serialize, specta::Type, Event)]
-pub struct RewriteRefused {
+pub struct ShortcutFailed {
     pub error: ClientError,
 }
 
@@ -112,7 +113,7 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             SidebarChanged,
             PauseChanged,
             RewriteOpened,
-            RewriteRefused,
+            ShortcutFailed,
             RegionSelected
         ])
         .dangerously_cast_bigints_to_number()
@@ -309,7 +310,7 @@ pub fn begin_rewrite(app: &AppHandle) {
             Ok(RewriteBegun::AlreadyOpen { panel: None }) => Ok(()),
             Err(error) => {
                 sidebar::bring_to_front(&app);
-                RewriteRefused { error }.emit(&app)
+                ShortcutFailed { error }.emit(&app)
             }
         };
         if let Err(error) = emitted {

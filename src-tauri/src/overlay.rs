@@ -82,7 +82,7 @@ pub fn open(app: &AppHandle) {
         if let Err(error) = show(&app).await {
             tracing::warn!(%error, "the selection overlay could not open");
             close(&app);
-            if let Err(error) = (crate::commands::RewriteRefused { error }).emit(&app) {
+            if let Err(error) = (crate::commands::ShortcutFailed { error }).emit(&app) {
                 tracing::debug!(%error, "the sidebar did not hear of it");
             }
             return;

@@ -273,6 +273,17 @@ pub async fn ready_profile(
     Ok(desktop)
 }
 
+/// The id of the server's mode called `name`, as `desktop` lists them.
+pub async fn mode_named(desktop: &sightline_client::desktop::Desktop, name: &str) -> Result<String> {
+    desktop
+        .modes()
+        .await?
+        .into_iter()
+        .find(|mode| mode.name == name)
+        .map(|mode| mode.id)
+        .with_context(|| format!("the server has no mode {name:?}"))
+}
+
 /// A GTK text editor (`tests/apps/textpad.py`) on the display: a real X
 /// application to read selections from and type into. What it holds is
 /// mirrored to a file after every change.
@@ -376,6 +387,23 @@ impl Display {
         stdin.write_all(text.as_bytes()).await?;
         drop(stdin);
         child.wait().await?;
+        Ok(())
+    }
+
+    /// Makes the picture at `path` the desktop's background (ImageMagick's
+    /// `display -window root`; with `-noreset` it stays after the tool
+    /// exits). Its exit status is 1 even when it worked, so only a tool that
+    /// does not run or finish counts as a failure; the tests check pixels.
+    pub async fn set_background(&self, path: &Path) -> Result<()> {
+        let status = Command::new("/usr/bin/display")
+            .args(["-window", "root"])
+            .arg(path)
+            .env("DISPLAY", self.name())
+            .kill_on_drop(true)
+            .status();
+        tokio::time::timeout(Duration::from_secs(10), status)
+            .await
+            .context("display -window root did not finish")??;
         Ok(())
     }
 

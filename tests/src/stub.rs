@@ -94,6 +94,34 @@ impl StubProvider {
         format!("http://{}/v1", self.addr)
     }
 
+    /// The server configuration's `[[providers]]` entry for this stub,
+    /// with the id `stub`.
+    pub fn provider_toml(&self) -> String {
+        format!(
+            "[[providers]]\nid = \"stub\"\nkind = \"openai\"\nbase_url = \"{}\"\ndefault_model = \"stub-vision\"\n",
+            self.base_url()
+        )
+    }
+
+    /// The picture that went with the newest request's last message, as
+    /// its MIME type and bytes.
+    pub fn last_image(&self) -> anyhow::Result<(String, Vec<u8>)> {
+        use anyhow::Context;
+        let request = self.requests().pop().context("nothing reached the stub")?;
+        let message = request["messages"]
+            .as_array()
+            .and_then(|messages| messages.last())
+            .context("no messages")?;
+        let url = message["content"][1]["image_url"]["url"]
+            .as_str()
+            .context("no image went to the model")?;
+        let (mime, data) = url
+            .strip_prefix("data:")
+            .and_then(|rest| rest.split_once(";base64,"))
+            .context("the image is not a base64 data URL")?;
+        Ok((mime.to_owned(), data_encoding::BASE64.decode(data.as_bytes())?))
+    }
+
     pub fn set(&self, behaviour: Behaviour) {
         *self.shared.behaviour.lock().unwrap_or_else(|p| p.into_inner()) = behaviour;
     }

@@ -156,6 +156,18 @@ impl WebDriver {
         Ok(text.as_str().unwrap_or_default().to_owned())
     }
 
+    /// The `data-<key>` attribute of the first element matching `css`;
+    /// empty when there is none.
+    pub async fn data(&self, css: &str, key: &str) -> Result<String> {
+        let value = self
+            .execute(
+                "const e = document.querySelector(arguments[0]); return e ? (e.dataset[arguments[1]] || '') : '';",
+                json!([css, key]),
+            )
+            .await?;
+        Ok(value.as_str().unwrap_or_default().to_owned())
+    }
+
     /// Runs a function body in the page with `args`.
     pub async fn execute(&self, script: &str, args: Value) -> Result<Value> {
         self.command(

@@ -59,13 +59,7 @@ async fn main() -> Result<()> {
     }
     let display = Display::start().await?;
     std::env::set_var("DISPLAY", display.name());
-    let mut shown = tokio::process::Command::new("/usr/bin/display")
-        .args(["-window", "root"])
-        .arg(&picture)
-        .env("DISPLAY", display.name())
-        .kill_on_drop(true)
-        .spawn()?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    display.set_background(&picture).await?;
 
     let monitors = capture::monitors()?;
     let primary = monitors.iter().find(|m| m.primary).context("no monitor")?.clone();
@@ -195,6 +189,5 @@ async fn main() -> Result<()> {
         }
         None => println!("\n(no --baseline-python: baseline skipped)"),
     }
-    let _ = shown.kill().await;
     Ok(())
 }

@@ -23,9 +23,8 @@ fn output_dir() -> PathBuf {
 
 fn stub_config(stub: &StubProvider) -> String {
     format!(
-        "[provisioning]\nrequests_per_email_per_hour = 50\nrequests_per_address_per_hour = 50\n\n\
-         [[providers]]\nid = \"stub\"\nkind = \"openai\"\nbase_url = \"{}\"\ndefault_model = \"stub-vision\"\n",
-        stub.base_url()
+        "[provisioning]\nrequests_per_email_per_hour = 50\nrequests_per_address_per_hour = 50\n\n{}",
+        stub.provider_toml()
     )
 }
 
@@ -50,13 +49,7 @@ async fn last_answer(driver: &WebDriver) -> Result<(String, String)> {
 }
 
 async fn status_state(driver: &WebDriver) -> Result<String> {
-    let value = driver
-        .execute(
-            "const s = document.querySelector('[data-testid=status]'); return s ? s.dataset.state : '';",
-            json!([]),
-        )
-        .await?;
-    Ok(value.as_str().unwrap_or_default().to_owned())
+    driver.data("[data-testid=status]", "state").await
 }
 
 async fn wait_for_status(driver: &WebDriver, wanted: &[&str], timeout: Duration) -> Result<String> {
@@ -303,20 +296,8 @@ async fn walk(
             long,
         )
         .await?;
-    let upstream = stub.requests().pop().context("nothing reached the stub")?;
-    let question = upstream["messages"]
-        .as_array()
-        .and_then(|messages| messages.last())
-        .context("no messages")?;
-    let url = question["content"][1]["image_url"]["url"]
-        .as_str()
-        .context("no image went to the model")?
-        .to_owned();
-    let jpeg = data_encoding::BASE64.decode(
-        url.strip_prefix("data:image/jpeg;base64,")
-            .context("not a JPEG")?
-            .as_bytes(),
-    )?;
+    let (mime, jpeg) = stub.last_image()?;
+    assert_eq!(mime, "image/jpeg");
     let screen = image::load_from_memory(&jpeg)?.to_rgb8();
     assert_eq!(screen.dimensions(), (1920, 1080));
     let [r, g, b] = screen.get_pixel(1800, 540).0;

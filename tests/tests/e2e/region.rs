@@ -11,7 +11,7 @@
 
 use anyhow::{Context, Result};
 use image::RgbaImage;
-use sightline_tests::desktop::{app_binary, ready_profile, Display};
+use sightline_tests::desktop::{app_binary, mode_named, ready_profile, Display};
 use sightline_tests::stub::{Behaviour, StubProvider};
 use sightline_tests::TestServer;
 use std::path::PathBuf;
@@ -62,36 +62,20 @@ async fn a_dragged_region_reaches_the_model_pixel_for_pixel() -> Result<()> {
     let shots = output_dir();
     std::fs::create_dir_all(&shots)?;
     let stub = StubProvider::start().await?;
-    let config = format!(
-        "[[providers]]\nid = \"stub\"\nkind = \"openai\"\nbase_url = \"{}\"\ndefault_model = \"stub-vision\"\n",
-        stub.base_url()
-    );
-    let server = TestServer::start_configured(&config, &[]).await?;
+    let server = TestServer::start_configured(&stub.provider_toml(), &[]).await?;
     server.add_mode("Explain", "chat", "stub", &[]).await?;
     let home = tempfile::tempdir()?;
     let config_dir = home.path().join("config");
     let profile = ready_profile(&server, "rhea", PASSWORD, &config_dir).await?;
-    let explain = profile
-        .modes()
-        .await?
-        .into_iter()
-        .find(|mode| mode.name == "Explain")
-        .map(|mode| mode.id);
-    profile.update_settings(|s| s.mode = explain)?;
+    let explain = mode_named(&profile, "Explain").await?;
+    profile.update_settings(|s| s.mode = Some(explain))?;
     drop(profile);
 
     let display = Display::start().await?;
     let picture = home.path().join("pattern.png");
     let pattern = pattern();
     pattern.save(&picture)?;
-    // The picture becomes the desktop's background.
-    let mut shown = tokio::process::Command::new("/usr/bin/display")
-        .args(["-window", "root"])
-        .arg(&picture)
-        .env("DISPLAY", display.name())
-        .kill_on_drop(true)
-        .spawn()?;
-    let _ = tokio::time::timeout(Duration::from_secs(5), shown.wait()).await;
+    display.set_background(&picture).await?;
     let log = shots.join("app.log");
     let output = std::fs::File::create(&log)?;
     let mut app = tokio::process::Command::new(app_binary()?)
@@ -190,19 +174,8 @@ async fn walk(
         upstream.to_string().contains("What is in this part?"),
         "{upstream}"
     );
-    let question = upstream["messages"]
-        .as_array()
-        .and_then(|messages| messages.last())
-        .context("no messages")?;
-    let url = question["content"][1]["image_url"]["url"]
-        .as_str()
-        .context("no image went to the model")?
-        .to_owned();
-    let png = data_encoding::BASE64.decode(
-        url.strip_prefix("data:image/png;base64,")
-            .context("the region is not a PNG")?
-            .as_bytes(),
-    )?;
+    let (mime, png) = stub.last_image()?;
+    assert_eq!(mime, "image/png", "regions go lossless");
     let region = image::load_from_memory(&png)?.to_rgba8();
     assert_eq!(region.dimensions(), (300, 250));
     for (x, y, pixel) in region.enumerate_pixels() {

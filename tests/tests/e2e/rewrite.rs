@@ -7,7 +7,7 @@
 
 use anyhow::Result;
 use serde_json::json;
-use sightline_tests::desktop::{app_binary, ready_profile, Display, Driver, TextPad};
+use sightline_tests::desktop::{app_binary, mode_named, ready_profile, Display, Driver, TextPad};
 use sightline_tests::stub::{Behaviour, StubProvider};
 use sightline_tests::webdriver::WebDriver;
 use sightline_tests::TestServer;
@@ -38,13 +38,7 @@ fn paragraph() -> String {
 
 /// The rewrite panel's phase (`choose`, `streaming`, `ready`, ...), or "".
 async fn phase(driver: &WebDriver) -> Result<String> {
-    let value = driver
-        .execute(
-            "const r = document.querySelector('[data-testid=rewrite]'); return r ? r.dataset.phase : '';",
-            json!([]),
-        )
-        .await?;
-    Ok(value.as_str().unwrap_or_default().to_owned())
+    driver.data("[data-testid=rewrite]", "phase").await
 }
 
 async fn wait_for_phase(driver: &WebDriver, wanted: &str) -> Result<()> {
@@ -73,23 +67,14 @@ async fn rewrite_is_typed_only_after_approval_into_the_same_window() -> Result<(
     let shots = output_dir();
     std::fs::create_dir_all(&shots)?;
     let stub = StubProvider::start().await?;
-    let config = format!(
-        "[[providers]]\nid = \"stub\"\nkind = \"openai\"\nbase_url = \"{}\"\ndefault_model = \"stub-text\"\n",
-        stub.base_url()
-    );
-    let server = TestServer::start_configured(&config, &[]).await?;
+    let server = TestServer::start_configured(&stub.provider_toml(), &[]).await?;
     server.add_mode("Polish", "rewrite", "stub", &[]).await?;
     let home = tempfile::tempdir()?;
     let config_dir = home.path().join("config");
     let profile = ready_profile(&server, "rita", PASSWORD, &config_dir).await?;
     // The stub's mode is the one remembered for rewrites.
-    let polish = profile
-        .modes()
-        .await?
-        .into_iter()
-        .find(|mode| mode.name == "Polish")
-        .map(|mode| mode.id);
-    profile.update_settings(|s| s.rewrite.mode = polish)?;
+    let polish = mode_named(&profile, "Polish").await?;
+    profile.update_settings(|s| s.rewrite.mode = Some(polish))?;
     drop(profile);
 
     let display = Display::start().await?;
