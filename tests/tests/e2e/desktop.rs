@@ -330,8 +330,15 @@ async fn walk(
         )
         .await?;
     driver.click_on("[data-testid=stop]").await?;
-    let (partial, state) = last_answer(driver).await?;
-    assert_eq!(state, "stopped");
+    driver
+        .wait_until(
+            "the answer to show it stopped",
+            "const a = document.querySelectorAll('[data-testid=answer]');\
+             return a[a.length-1].dataset.state === 'stopped';",
+            long,
+        )
+        .await?;
+    let (partial, _) = last_answer(driver).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (after, _) = last_answer(driver).await?;
     assert_eq!(partial, after, "nothing arrives after stop");
