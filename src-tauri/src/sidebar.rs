@@ -7,7 +7,7 @@ use crate::commands::SidebarChanged;
 use crate::AppState;
 use sightline_client::settings::{Settings, MAX_SIDEBAR_WIDTH, MIN_SIDEBAR_WIDTH};
 use sightline_client::ClientError;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 use tauri::{
     AppHandle, LogicalSize, Manager, PhysicalPosition, PhysicalSize, WebviewUrl, WebviewWindow, WindowEvent,
@@ -42,10 +42,20 @@ pub fn create(app: &AppHandle, settings: &Settings) -> tauri::Result<WebviewWind
     Ok(window)
 }
 
+/// Corrective docks since the last one of ours or the last user drag.
+static CORRECTIONS: AtomicU32 = AtomicU32::new(0);
+const MAX_CORRECTIONS: u32 = 3;
+
 /// Keeps the width the user dragged to, once the drag has settled (a drag
-/// reports many sizes; only the last is written).
+/// reports many sizes; only the last is written). Sizes that arrive while
+/// no mouse button is held are not the user's: they come from our own
+/// docking or from the window system applying the size limits (it may
+/// clamp the unfolding tab to the 280 px floor before the new size
+/// arrives). Those put the window back where it belongs instead, a few
+/// times at most so a window system that insists cannot make a loop.
 fn remember_width(app: &AppHandle, size: PhysicalSize<u32>) {
     static GENERATION: AtomicU64 = AtomicU64::new(0);
+    static DRAGGED: AtomicBool = AtomicBool::new(false);
     let state = app.state::<AppState>();
     if state.desktop.settings().collapsed {
         return;
@@ -53,13 +63,17 @@ fn remember_width(app: &AppHandle, size: PhysicalSize<u32>) {
     let Some(window) = app.get_webview_window(LABEL) else {
         return;
     };
+    // Without a way to ask (no X), every size counts as the user's.
+    let by_user = match &state.seat {
+        Ok(seat) => seat.button_held().unwrap_or(true),
+        Err(_) => true,
+    };
+    if by_user {
+        DRAGGED.store(true, Ordering::SeqCst);
+        CORRECTIONS.store(0, Ordering::SeqCst);
+    }
     let scale = window.scale_factor().unwrap_or(1.0);
     let width = (f64::from(size.width) / scale).round() as u32;
-    // Narrower than the sidebar can be dragged: the folded tab's size,
-    // reported late (after an unfold on a busy machine). Not a user's width.
-    if width < MIN_SIDEBAR_WIDTH {
-        return;
-    }
     let generation = GENERATION.fetch_add(1, Ordering::SeqCst) + 1;
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
@@ -68,21 +82,31 @@ fn remember_width(app: &AppHandle, size: PhysicalSize<u32>) {
             return;
         }
         let state = app.state::<AppState>();
-        let settings = state.desktop.settings();
-        // Our own docking reports the width it set: nothing to do, and no
-        // resize-dock loop.
-        if settings.collapsed || settings.sidebar_width == width {
+        let mut settings = state.desktop.settings();
+        if settings.collapsed {
             return;
         }
-        match state.desktop.update_settings(|s| s.sidebar_width = width) {
-            // Back to the right edge at full height, whatever the window
-            // system did with the other edges.
-            Ok(settings) => {
-                if let Err(error) = dock(&window, &settings) {
-                    tracing::warn!(%error, "the sidebar could not be docked");
-                }
+        let dragged = DRAGGED.swap(false, Ordering::SeqCst);
+        if dragged
+            && settings.sidebar_width != width
+            && (MIN_SIDEBAR_WIDTH..=MAX_SIDEBAR_WIDTH).contains(&width)
+        {
+            match state.desktop.update_settings(|s| s.sidebar_width = width) {
+                Ok(saved) => settings = saved,
+                Err(error) => tracing::warn!(%error, "the sidebar width could not be remembered"),
             }
-            Err(error) => tracing::warn!(%error, "the sidebar width could not be remembered"),
+        } else if !dragged && CORRECTIONS.fetch_add(1, Ordering::SeqCst) >= MAX_CORRECTIONS {
+            return;
+        }
+        // Back to the right edge at full height if the window system moved
+        // an edge. A window in place is left alone: a drag that paused is
+        // still the window system's, and docking would fight it.
+        let placed = docked_place(&window, &settings).ok().flatten();
+        let actual = window.outer_position().ok().zip(window.outer_size().ok());
+        if placed.is_some() && placed != actual {
+            if let Err(error) = dock(&window, &settings) {
+                tracing::warn!(%error, "the sidebar could not be docked");
+            }
         }
     });
 }
@@ -90,14 +114,44 @@ fn remember_width(app: &AppHandle, size: PhysicalSize<u32>) {
 /// Places the window at the right edge of the primary monitor's work
 /// area, `sidebar_width` wide (or tab-wide when collapsed).
 pub fn dock(window: &WebviewWindow, settings: &Settings) -> tauri::Result<()> {
+    let Some((position, size)) = docked_place(window, settings)? else {
+        // No monitor reported (a display being reconfigured): keep the
+        // window where it is rather than guess.
+        return Ok(());
+    };
+    // The window system enforces the width range while the edge is dragged;
+    // the folded tab is pinned to its width. The limits are lifted before
+    // the new size is set and put back after it: a limit applied to the old
+    // size makes the window system resize to the limit first (the folded
+    // tab grows to the 280 px floor), a size that would then be taken for
+    // one the user dragged to.
+    let (min, max) = if settings.collapsed {
+        (TAB_WIDTH, TAB_WIDTH)
+    } else {
+        (MIN_SIDEBAR_WIDTH, MAX_SIDEBAR_WIDTH)
+    };
+    window.set_min_size(None::<LogicalSize<f64>>)?;
+    window.set_max_size(None::<LogicalSize<f64>>)?;
+    window.set_size(size)?;
+    window.set_position(position)?;
+    window.set_max_size(Some(LogicalSize::new(f64::from(max), 100_000.0)))?;
+    window.set_min_size(Some(LogicalSize::new(f64::from(min), 200.0)))?;
+    Ok(())
+}
+
+/// Where the docked sidebar belongs: the right edge of the primary
+/// monitor's work area, at its full height. `None` while no monitor is
+/// reported.
+fn docked_place(
+    window: &WebviewWindow,
+    settings: &Settings,
+) -> tauri::Result<Option<(PhysicalPosition<i32>, PhysicalSize<u32>)>> {
     let monitor = match window.primary_monitor()? {
         Some(monitor) => Some(monitor),
         None => window.current_monitor()?,
     };
     let Some(monitor) = monitor else {
-        // No monitor reported (a display being reconfigured): keep the
-        // window where it is rather than guess.
-        return Ok(());
+        return Ok(None);
     };
     let area = monitor.work_area();
     let logical_width = if settings.collapsed {
@@ -105,22 +159,12 @@ pub fn dock(window: &WebviewWindow, settings: &Settings) -> tauri::Result<()> {
     } else {
         settings.sidebar_width
     };
-    // The window system enforces the width range while the edge is dragged;
-    // the folded tab is pinned to its width. The old floor goes first so
-    // the new ceiling can be below it.
-    let (min, max) = if settings.collapsed {
-        (TAB_WIDTH, TAB_WIDTH)
-    } else {
-        (MIN_SIDEBAR_WIDTH, MAX_SIDEBAR_WIDTH)
-    };
-    window.set_min_size(None::<LogicalSize<f64>>)?;
-    window.set_max_size(Some(LogicalSize::new(f64::from(max), 100_000.0)))?;
-    window.set_min_size(Some(LogicalSize::new(f64::from(min), 200.0)))?;
     let width = physical(logical_width, monitor.scale_factor()).min(area.size.width);
     let x = area.position.x + i32::try_from(area.size.width - width).unwrap_or(0);
-    window.set_size(PhysicalSize::new(width, area.size.height))?;
-    window.set_position(PhysicalPosition::new(x, area.position.y))?;
-    Ok(())
+    Ok(Some((
+        PhysicalPosition::new(x, area.position.y),
+        PhysicalSize::new(width, area.size.height),
+    )))
 }
 
 fn physical(logical: u32, scale: f64) -> u32 {
@@ -131,6 +175,7 @@ fn physical(logical: u32, scale: f64) -> u32 {
 pub fn set_collapsed(app: &AppHandle, collapsed: bool) -> Result<Settings, ClientError> {
     let state = app.state::<AppState>();
     let settings = state.desktop.update_settings(|s| s.collapsed = collapsed)?;
+    CORRECTIONS.store(0, Ordering::SeqCst);
     if let Some(window) = app.get_webview_window(LABEL) {
         dock(&window, &settings).map_err(|e| ClientError::Io(e.to_string()))?;
         let _ = window.show();

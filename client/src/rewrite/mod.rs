@@ -324,6 +324,9 @@ pub(crate) mod tests {
         fn release_modifiers(&self) -> Result<(), ClientError> {
             Ok(())
         }
+        fn button_held(&self) -> Result<bool, ClientError> {
+            Ok(false)
+        }
         fn press_copy(&self) -> Result<(), ClientError> {
             self.note("copy".into());
             if let Some(text) = &self.selection {

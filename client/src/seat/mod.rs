@@ -52,6 +52,8 @@ pub trait Seat: Send + Sync + std::fmt::Debug {
     fn activate(&self, window: &WindowRef) -> Result<(), ClientError>;
     /// Waits (briefly) for the user to let go of the shortcut's modifiers.
     fn release_modifiers(&self) -> Result<(), ClientError>;
+    /// Whether a mouse button is held down now (a drag in progress).
+    fn button_held(&self) -> Result<bool, ClientError>;
     fn press_copy(&self) -> Result<(), ClientError>;
     fn press_paste(&self) -> Result<(), ClientError>;
     fn type_text(&self, text: &str) -> Result<(), ClientError>;
@@ -144,6 +146,10 @@ impl Seat for SystemSeat {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         Ok(())
+    }
+
+    fn button_held(&self) -> Result<bool, ClientError> {
+        self.x11.button_held()
     }
 
     fn press_copy(&self) -> Result<(), ClientError> {

@@ -156,14 +156,28 @@ impl X11 {
 
     /// Whether Shift, Ctrl, Alt or Super is held down right now.
     pub fn modifiers_held(&self) -> Result<bool, ClientError> {
+        self.any_held(KeyButMask::SHIFT | KeyButMask::CONTROL | KeyButMask::MOD1 | KeyButMask::MOD4)
+    }
+
+    /// Whether a mouse button is held down right now.
+    pub fn button_held(&self) -> Result<bool, ClientError> {
+        self.any_held(
+            KeyButMask::BUTTON1
+                | KeyButMask::BUTTON2
+                | KeyButMask::BUTTON3
+                | KeyButMask::BUTTON4
+                | KeyButMask::BUTTON5,
+        )
+    }
+
+    fn any_held(&self, keys: KeyButMask) -> Result<bool, ClientError> {
         let conn = lock(&self.conn);
         let pointer = conn
             .query_pointer(self.root)
             .map_err(failed)?
             .reply()
             .map_err(failed)?;
-        let modifiers = KeyButMask::SHIFT | KeyButMask::CONTROL | KeyButMask::MOD1 | KeyButMask::MOD4;
-        Ok(u16::from(pointer.mask) & u16::from(modifiers) != 0)
+        Ok(u16::from(pointer.mask) & u16::from(keys) != 0)
     }
 }
 
