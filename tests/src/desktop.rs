@@ -38,9 +38,17 @@ impl Display {
         for tool in ["Xvfb", "openbox", "xrandr", "import"] {
             which(tool).with_context(|| format!("{tool} is missing: run scripts/setup"))?;
         }
-        let number = (90..140)
-            .find(|n| free_display(*n))
-            .context("no free display number")?;
+        // Tests start displays in parallel: a number is claimed in this
+        // process before its Xvfb writes the lock, or two tests would share
+        // one display.
+        let number = {
+            let mut claimed = CLAIMED_DISPLAYS.lock().unwrap_or_else(|p| p.into_inner());
+            let number = (90..140)
+                .find(|n| !claimed.contains(n) && free_display(*n))
+                .context("no free display number")?;
+            claimed.insert(number);
+            number
+        };
         let display = format!(":{number}");
         // -noreset: xcap's short-lived connections would otherwise reset
         // the server each time the last client leaves.
@@ -60,7 +68,11 @@ impl Display {
             .spawn()?;
         let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
         let deadline = Instant::now() + Duration::from_secs(10);
+        let mut xvfb = xvfb;
         while !socket.exists() {
+            if xvfb.try_wait()?.is_some() {
+                bail!("Xvfb {display} exited at start");
+            }
             if Instant::now() > deadline {
                 bail!("Xvfb {display} did not start");
             }
@@ -158,10 +170,18 @@ fn free_display(n: u32) -> bool {
     }
 }
 
+/// Display numbers in use by this process's tests.
+static CLAIMED_DISPLAYS: std::sync::Mutex<std::collections::BTreeSet<u32>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
 impl Drop for Display {
     fn drop(&mut self) {
         let _ = self.window_manager.start_kill();
         let _ = self.xvfb.start_kill();
+        CLAIMED_DISPLAYS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.number);
     }
 }
 
