@@ -52,7 +52,7 @@ impl Display {
         let display = format!(":{number}");
         // -noreset: xcap's short-lived connections would otherwise reset
         // the server each time the last client leaves.
-        let xvfb = Command::new("Xvfb")
+        let mut xvfb = Command::new("Xvfb")
             .args([
                 &display,
                 "-screen",
@@ -68,7 +68,6 @@ impl Display {
             .spawn()?;
         let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
         let deadline = Instant::now() + Duration::from_secs(10);
-        let mut xvfb = xvfb;
         while !socket.exists() {
             if xvfb.try_wait()?.is_some() {
                 bail!("Xvfb {display} exited at start");
