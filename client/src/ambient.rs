@@ -17,6 +17,8 @@
 //! With no activity, the timer's check of a static screen costs one grab
 //! and a thumbnail per cooldown.
 
+pub mod watch;
+
 use crate::capture::change::Thumbnail;
 use crate::error::ClientError;
 use crate::seat::WindowRef;
@@ -32,6 +34,9 @@ pub const MIN_COOLDOWN_SECS: u32 = 5;
 pub struct AmbientSettings {
     /// Off until the user turns it on.
     pub enabled: bool,
+    /// The mode insights are asked in (its id); the sidebar's mode when
+    /// not chosen.
+    pub mode: Option<String>,
     /// Seconds between uploads at most; at least [`MIN_COOLDOWN_SECS`].
     pub cooldown_secs: u32,
     /// The share of the screen, in percent (1–100), that must change
@@ -47,6 +52,7 @@ impl Default for AmbientSettings {
     fn default() -> Self {
         Self {
             enabled: false,
+            mode: None,
             cooldown_secs: 30,
             threshold_percent: 5,
             excluded_apps: [
@@ -86,6 +92,41 @@ impl AmbientSettings {
             list.retain(|entry| !entry.is_empty());
             list.dedup();
         }
+    }
+
+    /// Refuses values outside their ranges (the settings page says why,
+    /// rather than saving something else than the user typed).
+    pub fn validate(&self) -> Result<(), ClientError> {
+        if !(MIN_COOLDOWN_SECS..=24 * 3600).contains(&self.cooldown_secs) {
+            return Err(ClientError::invalid(
+                "cooldown",
+                format!("give {MIN_COOLDOWN_SECS} to 86400 seconds"),
+            ));
+        }
+        if !(1..=100).contains(&self.threshold_percent) {
+            return Err(ClientError::invalid("change threshold", "give 1 to 100 percent"));
+        }
+        for (what, list) in [
+            ("excluded applications", &self.excluded_apps),
+            ("excluded window titles", &self.excluded_titles),
+        ] {
+            if list.len() > 200 {
+                return Err(ClientError::invalid(what, "at most 200 entries"));
+            }
+            if let Some(long) = list.iter().find(|entry| entry.chars().count() > 200) {
+                return Err(ClientError::invalid(
+                    what,
+                    format!(
+                        "\"{}…\" is longer than 200 characters",
+                        long.chars().take(20).collect::<String>()
+                    ),
+                ));
+            }
+        }
+        if self.mode.as_ref().is_some_and(|mode| mode.len() > 200) {
+            return Err(ClientError::invalid("mode", "not a mode id"));
+        }
+        Ok(())
     }
 
     pub fn cooldown(&self) -> Duration {
@@ -137,6 +178,9 @@ pub enum Gate {
     Locked,
     /// An excluded application or window has the focus (the rule matched).
     Excluded(String),
+    /// Looking is not possible or not safe now (why): the focused window
+    /// cannot be told, a region is being selected, nobody is logged in.
+    Unavailable(String),
 }
 
 /// What the scheduler needs from the desktop and the server.
@@ -372,6 +416,26 @@ mod tests {
             }
         }
         outcomes
+    }
+
+    #[test]
+    fn settings_out_of_range_are_refused() {
+        assert!(AmbientSettings::default().validate().is_ok());
+        let short = AmbientSettings {
+            cooldown_secs: 4,
+            ..AmbientSettings::default()
+        };
+        assert!(matches!(short.validate(), Err(ClientError::Invalid { what, .. }) if what == "cooldown"));
+        let none = AmbientSettings {
+            threshold_percent: 0,
+            ..AmbientSettings::default()
+        };
+        assert!(none.validate().is_err());
+        let long = AmbientSettings {
+            excluded_titles: vec!["x".repeat(201)],
+            ..AmbientSettings::default()
+        };
+        assert!(long.validate().is_err());
     }
 
     #[test]

@@ -232,6 +232,7 @@ pub struct Desktop {
     status: Mutex<Option<ConnectionStatus>>,
     rewrite: Mutex<RewriteState>,
     injections: Journal,
+    uploads: Journal,
     rewrite_timing: Timing,
 }
 
@@ -267,6 +268,7 @@ impl Desktop {
             status: Mutex::new(None),
             rewrite: Mutex::new(RewriteState::Closed),
             injections: Journal::new(config_dir.join("injections.log")),
+            uploads: Journal::new(config_dir.join("uploads.log")),
             rewrite_timing: Timing::default(),
         });
         let server_url = lock(&desktop.settings).server_url.clone();
@@ -708,6 +710,18 @@ impl Desktop {
     /// The newest entries of the injection log, newest first.
     pub fn injection_log(&self, limit: usize) -> Result<Vec<InjectionEntry>, ClientError> {
         self.injections.recent(limit)
+    }
+
+    /// Notes a picture sent by screen awareness in the upload log.
+    pub fn record_upload(&self, entry: &crate::ambient::watch::UploadEntry) {
+        if let Err(error) = self.uploads.append(entry) {
+            tracing::warn!(%error, "the upload log could not be written");
+        }
+    }
+
+    /// The newest entries of the upload log, newest first.
+    pub fn upload_log(&self, limit: usize) -> Result<Vec<crate::ambient::watch::UploadEntry>, ClientError> {
+        self.uploads.recent(limit)
     }
 
     /// A request that failed on the connection wakes the watch at once.

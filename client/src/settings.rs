@@ -24,6 +24,39 @@ pub struct Settings {
     pub hotkeys: Hotkeys,
     pub rewrite: RewriteSettings,
     pub ambient: crate::ambient::AmbientSettings,
+    pub capture: CaptureSettings,
+}
+
+/// How pictures of the screen are prepared for upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(default)]
+pub struct CaptureSettings {
+    /// Larger pictures are scaled down to this longest side (256–8192).
+    pub max_side: u32,
+    /// JPEG quality for screens and large regions (30–100).
+    pub jpeg_quality: u8,
+}
+
+impl CaptureSettings {
+    pub fn validate(&self) -> Result<(), ClientError> {
+        if !(256..=8192).contains(&self.max_side) {
+            return Err(ClientError::invalid("longest side", "give 256 to 8192 pixels"));
+        }
+        if !(30..=100).contains(&self.jpeg_quality) {
+            return Err(ClientError::invalid("JPEG quality", "give 30 to 100"));
+        }
+        Ok(())
+    }
+}
+
+impl Default for CaptureSettings {
+    fn default() -> Self {
+        Self {
+            max_side: crate::capture::DEFAULT_MAX_SIDE,
+            jpeg_quality: crate::capture::DEFAULT_JPEG_QUALITY,
+        }
+    }
 }
 
 /// Typing other applications' text.
@@ -64,6 +97,8 @@ pub struct Hotkeys {
     pub rewrite: String,
     /// Freezes the screen to select a region to ask about.
     pub select_region: String,
+    /// Pauses screen awareness, or resumes it.
+    pub pause_ambient: String,
 }
 
 impl Default for Hotkeys {
@@ -72,6 +107,7 @@ impl Default for Hotkeys {
             toggle_sidebar: "Ctrl+Alt+S".into(),
             rewrite: "Ctrl+Shift+R".into(),
             select_region: "Ctrl+Shift+Space".into(),
+            pause_ambient: "Ctrl+Alt+P".into(),
         }
     }
 }
@@ -87,6 +123,7 @@ impl Default for Settings {
             hotkeys: Hotkeys::default(),
             rewrite: RewriteSettings::default(),
             ambient: crate::ambient::AmbientSettings::default(),
+            capture: CaptureSettings::default(),
         }
     }
 }
@@ -116,6 +153,8 @@ impl Settings {
         self.sidebar_width = self.sidebar_width.clamp(MIN_SIDEBAR_WIDTH, MAX_SIDEBAR_WIDTH);
         self.rewrite.max_chars = self.rewrite.max_chars.clamp(1, MAX_REWRITE_CHARS);
         self.ambient.normalize();
+        self.capture.max_side = self.capture.max_side.clamp(256, 8192);
+        self.capture.jpeg_quality = self.capture.jpeg_quality.clamp(30, 100);
     }
 
     /// Writes settings atomically (a crash never leaves half a file).

@@ -73,11 +73,25 @@ export const commands = {
 	overlayPainted: (monitor: number) => __TAURI_INVOKE<void>("overlay_painted", { monitor }),
 	/**  Drops the selected region without asking about it. */
 	discardRegion: () => __TAURI_INVOKE<void>("discard_region"),
+	/**
+	 *  Screen awareness as the indicator shows it (for a page that starts
+	 *  after the last report).
+	 */
+	ambientStatus: () => __TAURI_INVOKE<AmbientStatus | null>("ambient_status"),
+	/**
+	 *  Turns screen awareness on or off and changes its rules, and how
+	 *  pictures are prepared for upload; saved, and in force at once.
+	 */
+	setAmbientSettings: (ambient: AmbientSettings, capture: CaptureSettings) => typedError<Settings, ClientError>(__TAURI_INVOKE("set_ambient_settings", { ambient, capture })),
+	setAmbientPaused: (paused: boolean) => __TAURI_INVOKE<void>("set_ambient_paused", { paused }),
+	/**  The newest entries of the local upload log. */
+	uploadLog: () => typedError<UploadEntry[], ClientError>(__TAURI_INVOKE("upload_log")),
 };
 
 /** Events */
 export const events = {
-	pauseChanged: makeEvent<PauseChanged, PauseChanged>("pause-changed"),
+	ambientChanged: makeEvent<AmbientChanged, AmbientChanged>("ambient-changed"),
+	ambientInsight: makeEvent<AmbientInsight, AmbientInsight>("ambient-insight"),
 	regionSelected: makeEvent<RegionSelected, RegionSelected>("region-selected"),
 	rewriteOpened: makeEvent<RewriteOpened, RewriteOpened>("rewrite-opened"),
 	shortcutFailed: makeEvent<ShortcutFailed, ShortcutFailed>("shortcut-failed"),
@@ -86,10 +100,29 @@ export const events = {
 };
 
 /* Types */
+/**  Screen awareness changed: on, off, paused, or not looking (and why). */
+export type AmbientChanged = {
+	status: AmbientStatus,
+};
+
+/**
+ *  An insight from screen awareness: `event` is `null` when it begins,
+ *  then its answer streams in.
+ */
+export type AmbientInsight = {
+	insight: Insight,
+	event: ChatEvent | null,
+};
+
 /**  The user's choices for ambient awareness. */
 export type AmbientSettings = {
 	/**  Off until the user turns it on. */
 	enabled?: boolean,
+	/**
+	 *  The mode insights are asked in (its id); the sidebar's mode when
+	 *  not chosen.
+	 */
+	mode?: string | null,
 	/**  Seconds between uploads at most; at least [`MIN_COOLDOWN_SECS`]. */
 	cooldown_secs?: number,
 	/**
@@ -103,10 +136,26 @@ export type AmbientSettings = {
 	excluded_titles?: string[],
 };
 
+export type AmbientStatus = {
+	indicator: Indicator,
+	/**  Pictures sent since the app started. */
+	uploads: number,
+	/**  The last look or send that failed, until one succeeds. */
+	problem: ClientError | null,
+};
+
 /**  A CA fetched from a server for the user to accept by its fingerprint. */
 export type CaPreview = {
 	pem: string,
 	fingerprint: string,
+};
+
+/**  How pictures of the screen are prepared for upload. */
+export type CaptureSettings = {
+	/**  Larger pictures are scaled down to this longest side (256–8192). */
+	max_side?: number,
+	/**  JPEG quality for screens and large regions (30–100). */
+	jpeg_quality?: number,
 };
 
 export type Change = "same" | "removed" | "added";
@@ -182,6 +231,8 @@ export type Hotkeys = {
 	rewrite?: string,
 	/**  Freezes the screen to select a region to ask about. */
 	select_region?: string,
+	/**  Pauses screen awareness, or resumes it. */
+	pause_ambient?: string,
 };
 
 /**  What onboarding sends: where the server is and the package to import. */
@@ -193,6 +244,13 @@ export type ImportRequest = {
 	/**  A CA the user accepted by fingerprint, for packages without one. */
 	trusted_ca_pem: string | null,
 };
+
+/**  What the sidebar shows about ambient awareness. */
+export type Indicator = { state: "off" } | 
+/**  On, and allowed to look. */
+{ state: "watching" } | { state: "paused" } | { state: "locked" } | 
+/**  Not looking while an excluded application or window has the focus. */
+{ state: "excluded"; reason: string } | { state: "unavailable"; reason: string };
 
 /**  What an injection did. */
 export type Injected = {
@@ -210,6 +268,16 @@ export type InjectionEntry = {
 	method: Method | null,
 	/**  `typed`, `pasted`, or why nothing was typed. */
 	outcome: string,
+};
+
+/**  An insight in the sidebar's feed. */
+export type Insight = {
+	/**  The answer's id (dismissing a running insight stops it). */
+	id: number,
+	/**  Seconds since the Unix epoch. */
+	at: number,
+	mode: string,
+	trigger: Trigger,
 };
 
 /**  A completed login. Recovery codes come only with a new authenticator. */
@@ -266,11 +334,6 @@ export type Overview = {
 	ca_fingerprint: string | null,
 	secrets: SecretBackend,
 	settings: Settings,
-};
-
-/**  Ambient capture was paused or resumed from the tray. */
-export type PauseChanged = {
-	paused: boolean,
 };
 
 /**  A question from the chat box. */
@@ -346,6 +409,7 @@ export type Settings = {
 	hotkeys?: Hotkeys,
 	rewrite?: RewriteSettings,
 	ambient?: AmbientSettings,
+	capture?: CaptureSettings,
 };
 
 /**
@@ -375,6 +439,20 @@ export type Stage = { stage: "onboarding" } | { stage: "login" } | { stage: "rea
 export type StatusChanged = {
 	status: ConnectionStatus,
 	text: string,
+};
+
+/**  Why a capture was considered (kept in the upload log). */
+export type Trigger = "typing_pause" | "click" | "window_changed" | "timer";
+
+/**  One line of the upload log: what left the computer, never the image. */
+export type UploadEntry = {
+	/**  Seconds since the Unix epoch. */
+	at: number,
+	trigger: Trigger,
+	mode: string,
+	bytes: number,
+	/**  SHA-256 of the uploaded file, hex. */
+	sha256: string,
 };
 
 /**  A top-level window of some application. */

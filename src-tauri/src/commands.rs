@@ -4,6 +4,8 @@
 
 use crate::{sidebar, AppState};
 use serde::Serialize;
+use sightline_client::ambient::watch::{AmbientStatus, Insight, UploadEntry};
+use sightline_client::ambient::AmbientSettings;
 use sightline_client::capture;
 use sightline_client::capture::geometry::LogicalRect;
 use sightline_client::desktop::{
@@ -11,7 +13,7 @@ use sightline_client::desktop::{
     RewriteAsk, RewriteBegun, RewritePanel,
 };
 use sightline_client::rewrite::{diff, Injected};
-use sightline_client::settings::{Hotkeys, RewriteSettings, Settings};
+use sightline_client::settings::{CaptureSettings, Hotkeys, RewriteSettings, Settings};
 use sightline_client::status::ConnectionStatus;
 use sightline_client::ClientError;
 use sightline_proto::ModeSummary;
@@ -44,10 +46,18 @@ pub struct SidebarChanged {
     pub collapsed: bool,
 }
 
-/// Ambient capture was paused or resumed from the tray.
+/// Screen awareness changed: on, off, paused, or not looking (and why).
 #[derive(Debug, Clone, Serialize, specta::Type, Event)]
-pub struct PauseChanged {
-    pub paused: bool,
+pub struct AmbientChanged {
+    pub status: AmbientStatus,
+}
+
+/// An insight from screen awareness: `event` is `null` when it begins,
+/// then its answer streams in.
+#[derive(Debug, Clone, Serialize, specta::Type, Event)]
+pub struct AmbientInsight {
+    pub insight: Insight,
+    pub event: Option<ChatEvent>,
 }
 
 /// The rewrite shortcut opened a rewrite (or brought the open one back).
@@ -107,11 +117,16 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             overlay_cancel,
             overlay_painted,
             discard_region,
+            ambient_status,
+            set_ambient_settings,
+            set_ambient_paused,
+            upload_log,
         ])
         .events(collect_events![
             StatusChanged,
             SidebarChanged,
-            PauseChanged,
+            AmbientChanged,
+            AmbientInsight,
             RewriteOpened,
             ShortcutFailed,
             RegionSelected
@@ -234,9 +249,10 @@ pub async fn ask(
     let image = if region.is_some() {
         region
     } else if attach_screen {
+        let options = state.desktop.settings().capture;
         Some(
-            sidebar::while_hidden(&window, || {
-                capture::capture_primary(capture::DEFAULT_MAX_SIDE, capture::DEFAULT_JPEG_QUALITY)
+            sidebar::while_hidden(&window, move || {
+                capture::capture_primary(options.max_side, options.jpeg_quality)
             })
             .await?,
         )
@@ -423,6 +439,46 @@ pub fn overlay_painted(app: AppHandle, monitor: u32) {
 #[specta::specta]
 pub fn discard_region(state: State<'_, AppState>) {
     *state.selecting.region.lock().unwrap_or_else(|p| p.into_inner()) = None;
+}
+
+/// Screen awareness as the indicator shows it (for a page that starts
+/// after the last report).
+#[tauri::command]
+#[specta::specta]
+pub fn ambient_status(state: State<'_, AppState>) -> Option<AmbientStatus> {
+    state.ambient.status()
+}
+
+/// Turns screen awareness on or off and changes its rules, and how
+/// pictures are prepared for upload; saved, and in force at once.
+#[tauri::command]
+#[specta::specta]
+pub fn set_ambient_settings(
+    state: State<'_, AppState>,
+    ambient: AmbientSettings,
+    capture: CaptureSettings,
+) -> Result<Settings> {
+    ambient.validate()?;
+    capture.validate()?;
+    let settings = state.desktop.update_settings(|s| {
+        s.ambient = ambient;
+        s.capture = capture;
+    })?;
+    state.ambient.watch.set_settings(settings.ambient.clone());
+    Ok(settings)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub fn set_ambient_paused(state: State<'_, AppState>, paused: bool) {
+    state.ambient.watch.set_paused(paused);
+}
+
+/// The newest entries of the local upload log.
+#[tauri::command]
+#[specta::specta]
+pub fn upload_log(state: State<'_, AppState>) -> Result<Vec<UploadEntry>> {
+    state.desktop.upload_log(200)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! Global shortcuts: fold/unfold the sidebar, and rewrite the selection of
-//! the focused application. All of them live in [`Hotkeys`].
+//! Global shortcuts: fold/unfold the sidebar, rewrite the selection of the
+//! focused application, select a region, pause screen awareness. All of them live in [`Hotkeys`].
 
 use crate::sidebar;
 use sightline_client::settings::Hotkeys;
@@ -21,11 +21,12 @@ fn parse(accelerator: &str) -> Result<Shortcut, ClientError> {
 type Action = fn(&AppHandle);
 
 /// Each shortcut with what it does.
-fn actions(hotkeys: &Hotkeys) -> [(&str, Action); 3] {
+fn actions(hotkeys: &Hotkeys) -> [(&str, Action); 4] {
     [
         (hotkeys.toggle_sidebar.as_str(), sidebar::toggle_collapsed),
         (hotkeys.rewrite.as_str(), crate::commands::begin_rewrite),
         (hotkeys.select_region.as_str(), crate::overlay::open),
+        (hotkeys.pause_ambient.as_str(), crate::ambient::toggle_paused),
     ]
 }
 

@@ -4,6 +4,7 @@
 //! ([`commands`]), each a few lines over `sightline_client`. The UI's
 //! TypeScript bindings are generated from [`commands::bindings`].
 
+pub mod ambient;
 pub mod commands;
 pub mod hotkeys;
 pub mod overlay;
@@ -21,8 +22,8 @@ use tauri::Manager;
 #[derive(Debug)]
 pub struct AppState {
     pub desktop: Arc<Desktop>,
-    /// Ambient capture is paused from the tray (read by the capture loop).
-    pub paused: std::sync::atomic::AtomicBool,
+    /// Screen awareness: its watch and last status.
+    pub ambient: ambient::Ambient,
     pub clipboard: Arc<sightline_client::clipboard::Clipboard>,
     /// The desktop's focus, keyboard and clipboard for rewrites; the error
     /// says why typing into other apps is impossible in this session.
@@ -44,6 +45,7 @@ pub fn run(config_dir: PathBuf, started: std::time::Instant) -> anyhow::Result<(
     let runtime = tokio::runtime::Runtime::new()?;
     let desktop = runtime.block_on(Desktop::open(&config_dir, true))?;
     tauri::async_runtime::set(runtime.handle().clone());
+    let runtime_handle = runtime.handle().clone();
 
     let builder = commands::bindings();
     let app = tauri::Builder::default();
@@ -67,9 +69,15 @@ pub fn run(config_dir: PathBuf, started: std::time::Instant) -> anyhow::Result<(
             if let Err(error) = &seat {
                 tracing::warn!(%error, "rewriting text in other applications is unavailable");
             }
+            let ambient = ambient::Ambient::start(
+                app.handle(),
+                desktop.clone(),
+                seat.as_ref().ok().cloned(),
+                runtime_handle.clone(),
+            )?;
             app.manage(AppState {
                 desktop: desktop.clone(),
-                paused: std::sync::atomic::AtomicBool::new(false),
+                ambient,
                 clipboard,
                 seat,
                 selecting: overlay::Selecting::default(),

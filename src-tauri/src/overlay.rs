@@ -11,7 +11,7 @@
 use crate::commands::RegionSelected;
 use crate::{sidebar, AppState};
 use sightline_client::api::Attachment;
-use sightline_client::capture::geometry::{LogicalRect, MonitorInfo, PixelRect};
+use sightline_client::capture::geometry::{LogicalRect, MonitorInfo};
 use sightline_client::capture::{self, Encoding, Frame};
 use sightline_client::ClientError;
 use std::str::FromStr;
@@ -45,6 +45,13 @@ pub struct Selecting {
     /// Claimed from the shortcut until the overlays close: a second press
     /// meanwhile does nothing.
     busy: std::sync::atomic::AtomicBool,
+}
+
+impl Selecting {
+    /// The overlays are open (or opening).
+    pub fn is_busy(&self) -> bool {
+        self.busy.load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 
 impl std::fmt::Debug for Selecting {
@@ -97,17 +104,7 @@ pub fn open(app: &AppHandle) {
 async fn show(app: &AppHandle) -> Result<(), ClientError> {
     let state = app.state::<AppState>();
     // Where the sidebar is, to blank it out of the frames.
-    let sidebar = app.get_webview_window(sidebar::LABEL).and_then(|window| {
-        let position = window.outer_position().ok()?;
-        let size = window.outer_size().ok()?;
-        window.is_visible().ok().filter(|v| *v)?;
-        Some(PixelRect {
-            x: position.x,
-            y: position.y,
-            width: size.width,
-            height: size.height,
-        })
-    });
+    let sidebar = sidebar::screen_rect(app);
     let shots = tauri::async_runtime::spawn_blocking(move || -> Result<Vec<Shot>, ClientError> {
         let monitors = capture::monitors()?;
         let mut shots = Vec::with_capacity(monitors.len());
@@ -268,14 +265,15 @@ pub fn confirm(
             .frame
             .crop(&rect)
             .ok_or_else(|| ClientError::invalid("selection", "it is outside the screen"))?;
+        let options = state.desktop.settings().capture;
         let encoding = if u64::from(rect.width) * u64::from(rect.height) <= PNG_MAX_PIXELS {
             Encoding::Png
         } else {
             Encoding::Jpeg {
-                quality: capture::DEFAULT_JPEG_QUALITY,
+                quality: options.jpeg_quality,
             }
         };
-        let attachment = capture::encode(&region, capture::DEFAULT_MAX_SIDE, encoding)?;
+        let attachment = capture::encode(&region, options.max_side, encoding)?;
         let preview = capture::preview(&region, 320)?;
         (attachment, preview, rect)
     };

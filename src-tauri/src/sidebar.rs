@@ -5,6 +5,7 @@
 
 use crate::commands::SidebarChanged;
 use crate::AppState;
+use sightline_client::capture::geometry::PixelRect;
 use sightline_client::settings::{Settings, MAX_SIDEBAR_WIDTH, MIN_SIDEBAR_WIDTH};
 use sightline_client::ClientError;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -172,6 +173,20 @@ fn physical(logical: u32, scale: f64) -> u32 {
 }
 
 /// Folds or unfolds the sidebar, remembers it and tells the UI.
+/// Where the sidebar (or its tab) is on the desktop, if it is shown.
+pub fn screen_rect(app: &AppHandle) -> Option<PixelRect> {
+    let window = app.get_webview_window(LABEL)?;
+    window.is_visible().ok().filter(|visible| *visible)?;
+    let position = window.outer_position().ok()?;
+    let size = window.outer_size().ok()?;
+    Some(PixelRect {
+        x: position.x,
+        y: position.y,
+        width: size.width,
+        height: size.height,
+    })
+}
+
 pub fn set_collapsed(app: &AppHandle, collapsed: bool) -> Result<Settings, ClientError> {
     let state = app.state::<AppState>();
     let settings = state.desktop.update_settings(|s| s.collapsed = collapsed)?;

@@ -1,12 +1,9 @@
 //! The tray icon: show or hide the sidebar, pause ambient capture, quit.
 
-use crate::commands::PauseChanged;
-use crate::{sidebar, AppState};
-use std::sync::atomic::Ordering;
+use crate::{ambient, sidebar};
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
 use tauri::{AppHandle, Manager};
-use tauri_specta::Event;
 
 pub fn create(app: &AppHandle) -> tauri::Result<()> {
     let show = MenuItem::with_id(app, "show", "Show or hide the sidebar", true, None::<&str>)?;
@@ -14,18 +11,13 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
     let quit = MenuItem::with_id(app, "quit", "Quit Sightline", true, None::<&str>)?;
     let separator = PredefinedMenuItem::separator(app)?;
     let menu = Menu::with_items(app, &[&show, &pause, &separator, &quit])?;
+    app.manage(ambient::PauseItem(pause.clone()));
     let mut tray = TrayIconBuilder::with_id("sightline")
         .tooltip("Sightline")
         .menu(&menu)
         .on_menu_event(move |app, event| match event.id().as_ref() {
             "show" => sidebar::toggle_visible(app),
-            "pause" => {
-                let state = app.state::<AppState>();
-                let paused = !state.paused.fetch_xor(true, Ordering::SeqCst);
-                if let Err(error) = (PauseChanged { paused }).emit(app) {
-                    tracing::warn!(%error, "the UI was not told about the pause");
-                }
-            }
+            "pause" => ambient::toggle_paused(app),
             "quit" => app.exit(0),
             _ => {}
         });

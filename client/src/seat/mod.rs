@@ -62,7 +62,20 @@ pub trait Seat: Send + Sync + std::fmt::Debug {
     fn clipboard_clear(&self) -> Result<(), ClientError>;
     fn clipboard_text(&self) -> Result<Option<String>, ClientError>;
     fn clipboard_set_privately(&self, text: &str) -> Result<(), ClientError>;
+    /// Calls `listener` whenever another application's window gets the
+    /// focus. Where focus cannot be followed, it is never called.
+    fn on_focus_change(&self, listener: FocusListener) {
+        drop(listener);
+    }
+    /// Whether the screen saver or lock screen is on. Where that cannot be
+    /// told, `false`.
+    fn screen_locked(&self) -> bool {
+        false
+    }
 }
+
+/// Told of focus changes, on the thread that follows them.
+pub type FocusListener = Box<dyn Fn() + Send + Sync>;
 
 /// Why typing into other windows cannot work in this session, if it can't.
 pub fn injection_blocked() -> Option<String> {
@@ -182,5 +195,13 @@ impl Seat for SystemSeat {
 
     fn clipboard_set_privately(&self, text: &str) -> Result<(), ClientError> {
         self.clipboard.set_text_privately(text)
+    }
+
+    fn on_focus_change(&self, listener: FocusListener) {
+        self.x11.on_focus_change(listener);
+    }
+
+    fn screen_locked(&self) -> bool {
+        self.x11.screen_locked()
     }
 }

@@ -2,7 +2,7 @@
 //! which window is active, which other window had the focus before one of
 //! ours took it, activating a window, and whether modifier keys are held.
 
-use super::WindowRef;
+use super::{FocusListener, WindowRef};
 use crate::error::ClientError;
 use std::sync::{Arc, Mutex};
 use x11rb::connection::Connection;
@@ -52,6 +52,7 @@ pub struct X11 {
     atoms: Atoms,
     own_pid: u32,
     last_foreign: Arc<Mutex<Option<WindowRef>>>,
+    focus_listeners: Arc<Mutex<Vec<FocusListener>>>,
 }
 
 impl std::fmt::Debug for X11 {
@@ -79,6 +80,7 @@ impl X11 {
             atoms,
             own_pid: std::process::id(),
             last_foreign: Arc::new(Mutex::new(None)),
+            focus_listeners: Arc::new(Mutex::new(Vec::new())),
         };
         if let Ok(Some(window)) = x11.active_window() {
             if window.pid != Some(x11.own_pid) {
@@ -95,6 +97,7 @@ impl X11 {
         let atoms = self.atoms;
         let own_pid = self.own_pid;
         let last_foreign = self.last_foreign.clone();
+        let listeners = self.focus_listeners.clone();
         conn.change_window_attributes(
             root,
             &ChangeWindowAttributesAux::new().event_mask(EventMask::PROPERTY_CHANGE),
@@ -112,6 +115,7 @@ impl X11 {
                             // the target is the window the user came from.
                             if window.pid != Some(own_pid) {
                                 *lock(&last_foreign) = Some(window);
+                                lock(&listeners).iter().for_each(|listener| listener());
                             }
                         }
                     }
@@ -132,6 +136,21 @@ impl X11 {
 
     pub fn last_foreign_window(&self) -> Option<WindowRef> {
         lock(&self.last_foreign).clone()
+    }
+
+    pub fn on_focus_change(&self, listener: FocusListener) {
+        lock(&self.focus_listeners).push(listener);
+    }
+
+    /// Whether the X screen saver is on, which is what screen lockers on
+    /// X11 (xscreensaver, light-locker, xss-lock setups) turn on.
+    pub fn screen_locked(&self) -> bool {
+        use x11rb::protocol::screensaver::{ConnectionExt as _, State};
+        let conn = lock(&self.conn);
+        conn.screensaver_query_info(self.root)
+            .ok()
+            .and_then(|cookie| cookie.reply().ok())
+            .is_some_and(|info| info.state == u8::from(State::ON) || info.state == u8::from(State::CYCLE))
     }
 
     pub fn own_pid(&self) -> u32 {
