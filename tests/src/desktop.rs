@@ -292,6 +292,48 @@ pub async fn ready_profile(
     Ok(desktop)
 }
 
+/// A server whose one mode answers from the stub provider, and a sidebar
+/// profile logged in to it with that mode remembered where `remember`
+/// puts it: what the desktop tests of one capability start from.
+pub struct StubbedProfile {
+    pub stub: crate::stub::StubProvider,
+    pub server: crate::TestServer,
+    pub home: tempfile::TempDir,
+    pub config_dir: PathBuf,
+}
+
+impl std::fmt::Debug for StubbedProfile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StubbedProfile")
+            .field("config_dir", &self.config_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StubbedProfile {
+    pub async fn start(
+        username: &str,
+        password: &str,
+        (mode_name, mode_kind): (&str, &str),
+        remember: impl FnOnce(&mut sightline_client::settings::Settings, String),
+    ) -> Result<Self> {
+        let stub = crate::stub::StubProvider::start().await?;
+        let server = crate::TestServer::start_configured(&stub.provider_toml(), &[]).await?;
+        server.add_mode(mode_name, mode_kind, "stub", &[]).await?;
+        let home = tempfile::tempdir()?;
+        let config_dir = home.path().join("config");
+        let profile = ready_profile(&server, username, password, &config_dir).await?;
+        let mode = mode_named(&profile, mode_name).await?;
+        profile.update_settings(|settings| remember(settings, mode))?;
+        Ok(Self {
+            stub,
+            server,
+            home,
+            config_dir,
+        })
+    }
+}
+
 /// The id of the server's mode called `name`, as `desktop` lists them.
 pub async fn mode_named(desktop: &sightline_client::desktop::Desktop, name: &str) -> Result<String> {
     desktop

@@ -5,8 +5,10 @@
 //! in between.
 //!
 //! [`LiveEnv`] is the scheduler's view of the real desktop: the gate asks
-//! the seat which window has the focus *before* anything is grabbed; a look
-//! grabs the primary monitor with the app's own windows blanked; a send
+//! the seat which window has the focus *before* anything is grabbed (an
+//! excluded one means no look at all); a look grabs the primary monitor
+//! with the app's own windows and any excluded window still on screen
+//! blanked; a send
 //! encodes that frame, writes the upload log and streams the insight to the
 //! shell, which shows it in the sidebar's feed.
 
@@ -412,13 +414,26 @@ impl AmbientEnv for LiveEnv {
     }
 
     fn look(&mut self) -> Result<Thumbnail, ClientError> {
+        // Excluded windows that are on screen without the focus are
+        // blanked like our own: found before the grab, painted over before
+        // the frame is compared or encoded.
+        let mut blanked = self.shell.own_windows();
+        if let Some(seat) = &self.seat {
+            blanked.extend(
+                seat.visible_windows()?
+                    .into_iter()
+                    .filter(|(window, _)| !seat.is_own(window) && self.settings.excludes(window).is_some())
+                    .map(|(_, rect)| rect),
+            );
+        }
+        tracing::debug!(?blanked, "looking at the screen");
         let monitors = capture::monitors()?;
         let primary = monitors
             .iter()
             .find(|monitor| monitor.primary)
             .ok_or_else(|| ClientError::Capture("no monitor found".into()))?;
         let mut frame = capture::capture_monitor(primary)?;
-        for own in self.shell.own_windows() {
+        for own in blanked {
             if let Some(rect) = own.intersect(&primary.bounds) {
                 frame.fill(
                     &rect.relative_to(primary.bounds.x, primary.bounds.y),

@@ -12,6 +12,7 @@ pub mod keyboard;
 mod x11;
 
 use crate::clipboard::{Clipboard, Snapshot};
+use crate::capture::geometry::PixelRect;
 use crate::error::ClientError;
 use serde::Serialize;
 use std::sync::Arc;
@@ -71,6 +72,11 @@ pub trait Seat: Send + Sync + std::fmt::Debug {
     /// told, `false`.
     fn screen_locked(&self) -> bool {
         false
+    }
+    /// Other applications' windows on screen, with their places on the
+    /// desktop (frames included). Where that cannot be told, none.
+    fn visible_windows(&self) -> Result<Vec<(WindowRef, PixelRect)>, ClientError> {
+        Ok(Vec::new())
     }
 }
 
@@ -203,5 +209,9 @@ impl Seat for SystemSeat {
 
     fn screen_locked(&self) -> bool {
         self.x11.screen_locked()
+    }
+
+    fn visible_windows(&self) -> Result<Vec<(WindowRef, PixelRect)>, ClientError> {
+        self.x11.visible_windows()
     }
 }

@@ -3,6 +3,7 @@
 //! ours took it, activating a window, and whether modifier keys are held.
 
 use super::{FocusListener, WindowRef};
+use crate::capture::geometry::PixelRect;
 use crate::error::ClientError;
 use std::sync::{Arc, Mutex};
 use x11rb::connection::Connection;
@@ -20,6 +21,8 @@ fn failed(error: impl std::fmt::Display) -> ClientError {
 #[derive(Debug, Clone, Copy)]
 struct Atoms {
     active_window: Atom,
+    client_list: Atom,
+    frame_extents: Atom,
     wm_pid: Atom,
     wm_name: Atom,
     utf8_string: Atom,
@@ -37,6 +40,8 @@ impl Atoms {
         };
         Ok(Self {
             active_window: atom(b"_NET_ACTIVE_WINDOW")?,
+            client_list: atom(b"_NET_CLIENT_LIST")?,
+            frame_extents: atom(b"_NET_FRAME_EXTENTS")?,
             wm_pid: atom(b"_NET_WM_PID")?,
             wm_name: atom(b"_NET_WM_NAME")?,
             utf8_string: atom(b"UTF8_STRING")?,
@@ -151,6 +156,56 @@ impl X11 {
             .ok()
             .and_then(|cookie| cookie.reply().ok())
             .is_some_and(|info| info.state == u8::from(State::ON) || info.state == u8::from(State::CYCLE))
+    }
+
+    /// The applications' windows that are on screen (mapped), each with
+    /// its place on the desktop including the window manager's frame
+    /// (whose title bar shows the title too).
+    pub fn visible_windows(&self) -> Result<Vec<(WindowRef, PixelRect)>, ClientError> {
+        use x11rb::protocol::xproto::MapState;
+        let conn = lock(&self.conn);
+        let list = conn
+            .get_property(false, self.root, self.atoms.client_list, AtomEnum::WINDOW, 0, 4096)
+            .map_err(failed)?
+            .reply()
+            .map_err(failed)?;
+        let ids: Vec<Window> = list.value32().map(Iterator::collect).unwrap_or_default();
+        let mut visible = Vec::new();
+        for id in ids {
+            // A window that went away between the list and the question is
+            // simply not on screen.
+            let Some(attributes) = conn.get_window_attributes(id).ok().and_then(|c| c.reply().ok()) else {
+                continue;
+            };
+            if attributes.map_state != MapState::VIEWABLE {
+                continue;
+            }
+            let Some(geometry) = conn.get_geometry(id).ok().and_then(|c| c.reply().ok()) else {
+                continue;
+            };
+            let Some(origin) = conn
+                .translate_coordinates(id, self.root, 0, 0)
+                .ok()
+                .and_then(|c| c.reply().ok())
+            else {
+                continue;
+            };
+            let extents: Vec<u32> = conn
+                .get_property(false, id, self.atoms.frame_extents, AtomEnum::CARDINAL, 0, 4)
+                .ok()
+                .and_then(|c| c.reply().ok())
+                .and_then(|reply| reply.value32().map(Iterator::collect))
+                .unwrap_or_default();
+            let [left, right, top, bottom] = <[u32; 4]>::try_from(extents).unwrap_or([0; 4]);
+            let rect = PixelRect {
+                x: i32::from(origin.dst_x) - i32::try_from(left).unwrap_or(0),
+                y: i32::from(origin.dst_y) - i32::try_from(top).unwrap_or(0),
+                width: u32::from(geometry.width) + left + right,
+                height: u32::from(geometry.height) + top + bottom,
+            };
+            visible.push((describe(&conn, id, self.atoms), rect));
+        }
+        Ok(visible)
     }
 
     pub fn own_pid(&self) -> u32 {

@@ -11,9 +11,8 @@
 
 use anyhow::{Context, Result};
 use image::RgbaImage;
-use sightline_tests::desktop::{app_binary, mode_named, ready_profile, Display};
+use sightline_tests::desktop::{app_binary, Display, StubbedProfile};
 use sightline_tests::stub::{Behaviour, StubProvider};
-use sightline_tests::TestServer;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -61,15 +60,15 @@ async fn wait_for_overlays(display: &Display, wanted: usize) -> Result<()> {
 async fn a_dragged_region_reaches_the_model_pixel_for_pixel() -> Result<()> {
     let shots = output_dir();
     std::fs::create_dir_all(&shots)?;
-    let stub = StubProvider::start().await?;
-    let server = TestServer::start_configured(&stub.provider_toml(), &[]).await?;
-    server.add_mode("Explain", "chat", "stub", &[]).await?;
-    let home = tempfile::tempdir()?;
-    let config_dir = home.path().join("config");
-    let profile = ready_profile(&server, "rhea", PASSWORD, &config_dir).await?;
-    let explain = mode_named(&profile, "Explain").await?;
-    profile.update_settings(|s| s.mode = Some(explain))?;
-    drop(profile);
+    let StubbedProfile {
+        stub,
+        server: _server,
+        home,
+        config_dir,
+    } = StubbedProfile::start("rhea", PASSWORD, ("Explain", "chat"), |s, mode| {
+        s.mode = Some(mode)
+    })
+    .await?;
 
     let display = Display::start().await?;
     let picture = home.path().join("pattern.png");

@@ -7,10 +7,9 @@
 
 use anyhow::Result;
 use serde_json::json;
-use sightline_tests::desktop::{app_binary, mode_named, ready_profile, Display, Driver, TextPad};
+use sightline_tests::desktop::{app_binary, Display, Driver, StubbedProfile, TextPad};
 use sightline_tests::stub::{Behaviour, StubProvider};
 use sightline_tests::webdriver::WebDriver;
-use sightline_tests::TestServer;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -66,16 +65,16 @@ async fn rewrite_all(driver: &WebDriver, display: &Display, pad: &TextPad) -> Re
 async fn rewrite_is_typed_only_after_approval_into_the_same_window() -> Result<()> {
     let shots = output_dir();
     std::fs::create_dir_all(&shots)?;
-    let stub = StubProvider::start().await?;
-    let server = TestServer::start_configured(&stub.provider_toml(), &[]).await?;
-    server.add_mode("Polish", "rewrite", "stub", &[]).await?;
-    let home = tempfile::tempdir()?;
-    let config_dir = home.path().join("config");
-    let profile = ready_profile(&server, "rita", PASSWORD, &config_dir).await?;
     // The stub's mode is the one remembered for rewrites.
-    let polish = mode_named(&profile, "Polish").await?;
-    profile.update_settings(|s| s.rewrite.mode = Some(polish))?;
-    drop(profile);
+    let StubbedProfile {
+        stub,
+        server: _server,
+        home,
+        config_dir,
+    } = StubbedProfile::start("rita", PASSWORD, ("Polish", "rewrite"), |s, mode| {
+        s.rewrite.mode = Some(mode)
+    })
+    .await?;
 
     let display = Display::start().await?;
     let driver_process = Driver::start(
