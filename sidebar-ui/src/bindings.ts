@@ -92,6 +92,7 @@ export const commands = {
 export const events = {
 	ambientChanged: makeEvent<AmbientChanged, AmbientChanged>("ambient-changed"),
 	ambientInsight: makeEvent<AmbientInsight, AmbientInsight>("ambient-insight"),
+	overlayChanged: makeEvent<OverlayChanged, OverlayChanged>("overlay-changed"),
 	regionSelected: makeEvent<RegionSelected, RegionSelected>("region-selected"),
 	rewriteOpened: makeEvent<RewriteOpened, RewriteOpened>("rewrite-opened"),
 	shortcutFailed: makeEvent<ShortcutFailed, ShortcutFailed>("shortcut-failed"),
@@ -316,10 +317,21 @@ export type ModeSummary = {
 };
 
 /**
+ *  The selection overlays opened (their pages fetch the new frame) or
+ *  closed (they drop it).
+ */
+export type OverlayChanged = {
+	generation: number,
+	open: boolean,
+};
+
+/**
  *  What an overlay page needs: the frame's size and the windows it can
  *  click to select (topmost first, in the page's pixels).
  */
 export type OverlayInfo = {
+	/**  The opening this frame belongs to. */
+	generation: number,
 	frame_width: number,
 	frame_height: number,
 	windows: LogicalRect[],

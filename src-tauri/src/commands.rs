@@ -83,6 +83,14 @@ pub struct RegionSelected {
     pub thumbnail: String,
 }
 
+/// The selection overlays opened (their pages fetch the new frame) or
+/// closed (they drop it).
+#[derive(Debug, Clone, Serialize, specta::Type, Event)]
+pub struct OverlayChanged {
+    pub generation: u32,
+    pub open: bool,
+}
+
 /// Every command and event, for the invoke handler and the bindings.
 pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
     tauri_specta::Builder::<tauri::Wry>::new()
@@ -129,7 +137,8 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             AmbientInsight,
             RewriteOpened,
             ShortcutFailed,
-            RegionSelected
+            RegionSelected,
+            OverlayChanged
         ])
         .dangerously_cast_bigints_to_number()
         .disable_serde_phases()

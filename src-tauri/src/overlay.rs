@@ -8,7 +8,7 @@
 //! The sidebar's own pixels are blanked in the frozen frames, so it can
 //! never be part of a selection.
 
-use crate::commands::RegionSelected;
+use crate::commands::{OverlayChanged, RegionSelected};
 use crate::{sidebar, AppState};
 use sightline_client::api::Attachment;
 use sightline_client::capture::geometry::{LogicalRect, MonitorInfo};
@@ -45,6 +45,8 @@ pub struct Selecting {
     /// Claimed from the shortcut until the overlays close: a second press
     /// meanwhile does nothing.
     busy: std::sync::atomic::AtomicBool,
+    /// Counts openings, so a page never shows the frame of an earlier one.
+    generation: std::sync::atomic::AtomicU32,
 }
 
 impl Selecting {
@@ -143,23 +145,24 @@ async fn show(app: &AppHandle) -> Result<(), ClientError> {
         tracing::warn!(%error, "Esc is not available as a global shortcut; the overlay still takes it");
     }
 
-    // The overlays get a web context of their own (another data folder):
-    // they hold nothing the sidebar's pages need, and a WebDriver session
-    // automating the sidebar would otherwise claim them too and stall them.
-    let data_directory = app.path().app_cache_dir().map_err(io)?.join("overlay-webview");
+    let generation = state
+        .selecting
+        .generation
+        .fetch_add(1, std::sync::atomic::Ordering::AcqRel)
+        + 1;
+    // The pages fetch the new frame while their windows are still hidden.
+    OverlayChanged {
+        generation,
+        open: true,
+    }
+    .emit(app)
+    .map_err(io)?;
     for (index, monitor) in monitors.iter().enumerate() {
-        let url = WebviewUrl::App(format!("overlay.html?monitor={index}").into());
-        let window = tauri::WebviewWindowBuilder::new(app, label(index), url)
-            .data_directory(data_directory.clone())
-            .title("Sightline selection")
-            .decorations(false)
-            .always_on_top(true)
-            .skip_taskbar(true)
-            .resizable(false)
-            .shadow(false)
-            .visible(false)
-            .build()
-            .map_err(io)?;
+        let window = match app.get_webview_window(&label(index)) {
+            Some(window) => window,
+            // A monitor added since start: its overlay is made now.
+            None => build(app, index)?,
+        };
         window
             .set_position(PhysicalPosition::new(monitor.bounds.x, monitor.bounds.y))
             .map_err(io)?;
@@ -172,6 +175,49 @@ async fn show(app: &AppHandle) -> Result<(), ClientError> {
         }
     }
     Ok(())
+}
+
+/// One hidden overlay window. The overlays get a web context of their own
+/// (another data folder): they hold nothing the sidebar's pages need, and a
+/// WebDriver session automating the sidebar would otherwise claim them too
+/// and stall them.
+fn build(app: &AppHandle, index: usize) -> Result<tauri::WebviewWindow, ClientError> {
+    let data_directory = app.path().app_cache_dir().map_err(io)?.join("overlay-webview");
+    let url = WebviewUrl::App(format!("overlay.html?monitor={index}").into());
+    tauri::WebviewWindowBuilder::new(app, label(index), url)
+        .data_directory(data_directory)
+        .title("Sightline selection")
+        .decorations(false)
+        .always_on_top(true)
+        .skip_taskbar(true)
+        .resizable(false)
+        .shadow(false)
+        .visible(false)
+        .build()
+        .map_err(io)
+}
+
+/// Makes the overlays ahead of the first shortcut, hidden: a web view
+/// with its page loaded is what makes the overlay appear at once (starting
+/// one takes a few hundred milliseconds). Shortly after start, so the
+/// sidebar comes first.
+pub fn prepare(app: &AppHandle) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let monitors = match tauri::async_runtime::spawn_blocking(capture::monitors).await {
+            Ok(Ok(monitors)) => monitors,
+            Ok(Err(error)) => return tracing::warn!(%error, "no monitors for the selection overlay"),
+            Err(error) => return tracing::warn!(%error, "the monitors could not be listed"),
+        };
+        for index in 0..monitors.len() {
+            if app.get_webview_window(&label(index)).is_none() {
+                if let Err(error) = build(&app, index) {
+                    tracing::warn!(%error, "the selection overlay could not be prepared");
+                }
+            }
+        }
+    });
 }
 
 /// An overlay page has painted its frozen frame: the time from the
@@ -199,10 +245,23 @@ pub fn close(app: &AppHandle) {
     if let Ok(escape) = Shortcut::from_str("Escape") {
         let _ = app.global_shortcut().unregister(escape);
     }
+    // Hidden, not destroyed: the next opening reuses them.
     for (label, window) in app.webview_windows() {
         if label.starts_with("overlay-") {
-            let _ = window.destroy();
+            let _ = window.hide();
         }
+    }
+    let generation = state
+        .selecting
+        .generation
+        .load(std::sync::atomic::Ordering::Acquire);
+    if let Err(error) = (OverlayChanged {
+        generation,
+        open: false,
+    })
+    .emit(app)
+    {
+        tracing::debug!(%error, "the overlay pages did not hear of the closing");
     }
     state
         .selecting
@@ -214,6 +273,8 @@ pub fn close(app: &AppHandle) {
 /// click to select (topmost first, in the page's pixels).
 #[derive(Debug, Clone, serde::Serialize, specta::Type)]
 pub struct OverlayInfo {
+    /// The opening this frame belongs to.
+    pub generation: u32,
     pub frame_width: u32,
     pub frame_height: u32,
     pub windows: Vec<LogicalRect>,
@@ -231,6 +292,10 @@ pub fn info(app: &AppHandle, monitor: u32) -> Result<OverlayInfo, ClientError> {
         .filter_map(|rect| shot.monitor.to_overlay(rect))
         .collect();
     Ok(OverlayInfo {
+        generation: state
+            .selecting
+            .generation
+            .load(std::sync::atomic::Ordering::Acquire),
         frame_width: shot.frame.width,
         frame_height: shot.frame.height,
         windows,

@@ -11,8 +11,8 @@ pub mod keyboard;
 #[cfg(target_os = "linux")]
 mod x11;
 
-use crate::clipboard::{Clipboard, Snapshot};
 use crate::capture::geometry::PixelRect;
+use crate::clipboard::{Clipboard, Snapshot};
 use crate::error::ClientError;
 use serde::Serialize;
 use std::sync::Arc;

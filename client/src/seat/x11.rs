@@ -165,7 +165,14 @@ impl X11 {
         use x11rb::protocol::xproto::MapState;
         let conn = lock(&self.conn);
         let list = conn
-            .get_property(false, self.root, self.atoms.client_list, AtomEnum::WINDOW, 0, 4096)
+            .get_property(
+                false,
+                self.root,
+                self.atoms.client_list,
+                AtomEnum::WINDOW,
+                0,
+                4096,
+            )
             .map_err(failed)?
             .reply()
             .map_err(failed)?;

@@ -9,14 +9,18 @@
 //! 3. the time from the region shortcut to the overlay having painted its
 //!    frozen frame (the page reports its second animation frame after the
 //!    picture loaded; the app logs the time since the shortcut arrived),
-//!    over several openings.
+//!    over several openings;
+//! 4. the CPU time the app and its WebKit processes use over N seconds on
+//!    a still desktop (`../shared/bench/make-test-screen.sh`), logged in,
+//!    with screen awareness off and then on (default cooldown), as a share
+//!    of one core.
 //!
-//! Usage: `desktop_bench [--runs N] [--idle-seconds N]`.
+//! Usage: `desktop_bench [--runs N] [--idle-seconds N] [--ambient-seconds N]`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use anyhow::{bail, Context, Result};
-use sightline_tests::desktop::Display;
-use std::path::PathBuf;
+use sightline_tests::desktop::{Display, StubbedProfile};
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -26,11 +30,13 @@ use tokio::process::Command;
 async fn main() -> Result<()> {
     let mut runs = 10usize;
     let mut idle = 60u64;
+    let mut ambient_seconds = 60u64;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--runs" => runs = args.next().context("--runs N")?.parse()?,
             "--idle-seconds" => idle = args.next().context("--idle-seconds N")?.parse()?,
+            "--ambient-seconds" => ambient_seconds = args.next().context("--ambient-seconds N")?.parse()?,
             other => bail!("unknown argument {other}"),
         }
     }
@@ -44,7 +50,8 @@ async fn main() -> Result<()> {
     let mut startups = Vec::new();
     for run in 0..runs {
         let config = tempfile::tempdir()?;
-        let (elapsed, mut child, log) = start(&app, &display, config.path(), run + 1 == runs).await?;
+        let (elapsed, mut child, log) =
+            start(&app, &display, config.path(), config.path(), run + 1 == runs).await?;
         startups.push(elapsed);
         if run + 1 < runs {
             child.kill().await?;
@@ -74,7 +81,77 @@ async fn main() -> Result<()> {
         ms(startups[startups.len() / 2]),
         ms(startups[startups.len() - 1])
     );
+    if ambient_seconds > 0 {
+        ambient_cpu(&app, &display, ambient_seconds).await?;
+    }
     Ok(())
+}
+
+/// CPU over `seconds` of a still, realistic desktop with screen awareness
+/// off and on, for the app process alone and with its WebKit processes.
+async fn ambient_cpu(app: &Path, display: &Display, seconds: u64) -> Result<()> {
+    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench");
+    let pictures = tempfile::tempdir()?;
+    let picture = pictures.path().join("test-screen.png");
+    let made = std::process::Command::new("bash")
+        .arg(shared.join("make-test-screen.sh"))
+        .arg(&picture)
+        .status()?;
+    if !made.success() {
+        bail!("make-test-screen.sh failed");
+    }
+    display.set_background(&picture).await?;
+    let tick = clock_ticks_per_second()?;
+    println!("\nCPU over {seconds} s of a still desktop, logged in (share of one core):");
+    for enabled in [false, true] {
+        let profile = StubbedProfile::start(
+            if enabled { "bench-on" } else { "bench-off" },
+            "quartz-heron-meadow",
+            ("Watch", "chat"),
+            |settings, mode| {
+                settings.mode = Some(mode.clone());
+                settings.ambient.enabled = enabled;
+                settings.ambient.mode = Some(mode);
+            },
+        )
+        .await?;
+        let (_, mut child, _) = start(app, display, &profile.config_dir, profile.home.path(), false).await?;
+        let pid = child.id().context("app exited")?;
+        // Start-up work (modes, the connection check) is not idling.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let before = cpu_ticks(pid)?;
+        tokio::time::sleep(Duration::from_secs(seconds)).await;
+        let after = cpu_ticks(pid)?;
+        let share = |ticks: u64| ticks as f64 / tick / seconds as f64 * 100.0;
+        println!(
+            "  screen awareness {:<3}: app {:.2} %, app + WebKit processes {:.2} %",
+            if enabled { "on" } else { "off" },
+            share(after.0.saturating_sub(before.0)),
+            share(after.1.saturating_sub(before.1)),
+        );
+        child.kill().await?;
+    }
+    Ok(())
+}
+
+fn clock_ticks_per_second() -> Result<f64> {
+    let output = std::process::Command::new("getconf").arg("CLK_TCK").output()?;
+    Ok(String::from_utf8(output.stdout)?.trim().parse()?)
+}
+
+/// User + system clock ticks of `root` alone, and of `root` with every
+/// process below it.
+fn cpu_ticks(root: u32) -> Result<(u64, u64)> {
+    let ticks = |pid: u32| -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        // utime and stime are the 14th and 15th fields; the 3rd is first here.
+        let field = |n: usize| fields.get(n).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        field(11) + field(12)
+    };
+    let tree = process_tree(root)?;
+    Ok((ticks(root), tree.into_iter().map(ticks).sum()))
 }
 
 /// Presses the region shortcut `times` times and reads how long the
@@ -149,16 +226,17 @@ type LogLines = Option<tokio::sync::mpsc::UnboundedReceiver<String>>;
 /// Starts the app and waits for its "sidebar interactive" log line; with
 /// `keep`, the rest of its log comes back as a channel.
 async fn start(
-    app: &PathBuf,
+    app: &Path,
     display: &Display,
-    config: &std::path::Path,
+    config: &Path,
+    home: &Path,
     keep: bool,
 ) -> Result<(Duration, tokio::process::Child, LogLines)> {
     let started = Instant::now();
     let mut child = Command::new(app)
         .env("DISPLAY", display.name())
         .env("SIGHTLINE_CONFIG_DIR", config)
-        .env("HOME", config)
+        .env("HOME", home)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -192,8 +270,8 @@ fn kb_to_mb(kb: u64) -> f64 {
     kb as f64 / 1024.0
 }
 
-/// PSS in kB of `root` and every process below it, with their names.
-fn pss_tree(root: u32) -> Result<(u64, Vec<(String, u64)>)> {
+/// `root` and every process below it.
+fn process_tree(root: u32) -> Result<Vec<u32>> {
     let mut parents = Vec::new();
     for entry in std::fs::read_dir("/proc")? {
         let Ok(pid) = entry?.file_name().to_string_lossy().parse::<u32>() else {
@@ -219,6 +297,12 @@ fn pss_tree(root: u32) -> Result<(u64, Vec<(String, u64)>)> {
         tree.extend(parents.iter().filter(|(_, p)| *p == parent).map(|(pid, _)| *pid));
         index += 1;
     }
+    Ok(tree)
+}
+
+/// PSS in kB of `root` and every process below it, with their names.
+fn pss_tree(root: u32) -> Result<(u64, Vec<(String, u64)>)> {
+    let tree = process_tree(root)?;
     let mut parts = Vec::new();
     let mut total = 0;
     for pid in tree {

@@ -1,7 +1,8 @@
 //! Ambient awareness with the real app under Xvfb, driven over WebDriver:
 //! screen awareness is on (5 s cooldown) and the desktop is a still
 //! picture with a real GTK editor focused. A minute of that sends nothing;
-//! one change of the picture sends exactly one image, whose insight lands
+//! one change of the picture while the user types sends exactly one image
+//! after the typing pause, whose insight lands
 //! in the sidebar's feed without taking the focus; with an excluded window
 //! focused a change sends nothing, and once the focus is back the change
 //! goes with the excluded window blanked out. Screenshots land in
@@ -173,9 +174,21 @@ async fn walk(
         .screenshot_right(&shots.join("01-watching.png"), 640)
         .await?;
 
-    // One change: one picture, within a cooldown or two.
+    // One change, made while the user types in the editor: the timer
+    // waits for the typing pause (keys seen through the input listener),
+    // then one picture goes.
     let busy = tiles(0);
-    show(display, &busy, home, "tiles").await?;
+    let typing = display.run(
+        "xdotool",
+        &["type", "--delay", "100", "the quick brown fox jumps"],
+    );
+    let change = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        show(display, &busy, home, "tiles").await
+    };
+    let (typed, changed) = tokio::join!(typing, change);
+    typed?;
+    changed?;
     wait_for_requests(stub, 1, cooldown * 3).await?;
     let (mime, jpeg) = stub.last_image()?;
     assert_eq!(mime, "image/jpeg", "screens go as JPEG");
@@ -184,7 +197,10 @@ async fn walk(
     // Below the editor and left of the sidebar, the picture is the screen.
     let open_area = (100, 600, 1200, 400);
     let difference = mean_difference(&sent, &busy, open_area);
-    assert!(difference < 12.0, "the sent picture differs from the screen by {difference:.1} per channel");
+    assert!(
+        difference < 12.0,
+        "the sent picture differs from the screen by {difference:.1} per channel"
+    );
     // The sidebar (the right 360 px) is blanked out.
     assert!(blanked(&sent, (1600, 100, 300, 800)), "the sidebar was sent");
 
@@ -204,7 +220,11 @@ async fn walk(
         .await?;
     let meta = driver.text("[data-testid=insight-meta]").await?;
     assert!(meta.contains("Watch"), "{meta}");
-    assert_eq!(focused_title(display).await?, "Notes", "the insight took the focus");
+    assert_eq!(
+        focused_title(display).await?,
+        "Notes",
+        "the insight took the focus"
+    );
     display
         .screenshot_right(&shots.join("02-insight.png"), 640)
         .await?;
@@ -217,9 +237,12 @@ async fn walk(
     let digest = ring::digest::digest(&ring::digest::SHA256, &jpeg);
     assert_eq!(entry["sha256"], data_encoding::HEXLOWER.encode(digest.as_ref()));
     assert_eq!(entry["bytes"], jpeg.len());
+    assert_eq!(entry["trigger"], "typing_pause", "{entry}");
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(config_dir.join("uploads.log"))?.permissions().mode();
+        let mode = std::fs::metadata(config_dir.join("uploads.log"))?
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 
@@ -233,7 +256,11 @@ async fn walk(
     let other = tiles(5);
     show(display, &other, home, "other").await?;
     tokio::time::sleep(cooldown * 2 + Duration::from_secs(2)).await;
-    assert_eq!(stub.requests().len(), 1, "a picture was sent with an excluded window focused");
+    assert_eq!(
+        stub.requests().len(),
+        1,
+        "a picture was sent with an excluded window focused"
+    );
     display
         .screenshot_right(&shots.join("03-excluded.png"), 640)
         .await?;
@@ -299,5 +326,64 @@ async fn walk(
         .screenshot_right(&shots.join("05-paused.png"), 640)
         .await?;
     drop(vault);
+    settings(driver, display, config_dir).await
+}
+
+/// The settings page: the upload log, a refused value, and turning
+/// awareness off (saved, and the indicator goes).
+async fn settings(driver: &WebDriver, display: &Display, config_dir: &Path) -> Result<()> {
+    let shots = output_dir();
+    driver.click_on("[data-testid=open-settings]").await?;
+    driver.click_on("[data-testid=show-uploads]").await?;
+    driver
+        .wait_until(
+            "the upload log",
+            "return document.querySelectorAll('[data-testid=upload-log] li').length === 2;",
+            LONG,
+        )
+        .await?;
+    let first = driver.text("[data-testid=upload-log] li").await?;
+    assert!(
+        first.contains("window changed") && first.contains("KiB"),
+        "{first}"
+    );
+
+    driver.fill("[data-testid=ambient-cooldown]", "3").await?;
+    driver.click_on("[data-testid=save-ambient]").await?;
+    let alert = driver.text(".settings [role=alert]").await?;
+    assert!(alert.to_lowercase().contains("cooldown: give 5"), "{alert}");
+    driver
+        .execute(
+            "document.querySelector('[data-testid=upload-log]').scrollIntoView({block: 'center'});",
+            serde_json::json!([]),
+        )
+        .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    display
+        .screenshot_right(&shots.join("06-settings-upload-log.png"), 640)
+        .await?;
+
+    driver.fill("[data-testid=ambient-cooldown]", "30").await?;
+    driver.click_on("[data-testid=ambient-enabled]").await?;
+    driver.click_on("[data-testid=save-ambient]").await?;
+    let settings_file = config_dir.join("settings.json");
+    let deadline = Instant::now() + LONG;
+    loop {
+        let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&settings_file)?)?;
+        if saved["ambient"]["enabled"] == false {
+            assert_eq!(saved["ambient"]["cooldown_secs"], 30);
+            break;
+        }
+        ensure!(Instant::now() < deadline, "turning awareness off was not saved");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    driver.click_on("[data-testid=close-settings]").await?;
+    driver
+        .wait_until(
+            "the indicator to go",
+            "return document.querySelector('[data-testid=thread]') && !document.querySelector('[data-testid=ambient-indicator]');",
+            LONG,
+        )
+        .await?;
     Ok(())
 }
