@@ -468,7 +468,7 @@ impl AmbientEnv for LiveEnv {
         )?;
         let entry = upload_entry(&attachment, trigger, &mode);
         let question = Question {
-            text: AMBIENT_CONTEXT.into(),
+            text: context(capture::active_window().ok().flatten().as_ref()),
             mode: mode.clone(),
         };
         let shell = self.shell.clone();
@@ -496,6 +496,26 @@ impl AmbientEnv for LiveEnv {
         drop(slot);
         self.desktop.record_upload(&entry);
         Ok(())
+    }
+}
+
+/// The words that go with the picture: what it is, and which window the
+/// user is in (the gate has already ruled out excluded ones; our own
+/// sidebar is not worth naming).
+fn context(focused: Option<&capture::ActiveWindow>) -> String {
+    match focused.filter(|window| window.pid != Some(std::process::id()) && !window.title.trim().is_empty()) {
+        Some(window) if window.app.trim().is_empty() => {
+            format!(
+                "{AMBIENT_CONTEXT} The focused window is “{}”.",
+                window.title.trim()
+            )
+        }
+        Some(window) => format!(
+            "{AMBIENT_CONTEXT} The focused window is “{}” ({}).",
+            window.title.trim(),
+            window.app.trim()
+        ),
+        None => AMBIENT_CONTEXT.to_owned(),
     }
 }
 
@@ -529,6 +549,24 @@ mod tests {
         );
         let line = serde_json::to_string(&entry).unwrap();
         assert!(line.contains("\"trigger\":\"click\""), "{line}");
+    }
+
+    #[test]
+    fn the_focused_window_is_named_unless_it_is_ours() {
+        let window = |pid: u32| capture::ActiveWindow {
+            pid: Some(pid),
+            app: "gedit".into(),
+            title: "Notes".into(),
+            bounds: PixelRect {
+                x: 0,
+                y: 0,
+                width: 10,
+                height: 10,
+            },
+        };
+        assert!(context(Some(&window(1))).ends_with("The focused window is “Notes” (gedit)."));
+        assert_eq!(context(Some(&window(std::process::id()))), AMBIENT_CONTEXT);
+        assert_eq!(context(None), AMBIENT_CONTEXT);
     }
 
     #[test]

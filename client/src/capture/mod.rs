@@ -286,6 +286,36 @@ pub fn window_frames() -> Vec<PixelRect> {
         .collect()
 }
 
+/// The window with the keyboard focus: its application, title and place on
+/// the desktop in physical pixels.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct ActiveWindow {
+    pub pid: Option<u32>,
+    pub app: String,
+    pub title: String,
+    pub bounds: PixelRect,
+}
+
+/// The focused window, if any has the focus.
+pub fn active_window() -> Result<Option<ActiveWindow>, ClientError> {
+    let windows = xcap::Window::all().map_err(failed)?;
+    let Some(focused) = windows.into_iter().find(|w| w.is_focused().unwrap_or(false)) else {
+        return Ok(None);
+    };
+    Ok(Some(ActiveWindow {
+        pid: focused.pid().ok(),
+        app: focused.app_name().unwrap_or_default(),
+        title: focused.title().unwrap_or_default(),
+        bounds: PixelRect {
+            x: focused.x().map_err(failed)?,
+            y: focused.y().map_err(failed)?,
+            width: focused.width().map_err(failed)?,
+            height: focused.height().map_err(failed)?,
+        },
+    }))
+}
+
 /// Every monitor, with its place on the desktop and scale factor.
 pub fn monitors() -> Result<Vec<MonitorInfo>, ClientError> {
     let monitors = xcap::Monitor::all().map_err(failed)?;

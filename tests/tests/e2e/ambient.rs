@@ -192,6 +192,12 @@ async fn walk(
     wait_for_requests(stub, 1, cooldown * 3).await?;
     let (mime, jpeg) = stub.last_image()?;
     assert_eq!(mime, "image/jpeg", "screens go as JPEG");
+    let upstream = stub
+        .requests()
+        .pop()
+        .context("nothing reached the stub")?
+        .to_string();
+    assert!(upstream.contains("The focused window is “Notes”"), "{upstream}");
     let sent = image::load_from_memory(&jpeg)?.to_rgba8();
     assert_eq!(sent.dimensions(), (1920, 1080));
     // Below the editor and left of the sidebar, the picture is the screen.
