@@ -3,7 +3,9 @@
 //! presses the shortcut, drags a rectangle on the overlay, confirms, and
 //! types the question into the sidebar, and the picture that reaches the
 //! model provider must be exactly that rectangle's pixels. Esc cancels
-//! without sending anything. Screenshots land in test-output/region/.
+//! without sending anything. A click without a drag selects a real X
+//! window showing a pattern of its own, which must arrive whole and exact.
+//! Screenshots land in test-output/region/.
 //!
 //! The app runs without WebDriver here: an automation session claims every
 //! new web view of the app and the overlays would never draw under it. The
@@ -85,7 +87,7 @@ async fn a_dragged_region_reaches_the_model_pixel_for_pixel() -> Result<()> {
         .stderr(output)
         .kill_on_drop(true)
         .spawn()?;
-    let result = walk(&display, &stub, &pattern, &log).await;
+    let result = walk(&display, &stub, &pattern, &log, home.path()).await;
     if result.is_err() {
         let _ = display.screenshot(&shots.join("failure-screen.png")).await;
     }
@@ -111,6 +113,7 @@ async fn walk(
     stub: &StubProvider,
     pattern: &RgbaImage,
     log: &std::path::Path,
+    dir: &std::path::Path,
 ) -> Result<()> {
     let shots = output_dir();
     logged(log, "sidebar interactive").await?;
@@ -188,5 +191,89 @@ async fn walk(
     display
         .screenshot_right(&shots.join("04-answer.png"), 640)
         .await?;
+    a_click_selects_a_window(display, stub, dir).await
+}
+
+/// A pattern of its own for a window: blue from 250 down, where the
+/// desktop's stays below 120, so it cannot be mistaken for the desktop.
+fn window_pattern() -> RgbaImage {
+    RgbaImage::from_fn(400, 300, |x, y| {
+        image::Rgba([(x % 256) as u8, (y % 256) as u8, (250 - x / 256 - 2 * (y / 256)) as u8, 255])
+    })
+}
+
+/// A real X client (ImageMagick's `display`) shows a known pattern; a click
+/// without a drag on the overlay selects its window, and the region that
+/// reaches the model holds the window's whole picture, pixel for pixel.
+async fn a_click_selects_a_window(display: &Display, stub: &StubProvider, dir: &std::path::Path) -> Result<()> {
+    let shots = output_dir();
+    let picture = dir.join("window-pattern.png");
+    let wanted = window_pattern();
+    wanted.save(&picture)?;
+    let _viewer = tokio::process::Command::new("/usr/bin/display")
+        .args(["-title", "Pattern window", "-geometry", "+500+500"])
+        .arg(&picture)
+        .env("DISPLAY", display.name())
+        .kill_on_drop(true)
+        .spawn()?;
+    let deadline = Instant::now() + LONG;
+    let window = loop {
+        let found = display
+            .run("xdotool", &["search", "--onlyvisible", "--name", "^Pattern window$"])
+            .await
+            .unwrap_or_default();
+        if let Some(id) = found.lines().next() {
+            break id.trim().to_owned();
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the pattern window did not appear");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    display
+        .run("xdotool", &["windowactivate", "--sync", &window])
+        .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let before = stub.requests().len();
+    display.run("xdotool", &["key", "ctrl+shift+space"]).await?;
+    wait_for_overlays(display, 1).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    display
+        .run("xdotool", &["mousemove", "700", "650", "click", "1"])
+        .await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    display.screenshot(&shots.join("05-window-selected.png")).await?;
+    display.run("xdotool", &["key", "Return"]).await?;
+    wait_for_overlays(display, 0).await?;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    display
+        .run("xdotool", &["type", "--delay", "20", "What does this window show?"])
+        .await?;
+    display.run("xdotool", &["key", "Return"]).await?;
+    while stub.requests().len() == before {
+        anyhow::ensure!(Instant::now() < deadline + LONG, "the window's region never reached the model");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (mime, png) = stub.last_image()?;
+    assert_eq!(mime, "image/png");
+    let region = image::load_from_memory(&png)?.to_rgba8();
+    let (width, height) = region.dimensions();
+    assert!(width >= 400 && height >= 300, "the region is {width}×{height}, smaller than the window");
+    // Where the window's picture sits in the region (inside its frame),
+    // found by its first pixel, then compared whole.
+    let corner = wanted.get_pixel(0, 0);
+    let offset = (0..=height - 300)
+        .flat_map(|y| (0..=width - 400).map(move |x| (x, y)))
+        .find(|&(x, y)| {
+            region.get_pixel(x, y) == corner
+                && region.get_pixel(x + 399, y + 299) == wanted.get_pixel(399, 299)
+        })
+        .context("the window's picture is not in the region")?;
+    for (x, y, pixel) in wanted.enumerate_pixels() {
+        assert_eq!(
+            region.get_pixel(offset.0 + x, offset.1 + y),
+            pixel,
+            "pixel {x},{y} of the window"
+        );
+    }
     Ok(())
 }
