@@ -20,6 +20,7 @@ use crate::capture::{self, Encoding, Frame};
 use crate::desktop::{ChatEvent, Desktop, Question};
 use crate::error::ClientError;
 use crate::seat::Seat;
+use crate::status::ConnectionStatus;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -406,6 +407,12 @@ impl AmbientEnv for LiveEnv {
         };
         if let Some(rule) = focused.as_ref().and_then(|window| self.settings.excludes(window)) {
             return Gate::Excluded(rule);
+        }
+        // Nothing could be sent: not worth a grab.
+        match self.desktop.status() {
+            Some(ConnectionStatus::Connected) => {}
+            Some(status) => return Gate::Unavailable(status.describe()),
+            None => return Gate::Unavailable("connecting to the server".into()),
         }
         if self.mode().is_none() {
             return Gate::Unavailable("choose a mode for screen awareness in Settings".into());
