@@ -198,14 +198,23 @@ async fn walk(
 /// desktop's stays below 120, so it cannot be mistaken for the desktop.
 fn window_pattern() -> RgbaImage {
     RgbaImage::from_fn(400, 300, |x, y| {
-        image::Rgba([(x % 256) as u8, (y % 256) as u8, (250 - x / 256 - 2 * (y / 256)) as u8, 255])
+        image::Rgba([
+            (x % 256) as u8,
+            (y % 256) as u8,
+            (250 - x / 256 - 2 * (y / 256)) as u8,
+            255,
+        ])
     })
 }
 
 /// A real X client (ImageMagick's `display`) shows a known pattern; a click
 /// without a drag on the overlay selects its window, and the region that
 /// reaches the model holds the window's whole picture, pixel for pixel.
-async fn a_click_selects_a_window(display: &Display, stub: &StubProvider, dir: &std::path::Path) -> Result<()> {
+async fn a_click_selects_a_window(
+    display: &Display,
+    stub: &StubProvider,
+    dir: &std::path::Path,
+) -> Result<()> {
     let shots = output_dir();
     let picture = dir.join("window-pattern.png");
     let wanted = window_pattern();
@@ -219,7 +228,10 @@ async fn a_click_selects_a_window(display: &Display, stub: &StubProvider, dir: &
     let deadline = Instant::now() + LONG;
     let window = loop {
         let found = display
-            .run("xdotool", &["search", "--onlyvisible", "--name", "^Pattern window$"])
+            .run(
+                "xdotool",
+                &["search", "--onlyvisible", "--name", "^Pattern window$"],
+            )
             .await
             .unwrap_or_default();
         if let Some(id) = found.lines().next() {
@@ -246,18 +258,27 @@ async fn a_click_selects_a_window(display: &Display, stub: &StubProvider, dir: &
     wait_for_overlays(display, 0).await?;
     tokio::time::sleep(Duration::from_millis(700)).await;
     display
-        .run("xdotool", &["type", "--delay", "20", "What does this window show?"])
+        .run(
+            "xdotool",
+            &["type", "--delay", "20", "What does this window show?"],
+        )
         .await?;
     display.run("xdotool", &["key", "Return"]).await?;
     while stub.requests().len() == before {
-        anyhow::ensure!(Instant::now() < deadline + LONG, "the window's region never reached the model");
+        anyhow::ensure!(
+            Instant::now() < deadline + LONG,
+            "the window's region never reached the model"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let (mime, png) = stub.last_image()?;
     assert_eq!(mime, "image/png");
     let region = image::load_from_memory(&png)?.to_rgba8();
     let (width, height) = region.dimensions();
-    assert!(width >= 400 && height >= 300, "the region is {width}×{height}, smaller than the window");
+    assert!(
+        width >= 400 && height >= 300,
+        "the region is {width}×{height}, smaller than the window"
+    );
     // Where the window's picture sits in the region (inside its frame),
     // found by its first pixel, then compared whole.
     let corner = wanted.get_pixel(0, 0);
