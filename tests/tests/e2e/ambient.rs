@@ -305,8 +305,12 @@ async fn walk(
         blanked(&sent, (x + 16, y + 16, width - 32, height - 32)),
         "the excluded window's pixels were sent ({geometry})"
     );
-    let log = std::fs::read_to_string(config_dir.join("uploads.log"))?;
-    assert_eq!(log.lines().count(), 2, "{log}");
+    // The log line is written once the request is under way.
+    let deadline = Instant::now() + LONG;
+    while std::fs::read_to_string(config_dir.join("uploads.log"))?.lines().count() < 2 {
+        ensure!(Instant::now() < deadline, "the second upload was not logged");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // Dismissed, the insight leaves the feed; the indicator pauses.
     driver
