@@ -160,6 +160,10 @@ pub fn spawn_connection_watch(app: AppHandle, desktop: Arc<Desktop>) {
         if let Err(error) = StatusChanged::from(status).emit(&app) {
             tracing::warn!(%error, "the status could not be shown");
         }
+        // Screen awareness does not look while nothing could be sent.
+        if let Some(state) = app.try_state::<AppState>() {
+            state.ambient.watch.refresh();
+        }
     }));
 }
 

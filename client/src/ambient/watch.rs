@@ -109,7 +109,8 @@ pub trait AmbientShell: Send + Sync {
 enum Message {
     Activity(Activity),
     Settings(AmbientSettings),
-    Paused,
+    /// Something the gate depends on changed (pause, the connection).
+    Refresh,
 }
 
 /// The running watch. Dropping it ends the thread.
@@ -204,14 +205,20 @@ impl AmbientWatch {
 
     pub fn set_paused(&self, paused: bool) {
         self.paused.store(paused, Ordering::SeqCst);
-        self.tell(Message::Paused);
+        self.refresh();
     }
 
     /// Pauses or resumes; returns the new state.
     pub fn toggle_paused(&self) -> bool {
         let paused = !self.paused.fetch_xor(true, Ordering::SeqCst);
-        self.tell(Message::Paused);
+        self.refresh();
         paused
+    }
+
+    /// Asks the gate again now, for the indicator (the connection came or
+    /// went): nothing is grabbed.
+    pub fn refresh(&self) {
+        self.tell(Message::Refresh);
     }
 
     /// Keys and clicks anywhere on the desktop, from the first time
@@ -267,13 +274,13 @@ impl Board {
     }
 }
 
-fn resting(scheduler: &Scheduler, env: &LiveEnv) -> Indicator {
-    if !scheduler.settings().enabled {
-        Indicator::Off
-    } else if env.paused.load(Ordering::SeqCst) {
-        Indicator::Paused
+/// What the indicator shows between looks: off, or what the gate says now
+/// (asking it grabs nothing).
+fn current(scheduler: &Scheduler, env: &mut LiveEnv) -> Indicator {
+    if scheduler.settings().enabled {
+        Indicator::from(&env.gate())
     } else {
-        Indicator::Watching
+        Indicator::Off
     }
 }
 
@@ -287,7 +294,7 @@ fn run(
     let mut board = Board {
         shell: shell.clone(),
         status: AmbientStatus {
-            indicator: resting(&scheduler, &env),
+            indicator: current(&scheduler, &mut env),
             uploads: 0,
             problem: None,
         },
@@ -309,14 +316,14 @@ fn run(
             Ok(Message::Settings(settings)) => {
                 env.settings = settings.clone();
                 scheduler.set_settings(settings, Instant::now());
-                let indicator = resting(&scheduler, &env);
+                let indicator = current(&scheduler, &mut env);
                 board.update(|status| {
                     status.indicator = indicator;
                     status.problem = None;
                 });
             }
-            Ok(Message::Paused) => {
-                let indicator = resting(&scheduler, &env);
+            Ok(Message::Refresh) => {
+                let indicator = current(&scheduler, &mut env);
                 board.update(|status| status.indicator = indicator);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
