@@ -307,7 +307,11 @@ async fn walk(
     );
     // The log line is written once the request is under way.
     let deadline = Instant::now() + LONG;
-    while std::fs::read_to_string(config_dir.join("uploads.log"))?.lines().count() < 2 {
+    while std::fs::read_to_string(config_dir.join("uploads.log"))?
+        .lines()
+        .count()
+        < 2
+    {
         ensure!(Instant::now() < deadline, "the second upload was not logged");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
