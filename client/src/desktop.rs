@@ -474,6 +474,38 @@ impl Desktop {
     where
         F: Fn(ChatEvent) + Send + Sync + 'static,
     {
+        Ok(self.start_ask(question, image, sink)?.0)
+    }
+
+    /// Like [`Desktop::ask`], but returns only once the server has accepted
+    /// the question (its answer has begun), or with the reason it refused:
+    /// for callers that must know whether their picture left.
+    pub async fn ask_accepted<F>(
+        self: &Arc<Self>,
+        question: Question,
+        image: Option<Attachment>,
+        sink: F,
+    ) -> Result<u32, ClientError>
+    where
+        F: Fn(ChatEvent) + Send + Sync + 'static,
+    {
+        let (id, accepted) = self.start_ask(question, image, sink)?;
+        match accepted.await {
+            Ok(result) => result.map(|()| id),
+            // The task ended without a word: it was stopped.
+            Err(_) => Err(ClientError::Io("the question was stopped".into())),
+        }
+    }
+
+    fn start_ask<F>(
+        self: &Arc<Self>,
+        question: Question,
+        image: Option<Attachment>,
+        sink: F,
+    ) -> Result<(u32, tokio::sync::oneshot::Receiver<Result<(), ClientError>>), ClientError>
+    where
+        F: Fn(ChatEvent) + Send + Sync + 'static,
+    {
         let text = question.text.trim().to_owned();
         if text.is_empty() && image.is_none() {
             return Err(ClientError::invalid("question", "type a question first"));
@@ -484,17 +516,20 @@ impl Desktop {
         let api = self.require_api()?;
         let id = self.next_ask.fetch_add(1, Ordering::Relaxed);
         let desktop = self.clone();
+        let (accept, accepted) = tokio::sync::oneshot::channel();
         // Held while the task is spawned and registered: the task removes
         // its entry when it ends, which must come after the insert.
         let mut asks = lock(&self.asks);
         let task = tokio::spawn(async move {
-            let result = forward(api.analyze(image, &text, &question.mode).await, &sink).await;
+            let stream = api.analyze(image, &text, &question.mode).await;
+            let _ = accept.send(stream.as_ref().map(|_| ()).map_err(Clone::clone));
+            let result = forward(stream, &sink).await;
             desktop.notice(&result);
             lock(&desktop.asks).remove(&id);
             sink(ChatEvent::ending(result));
         });
         asks.insert(id, task.abort_handle());
-        Ok(id)
+        Ok((id, accepted))
     }
 
     /// Stops a running question: the request is dropped, which closes the

@@ -67,7 +67,7 @@ export const commands = {
 	 *  The selection on overlay `monitor`, in the page's pixels, with the
 	 *  page's size (the crop's scale comes from it and the frame).
 	 */
-	overlayConfirm: (monitor: number, selection: LogicalRect, overlayWidth: number | null, overlayHeight: number | null) => typedError<null, ClientError>(__TAURI_INVOKE("overlay_confirm", { monitor, selection, overlayWidth, overlayHeight })),
+	overlayConfirm: (monitor: number, generation: number, selection: LogicalRect, overlayWidth: number | null, overlayHeight: number | null) => typedError<null, ClientError>(__TAURI_INVOKE("overlay_confirm", { monitor, generation, selection, overlayWidth, overlayHeight })),
 	overlayCancel: () => typedError<null, ClientError>(__TAURI_INVOKE("overlay_cancel")),
 	/**  The overlay page has drawn its frozen frame. */
 	overlayPainted: (monitor: number) => __TAURI_INVOKE<void>("overlay_painted", { monitor }),
@@ -139,6 +139,8 @@ export type AmbientSettings = {
 
 export type AmbientStatus = {
 	indicator: Indicator,
+	/**  Paused by the user (also while off or not looking for another reason). */
+	paused: boolean,
 	/**  Pictures sent since the app started. */
 	uploads: number,
 	/**  The last look or send that failed, until one succeeds. */

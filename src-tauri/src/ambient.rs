@@ -4,7 +4,7 @@
 
 use crate::commands::{AmbientChanged, AmbientInsight};
 use crate::{sidebar, AppState};
-use sightline_client::ambient::watch::{AmbientShell, AmbientStatus, AmbientWatch, Indicator, Insight};
+use sightline_client::ambient::watch::{AmbientShell, AmbientStatus, AmbientWatch, Insight};
 use sightline_client::capture::geometry::PixelRect;
 use sightline_client::desktop::{ChatEvent, Desktop};
 use sightline_client::seat::Seat;
@@ -62,8 +62,8 @@ struct Shell {
 }
 
 impl AmbientShell for Shell {
-    fn own_windows(&self) -> Vec<PixelRect> {
-        sidebar::screen_rect(&self.app).into_iter().collect()
+    fn own_windows(&self) -> Result<Vec<PixelRect>, ClientError> {
+        Ok(sidebar::screen_rect(&self.app)?.into_iter().collect())
     }
 
     fn covering(&self) -> bool {
@@ -75,8 +75,7 @@ impl AmbientShell for Shell {
     fn status(&self, status: &AmbientStatus) {
         *lock(&self.last) = Some(status.clone());
         if let Some(item) = self.app.try_state::<PauseItem>() {
-            let paused = status.indicator == Indicator::Paused;
-            if let Err(error) = item.0.set_checked(paused) {
+            if let Err(error) = item.0.set_checked(status.paused) {
                 tracing::debug!(%error, "the tray's pause item was not updated");
             }
         }

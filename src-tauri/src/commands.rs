@@ -426,11 +426,19 @@ pub fn overlay_info(app: AppHandle, monitor: u32) -> Result<crate::overlay::Over
 pub async fn overlay_confirm(
     app: AppHandle,
     monitor: u32,
+    generation: u32,
     selection: LogicalRect,
     overlay_width: f64,
     overlay_height: f64,
 ) -> Result<()> {
-    crate::overlay::confirm(&app, monitor, &selection, overlay_width, overlay_height)
+    crate::overlay::confirm(
+        &app,
+        monitor,
+        generation,
+        &selection,
+        overlay_width,
+        overlay_height,
+    )
 }
 
 #[tauri::command]

@@ -87,7 +87,6 @@ pub fn run(config_dir: PathBuf, started: std::time::Instant) -> anyhow::Result<(
             webkit::tune(&window);
             tray::create(app.handle())?;
             hotkeys::register(app.handle(), &desktop.settings().hotkeys);
-            overlay::prepare(app.handle());
             commands::spawn_connection_watch(app.handle().clone(), desktop.clone());
             let handle = app.handle().clone();
             instance.on_activate(move || sidebar::bring_to_front(&handle));

@@ -106,7 +106,7 @@ pub fn open(app: &AppHandle) {
 async fn show(app: &AppHandle) -> Result<(), ClientError> {
     let state = app.state::<AppState>();
     // Where the sidebar is, to blank it out of the frames.
-    let sidebar = sidebar::screen_rect(app);
+    let sidebar = sidebar::screen_rect(app)?;
     let shots = tauri::async_runtime::spawn_blocking(move || -> Result<Vec<Shot>, ClientError> {
         let monitors = capture::monitors()?;
         let mut shots = Vec::with_capacity(monitors.len());
@@ -150,7 +150,7 @@ async fn show(app: &AppHandle) -> Result<(), ClientError> {
         .generation
         .fetch_add(1, std::sync::atomic::Ordering::AcqRel)
         + 1;
-    // The pages fetch the new frame while their windows are still hidden.
+    // The pages fetch the new frame; each shows nothing until it loaded.
     OverlayChanged {
         generation,
         open: true,
@@ -184,7 +184,7 @@ async fn show(app: &AppHandle) -> Result<(), ClientError> {
 fn build(app: &AppHandle, index: usize) -> Result<tauri::WebviewWindow, ClientError> {
     let data_directory = app.path().app_cache_dir().map_err(io)?.join("overlay-webview");
     let url = WebviewUrl::App(format!("overlay.html?monitor={index}").into());
-    tauri::WebviewWindowBuilder::new(app, label(index), url)
+    let window = tauri::WebviewWindowBuilder::new(app, label(index), url)
         .data_directory(data_directory)
         .title("Sightline selection")
         .decorations(false)
@@ -194,29 +194,47 @@ fn build(app: &AppHandle, index: usize) -> Result<tauri::WebviewWindow, ClientEr
         .shadow(false)
         .visible(false)
         .build()
-        .map_err(io)
+        .map_err(io)?;
+    crate::webkit::tune(&window);
+    Ok(window)
 }
 
-/// Makes the overlays ahead of the first shortcut, hidden: a web view
-/// with its page loaded is what makes the overlay appear at once (starting
-/// one takes a few hundred milliseconds). Shortly after start, so the
-/// sidebar comes first.
-pub fn prepare(app: &AppHandle) {
+/// How long hidden overlays are kept after an opening closes. While kept,
+/// the next opening only grabs, encodes and shows (about 110 ms instead of
+/// 300 ms for a new web view); after it, their web process is given back
+/// (some 85 MB), so a sidebar that is not used for regions stays light.
+const KEEP_WARM: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Destroys the hidden overlays once [`KEEP_WARM`] has passed without
+/// another opening.
+fn expire_later(app: &AppHandle, closed_generation: u32) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
-        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-        let monitors = match tauri::async_runtime::spawn_blocking(capture::monitors).await {
-            Ok(Ok(monitors)) => monitors,
-            Ok(Err(error)) => return tracing::warn!(%error, "no monitors for the selection overlay"),
-            Err(error) => return tracing::warn!(%error, "the monitors could not be listed"),
-        };
-        for index in 0..monitors.len() {
-            if app.get_webview_window(&label(index)).is_none() {
-                if let Err(error) = build(&app, index) {
-                    tracing::warn!(%error, "the selection overlay could not be prepared");
+        tokio::time::sleep(KEEP_WARM).await;
+        let state = app.state::<AppState>();
+        // Claimed like an opening, so none can start while they go.
+        if state
+            .selecting
+            .busy
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            return;
+        }
+        let generation = state
+            .selecting
+            .generation
+            .load(std::sync::atomic::Ordering::Acquire);
+        if generation == closed_generation {
+            for (label, window) in app.webview_windows() {
+                if label.starts_with("overlay-") {
+                    let _ = window.destroy();
                 }
             }
         }
+        state
+            .selecting
+            .busy
+            .store(false, std::sync::atomic::Ordering::Release);
     });
 }
 
@@ -245,7 +263,7 @@ pub fn close(app: &AppHandle) {
     if let Ok(escape) = Shortcut::from_str("Escape") {
         let _ = app.global_shortcut().unregister(escape);
     }
-    // Hidden, not destroyed: the next opening reuses them.
+    // Hidden, not destroyed: an opening soon after reuses them.
     for (label, window) in app.webview_windows() {
         if label.starts_with("overlay-") {
             let _ = window.hide();
@@ -263,6 +281,7 @@ pub fn close(app: &AppHandle) {
     {
         tracing::debug!(%error, "the overlay pages did not hear of the closing");
     }
+    expire_later(app, generation);
     state
         .selecting
         .busy
@@ -307,11 +326,24 @@ pub fn info(app: &AppHandle, monitor: u32) -> Result<OverlayInfo, ClientError> {
 pub fn confirm(
     app: &AppHandle,
     monitor: u32,
+    generation: u32,
     selection: &LogicalRect,
     overlay_width: f64,
     overlay_height: f64,
 ) -> Result<(), ClientError> {
     let state = app.state::<AppState>();
+    // A page still showing an earlier opening must not crop this one.
+    if generation
+        != state
+            .selecting
+            .generation
+            .load(std::sync::atomic::Ordering::Acquire)
+    {
+        return Err(ClientError::invalid(
+            "selection",
+            "it belongs to an earlier opening",
+        ));
+    }
     let (attachment, preview, rect) = {
         let shots = lock(&state.selecting.shots);
         let shot = shots

@@ -173,18 +173,25 @@ fn physical(logical: u32, scale: f64) -> u32 {
 }
 
 /// Folds or unfolds the sidebar, remembers it and tells the UI.
-/// Where the sidebar (or its tab) is on the desktop, if it is shown.
-pub fn screen_rect(app: &AppHandle) -> Option<PixelRect> {
-    let window = app.get_webview_window(LABEL)?;
-    window.is_visible().ok().filter(|visible| *visible)?;
-    let position = window.outer_position().ok()?;
-    let size = window.outer_size().ok()?;
-    Some(PixelRect {
+/// Where the sidebar (or its tab) is on the desktop; `None` when it is not
+/// shown. An error when that cannot be told: a capture must then not go
+/// ahead, as the sidebar could be in it.
+pub fn screen_rect(app: &AppHandle) -> Result<Option<PixelRect>, ClientError> {
+    let Some(window) = app.get_webview_window(LABEL) else {
+        return Ok(None);
+    };
+    let failed = |error: tauri::Error| ClientError::Capture(format!("where the sidebar is: {error}"));
+    if !window.is_visible().map_err(failed)? {
+        return Ok(None);
+    }
+    let position = window.outer_position().map_err(failed)?;
+    let size = window.outer_size().map_err(failed)?;
+    Ok(Some(PixelRect {
         x: position.x,
         y: position.y,
         width: size.width,
         height: size.height,
-    })
+    }))
 }
 
 pub fn set_collapsed(app: &AppHandle, collapsed: bool) -> Result<Settings, ClientError> {

@@ -19,7 +19,7 @@ use crate::capture::geometry::PixelRect;
 use crate::capture::{self, Encoding, Frame};
 use crate::desktop::{ChatEvent, Desktop, Question};
 use crate::error::ClientError;
-use crate::seat::Seat;
+use crate::seat::{Seat, WindowRef};
 use crate::status::ConnectionStatus;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,6 +47,20 @@ pub enum Indicator {
     Unavailable(String),
 }
 
+impl Indicator {
+    /// In words, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Off => "screen awareness is off".into(),
+            Self::Watching => "watching".into(),
+            Self::Paused => "paused".into(),
+            Self::Locked => "the screen is locked".into(),
+            Self::Excluded(rule) => format!("a window matching “{rule}” has the focus"),
+            Self::Unavailable(why) => why.clone(),
+        }
+    }
+}
+
 impl From<&Gate> for Indicator {
     fn from(gate: &Gate) -> Self {
         match gate {
@@ -63,6 +77,8 @@ impl From<&Gate> for Indicator {
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct AmbientStatus {
     pub indicator: Indicator,
+    /// Paused by the user (also while off or not looking for another reason).
+    pub paused: bool,
     /// Pictures sent since the app started.
     pub uploads: u32,
     /// The last look or send that failed, until one succeeds.
@@ -98,7 +114,7 @@ pub struct UploadEntry {
 pub trait AmbientShell: Send + Sync {
     /// The app's own windows on screen, in desktop pixels: blanked in
     /// every look, so the app never sends itself.
-    fn own_windows(&self) -> Vec<PixelRect>;
+    fn own_windows(&self) -> Result<Vec<PixelRect>, ClientError>;
     /// Something of ours covers the screen (the region overlay): no looks.
     fn covering(&self) -> bool;
     fn status(&self, status: &AmbientStatus);
@@ -113,7 +129,7 @@ enum Message {
     Refresh,
 }
 
-/// The running watch. Dropping it ends the thread.
+/// The running watch; its thread lives as long as the app.
 pub struct AmbientWatch {
     sender: Mutex<mpsc::Sender<Message>>,
     paused: Arc<AtomicBool>,
@@ -256,7 +272,6 @@ impl AmbientWatch {
     }
 }
 
-/// The watch thread: waits for a message or the scheduler's next wake-up.
 /// The status as last reported; reports only what changed.
 struct Board {
     shell: Arc<dyn AmbientShell>,
@@ -284,6 +299,7 @@ fn current(scheduler: &Scheduler, env: &mut LiveEnv) -> Indicator {
     }
 }
 
+/// The watch thread: waits for a message or the scheduler's next wake-up.
 fn run(
     receiver: mpsc::Receiver<Message>,
     mut env: LiveEnv,
@@ -295,6 +311,7 @@ fn run(
         shell: shell.clone(),
         status: AmbientStatus {
             indicator: current(&scheduler, &mut env),
+            paused: env.paused.load(Ordering::SeqCst),
             uploads: 0,
             problem: None,
         },
@@ -324,7 +341,11 @@ fn run(
             }
             Ok(Message::Refresh) => {
                 let indicator = current(&scheduler, &mut env);
-                board.update(|status| status.indicator = indicator);
+                let paused = env.paused.load(Ordering::SeqCst);
+                board.update(|status| {
+                    status.indicator = indicator;
+                    status.paused = paused;
+                });
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
@@ -431,7 +452,7 @@ impl AmbientEnv for LiveEnv {
         // Excluded windows that are on screen without the focus are
         // blanked like our own: found before the grab, painted over before
         // the frame is compared or encoded.
-        let mut blanked = self.shell.own_windows();
+        let mut blanked = self.shell.own_windows()?;
         if let Some(seat) = &self.seat {
             blanked.extend(
                 seat.visible_windows()?
@@ -465,6 +486,30 @@ impl AmbientEnv for LiveEnv {
     }
 
     fn send(&mut self, trigger: Trigger) -> Result<(), ClientError> {
+        // The gate again, now that the frame is grabbed: the focus may have
+        // moved to an excluded window (or the user paused) meanwhile.
+        let gate = self.gate();
+        if gate != Gate::Open {
+            self.discard_frame();
+            return Err(ClientError::Capture(format!(
+                "not sent: {}",
+                Indicator::from(&gate).describe()
+            )));
+        }
+        let focused = capture::active_window().ok().flatten();
+        if let Some(rule) = focused.as_ref().and_then(|window| {
+            self.settings.excludes(&WindowRef {
+                id: 0,
+                pid: window.pid,
+                app: window.app.clone(),
+                title: window.title.clone(),
+            })
+        }) {
+            self.discard_frame();
+            return Err(ClientError::Capture(format!(
+                "not sent: a window matching “{rule}” has the focus"
+            )));
+        }
         let mode = self
             .mode()
             .ok_or_else(|| ClientError::invalid("mode", "choose a mode for screen awareness"))?;
@@ -482,34 +527,64 @@ impl AmbientEnv for LiveEnv {
         )?;
         let entry = upload_entry(&attachment, trigger, &mode);
         let question = Question {
-            text: context(capture::active_window().ok().flatten().as_ref()),
+            text: context(focused.as_ref()),
             mode: mode.clone(),
         };
-        let shell = self.shell.clone();
-        let insight = Arc::new(Mutex::new(None::<Insight>));
-        let announced = insight.clone();
-        let sink = move |event: ChatEvent| {
-            if let Some(insight) = &*announced.lock().unwrap_or_else(|p| p.into_inner()) {
-                shell.insight(insight, Some(event));
-            }
+        let feed = Arc::new(Mutex::new(Feed {
+            shell: self.shell.clone(),
+            insight: None,
+            early: Vec::new(),
+        }));
+        let sink = {
+            let feed = feed.clone();
+            move |event: ChatEvent| feed.lock().unwrap_or_else(|p| p.into_inner()).pass(event)
         };
-        // Held while the request starts, so the first delta waits for the
-        // insight to be announced.
-        let mut slot = insight.lock().unwrap_or_else(|p| p.into_inner());
+        // Counted, logged and announced only once the server has taken the
+        // picture: one that never left is not an upload.
         let id = self
             .runtime
-            .block_on(self.desktop.ask(question, Some(attachment), sink))?;
-        let announced = Insight {
+            .block_on(self.desktop.ask_accepted(question, Some(attachment), sink))?;
+        self.desktop.record_upload(&entry);
+        feed.lock().unwrap_or_else(|p| p.into_inner()).announce(Insight {
             id,
             at: entry.at,
             mode,
             trigger,
-        };
-        self.shell.insight(&announced, None);
-        *slot = Some(announced);
-        drop(slot);
-        self.desktop.record_upload(&entry);
+        });
         Ok(())
+    }
+}
+
+impl LiveEnv {
+    fn discard_frame(&mut self) {
+        if let Some(frame) = self.frame.take() {
+            capture::recycle(frame);
+        }
+    }
+}
+
+/// One insight's way to the shell: what streams in before it is announced
+/// waits, so the feed gets the insight first and its text in order.
+struct Feed {
+    shell: Arc<dyn AmbientShell>,
+    insight: Option<Insight>,
+    early: Vec<ChatEvent>,
+}
+
+impl Feed {
+    fn pass(&mut self, event: ChatEvent) {
+        match &self.insight {
+            Some(insight) => self.shell.insight(insight, Some(event)),
+            None => self.early.push(event),
+        }
+    }
+
+    fn announce(&mut self, insight: Insight) {
+        self.shell.insight(&insight, None);
+        for event in std::mem::take(&mut self.early) {
+            self.shell.insight(&insight, Some(event));
+        }
+        self.insight = Some(insight);
     }
 }
 

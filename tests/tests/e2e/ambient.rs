@@ -71,6 +71,8 @@ async fn ambient_awareness_sends_one_change_once_and_nothing_of_excluded_windows
 
     let display = Display::start().await?;
     show(&display, &calm(), home.path(), "calm").await?;
+    // On screen before the app starts, so its first look already has it.
+    let notes = TextPad::start(&display, "Notes", "meeting notes", home.path()).await?;
     let driver_process = Driver::start(
         &display,
         &[
@@ -82,7 +84,7 @@ async fn ambient_awareness_sends_one_change_once_and_nothing_of_excluded_windows
     )
     .await?;
     let driver = WebDriver::start(driver_process.port, &app_binary()?).await?;
-    let result = walk(&driver, &display, &stub, home.path(), &config_dir).await;
+    let result = walk(&driver, &display, &stub, &notes, home.path(), &config_dir).await;
     if result.is_err() {
         let _ = display.screenshot(&shots.join("failure-screen.png")).await;
     }
@@ -151,13 +153,13 @@ async fn walk(
     driver: &WebDriver,
     display: &Display,
     stub: &StubProvider,
+    notes: &TextPad,
     home: &Path,
     config_dir: &Path,
 ) -> Result<()> {
     let shots = output_dir();
     let cooldown = Duration::from_secs(u64::from(COOLDOWN_SECS));
     driver.wait_for("[data-testid=thread]", LONG).await?;
-    let notes = TextPad::start(display, "Notes", "meeting notes", home).await?;
     display
         .run("xdotool", &["windowactivate", "--sync", &notes.window])
         .await?;
@@ -180,10 +182,16 @@ async fn walk(
     let busy = tiles(0);
     let typing = display.run(
         "xdotool",
-        &["type", "--delay", "100", "the quick brown fox jumps"],
+        &[
+            "type",
+            "--delay",
+            "100",
+            "the quick brown fox jumps over the lazy dog",
+        ],
     );
     let change = async {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Well after the first key, well before the last.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
         show(display, &busy, home, "tiles").await
     };
     let (typed, changed) = tokio::join!(typing, change);

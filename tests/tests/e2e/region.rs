@@ -96,16 +96,30 @@ async fn a_dragged_region_reaches_the_model_pixel_for_pixel() -> Result<()> {
 }
 
 /// Waits until the app's log has a line with `text`.
-async fn logged(log: &std::path::Path, text: &str) -> Result<String> {
+async fn logged(log: &std::path::Path, text: &str) -> Result<()> {
+    logged_times(log, text, 1).await
+}
+
+/// Waits until the app's log has `times` lines with `text`.
+async fn logged_times(log: &std::path::Path, text: &str, times: usize) -> Result<()> {
     let deadline = Instant::now() + LONG;
     loop {
         let content = std::fs::read_to_string(log).unwrap_or_default();
-        if let Some(line) = content.lines().find(|line| line.contains(text)) {
-            return Ok(line.to_owned());
+        if content.lines().filter(|line| line.contains(text)).count() >= times {
+            return Ok(());
         }
-        anyhow::ensure!(Instant::now() < deadline, "the app never logged {text:?}");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the app never logged {text:?} {times} times"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The overlay of the `opening`th shortcut press has painted its frame
+/// (only then does it take a selection).
+async fn painted(log: &std::path::Path, opening: usize) -> Result<()> {
+    logged_times(log, "selection overlay visible", opening).await
 }
 
 async fn walk(
@@ -122,6 +136,7 @@ async fn walk(
     // Esc cancels: the overlay closes and nothing is sent.
     display.run("xdotool", &["key", "ctrl+shift+space"]).await?;
     wait_for_overlays(display, 1).await?;
+    painted(log, 1).await?;
     display.screenshot(&shots.join("01-overlay.png")).await?;
     display.run("xdotool", &["key", "Escape"]).await?;
     wait_for_overlays(display, 0).await?;
@@ -130,7 +145,7 @@ async fn walk(
     // The shortcut, a drag from (200, 150) to (500, 400), Enter.
     display.run("xdotool", &["key", "ctrl+shift+space"]).await?;
     wait_for_overlays(display, 1).await?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    painted(log, 2).await?;
     display
         .run(
             "xdotool",
@@ -191,7 +206,7 @@ async fn walk(
     display
         .screenshot_right(&shots.join("04-answer.png"), 640)
         .await?;
-    a_click_selects_a_window(display, stub, dir).await
+    a_click_selects_a_window(display, stub, log, dir).await
 }
 
 /// A pattern of its own for a window: blue from 250 down, where the
@@ -213,6 +228,7 @@ fn window_pattern() -> RgbaImage {
 async fn a_click_selects_a_window(
     display: &Display,
     stub: &StubProvider,
+    log: &std::path::Path,
     dir: &std::path::Path,
 ) -> Result<()> {
     let shots = output_dir();
@@ -248,7 +264,7 @@ async fn a_click_selects_a_window(
     let before = stub.requests().len();
     display.run("xdotool", &["key", "ctrl+shift+space"]).await?;
     wait_for_overlays(display, 1).await?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    painted(log, 3).await?;
     display
         .run("xdotool", &["mousemove", "700", "650", "click", "1"])
         .await?;
