@@ -54,6 +54,16 @@ impl Selecting {
     pub fn is_busy(&self) -> bool {
         self.busy.load(std::sync::atomic::Ordering::Acquire)
     }
+
+    /// Claims the overlays for an opening (or their removal); false if
+    /// they are claimed already.
+    fn claim(&self) -> bool {
+        !self.busy.swap(true, std::sync::atomic::Ordering::AcqRel)
+    }
+
+    fn release(&self) {
+        self.busy.store(false, std::sync::atomic::Ordering::Release);
+    }
 }
 
 impl std::fmt::Debug for Selecting {
@@ -79,11 +89,7 @@ pub fn open(app: &AppHandle) {
     let app = app.clone();
     let started = std::time::Instant::now();
     let state = app.state::<AppState>();
-    if state
-        .selecting
-        .busy
-        .swap(true, std::sync::atomic::Ordering::AcqRel)
-    {
+    if !state.selecting.claim() {
         return;
     }
     tauri::async_runtime::spawn(async move {
@@ -213,11 +219,7 @@ fn expire_later(app: &AppHandle, closed_generation: u32) {
         tokio::time::sleep(KEEP_WARM).await;
         let state = app.state::<AppState>();
         // Claimed like an opening, so none can start while they go.
-        if state
-            .selecting
-            .busy
-            .swap(true, std::sync::atomic::Ordering::AcqRel)
-        {
+        if !state.selecting.claim() {
             return;
         }
         let generation = state
@@ -231,10 +233,7 @@ fn expire_later(app: &AppHandle, closed_generation: u32) {
                 }
             }
         }
-        state
-            .selecting
-            .busy
-            .store(false, std::sync::atomic::Ordering::Release);
+        state.selecting.release();
     });
 }
 
@@ -282,10 +281,7 @@ pub fn close(app: &AppHandle) {
         tracing::debug!(%error, "the overlay pages did not hear of the closing");
     }
     expire_later(app, generation);
-    state
-        .selecting
-        .busy
-        .store(false, std::sync::atomic::Ordering::Release);
+    state.selecting.release();
 }
 
 /// What an overlay page needs: the frame's size and the windows it can

@@ -184,6 +184,24 @@ impl Drop for Display {
     }
 }
 
+/// The benchmarks' desktop-like 1920×1080 picture (a menu bar, a page of
+/// text, a panel, a photo-like area), made in `dir` by the baseline's own
+/// `make-test-screen.sh` beside the repository, so both sides of a
+/// comparison show the same content.
+pub fn make_test_screen(dir: &Path) -> Result<PathBuf> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench/make-test-screen.sh");
+    let picture = dir.join("test-screen.png");
+    let made = std::process::Command::new("bash")
+        .arg(&script)
+        .arg(&picture)
+        .status()
+        .with_context(|| format!("running {}", script.display()))?;
+    if !made.success() {
+        bail!("{} failed", script.display());
+    }
+    Ok(picture)
+}
+
 /// `tauri-driver` on free ports, starting the app with `env`.
 #[derive(Debug)]
 pub struct Driver {
@@ -371,21 +389,7 @@ impl TextPad {
             .kill_on_drop(true)
             .spawn()
             .context("starting textpad.py (python3-gi): run scripts/setup")?;
-        let pattern = format!("^{title}$");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let window = loop {
-            let found = display
-                .run("xdotool", &["search", "--onlyvisible", "--name", &pattern])
-                .await
-                .unwrap_or_default();
-            if let Some(id) = found.lines().next() {
-                break id.trim().to_owned();
-            }
-            if Instant::now() > deadline {
-                bail!("the text pad {title:?} did not appear");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        let window = display.wait_for_window(title).await?;
         let pad = Self {
             title: title.to_owned(),
             window,
@@ -432,6 +436,26 @@ impl Drop for TextPad {
 }
 
 impl Display {
+    /// Waits (up to 20 s) for a visible window titled exactly `title`;
+    /// its id as `xdotool` prints it.
+    pub async fn wait_for_window(&self, title: &str) -> Result<String> {
+        let pattern = format!("^{title}$");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let found = self
+                .run("xdotool", &["search", "--onlyvisible", "--name", &pattern])
+                .await
+                .unwrap_or_default();
+            if let Some(id) = found.lines().next() {
+                return Ok(id.trim().to_owned());
+            }
+            if Instant::now() > deadline {
+                bail!("no window {title:?} appeared");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Puts `text` on the CLIPBOARD selection through `xclip`, as another
     /// application would (xclip stays behind as its owner).
     pub async fn set_clipboard(&self, text: &str) -> Result<()> {

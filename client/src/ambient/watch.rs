@@ -215,10 +215,6 @@ impl AmbientWatch {
         self.tell(Message::Settings(settings));
     }
 
-    pub fn paused(&self) -> bool {
-        self.paused.load(Ordering::SeqCst)
-    }
-
     pub fn set_paused(&self, paused: bool) {
         self.paused.store(paused, Ordering::SeqCst);
         self.refresh();

@@ -275,15 +275,18 @@ pub fn window_frames() -> Vec<PixelRect> {
         .unwrap_or_default()
         .into_iter()
         .filter(|w| !w.is_minimized().unwrap_or(true) && w.pid().ok() != Some(own))
-        .filter_map(|w| {
-            Some(PixelRect {
-                x: w.x().ok()?,
-                y: w.y().ok()?,
-                width: w.width().ok()?,
-                height: w.height().ok()?,
-            })
-        })
+        .filter_map(|w| window_bounds(&w))
         .collect()
+}
+
+/// Where a window is on the desktop, in physical pixels, if it says.
+fn window_bounds(window: &xcap::Window) -> Option<PixelRect> {
+    Some(PixelRect {
+        x: window.x().ok()?,
+        y: window.y().ok()?,
+        width: window.width().ok()?,
+        height: window.height().ok()?,
+    })
 }
 
 /// The window with the keyboard focus: its application, title and place on
@@ -307,12 +310,7 @@ pub fn active_window() -> Result<Option<ActiveWindow>, ClientError> {
         pid: focused.pid().ok(),
         app: focused.app_name().unwrap_or_default(),
         title: focused.title().unwrap_or_default(),
-        bounds: PixelRect {
-            x: focused.x().map_err(failed)?,
-            y: focused.y().map_err(failed)?,
-            width: focused.width().map_err(failed)?,
-            height: focused.height().map_err(failed)?,
-        },
+        bounds: window_bounds(&focused).ok_or_else(|| failed("the focused window has no place"))?,
     }))
 }
 

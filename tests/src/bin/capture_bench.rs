@@ -15,7 +15,7 @@
 
 use anyhow::{bail, Context, Result};
 use sightline_client::capture::{self, geometry::PixelRect, Encoding};
-use sightline_tests::desktop::Display;
+use sightline_tests::desktop::{make_test_screen, Display};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -49,14 +49,7 @@ async fn main() -> Result<()> {
     }
     let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench");
     let dir = tempfile::tempdir()?;
-    let picture = dir.path().join("test-screen.png");
-    let made = std::process::Command::new("bash")
-        .arg(shared.join("make-test-screen.sh"))
-        .arg(&picture)
-        .status()?;
-    if !made.success() {
-        bail!("make-test-screen.sh failed");
-    }
+    let picture = make_test_screen(dir.path())?;
     let display = Display::start().await?;
     std::env::set_var("DISPLAY", display.name());
     display.set_background(&picture).await?;

@@ -19,7 +19,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use anyhow::{bail, Context, Result};
-use sightline_tests::desktop::{Display, StubbedProfile};
+use sightline_tests::desktop::{make_test_screen, Display, StubbedProfile};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -95,16 +95,8 @@ async fn main() -> Result<()> {
 /// CPU over `seconds` of a still, realistic desktop with screen awareness
 /// off and on, for the app process alone and with its WebKit processes.
 async fn ambient_cpu(app: &Path, display: &Display, seconds: u64) -> Result<()> {
-    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench");
     let pictures = tempfile::tempdir()?;
-    let picture = pictures.path().join("test-screen.png");
-    let made = std::process::Command::new("bash")
-        .arg(shared.join("make-test-screen.sh"))
-        .arg(&picture)
-        .status()?;
-    if !made.success() {
-        bail!("make-test-screen.sh failed");
-    }
+    let picture = make_test_screen(pictures.path())?;
     display.set_background(&picture).await?;
     let tick = clock_ticks_per_second()?;
     println!("\nCPU over {seconds} s of a still desktop, logged in (share of one core):");

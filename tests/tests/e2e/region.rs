@@ -241,21 +241,7 @@ async fn a_click_selects_a_window(
         .env("DISPLAY", display.name())
         .kill_on_drop(true)
         .spawn()?;
-    let deadline = Instant::now() + LONG;
-    let window = loop {
-        let found = display
-            .run(
-                "xdotool",
-                &["search", "--onlyvisible", "--name", "^Pattern window$"],
-            )
-            .await
-            .unwrap_or_default();
-        if let Some(id) = found.lines().next() {
-            break id.trim().to_owned();
-        }
-        anyhow::ensure!(Instant::now() < deadline, "the pattern window did not appear");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let window = display.wait_for_window("Pattern window").await?;
     display
         .run("xdotool", &["windowactivate", "--sync", &window])
         .await?;
@@ -280,9 +266,10 @@ async fn a_click_selects_a_window(
         )
         .await?;
     display.run("xdotool", &["key", "Return"]).await?;
+    let deadline = Instant::now() + LONG;
     while stub.requests().len() == before {
         anyhow::ensure!(
-            Instant::now() < deadline + LONG,
+            Instant::now() < deadline,
             "the window's region never reached the model"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
