@@ -302,6 +302,8 @@ pub enum ErrorCode {
     PayloadTooLarge,
     NotFound,
     MethodNotAllowed,
+    /// Someone else changed the thing first (two admins deciding one request).
+    Conflict,
     Internal,
     /// A code this client version does not know yet.
     #[serde(other)]
@@ -349,6 +351,7 @@ impl ErrorCode {
             Self::PayloadTooLarge => "payload_too_large",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::Conflict => "conflict",
             Self::Internal => "internal",
             Self::Unknown => "unknown",
         }

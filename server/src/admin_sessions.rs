@@ -3,10 +3,10 @@
 //! admin pages require client certificates — the certificate the session
 //! was opened with.
 
+use crate::audit::{audit, Actor, AuditEvent};
 use crate::auth::{constant_time_eq, random_token, token_hash};
-use crate::db::{audit, Actor, AuditEvent};
+use crate::context::Context;
 use crate::error::Result;
-use crate::state::AppState;
 
 pub const COOKIE: &str = "sightline_admin";
 
@@ -20,7 +20,7 @@ pub struct AdminSession {
 
 /// Opens a session; returns the cookie value and the CSRF token.
 pub async fn open(
-    state: &AppState,
+    ctx: &Context,
     conn: &mut sqlx::SqliteConnection,
     user_id: i64,
     thumbprint: &[u8],
@@ -40,7 +40,7 @@ pub async fn open(
     .bind(client_addr)
     .bind(now)
     .bind(now)
-    .bind(now + state.config.admin.absolute_timeout_secs)
+    .bind(now + ctx.config.admin.absolute_timeout_secs)
     .execute(conn)
     .await?;
     Ok((cookie, csrf))
@@ -60,8 +60,8 @@ struct Row {
 }
 
 /// The session behind a cookie, if it is still good for this connection.
-pub async fn find(state: &AppState, cookie: &str, thumbprint: Option<&[u8]>) -> Result<Option<AdminSession>> {
-    let now = state.clock.now();
+pub async fn find(ctx: &Context, cookie: &str, thumbprint: Option<&[u8]>) -> Result<Option<AdminSession>> {
+    let now = ctx.clock.now();
     let hash = token_hash(cookie);
     let row: Option<Row> = sqlx::query_as(
         "SELECT s.user_id, u.username, s.csrf_token, s.cert_thumbprint, s.last_seen_at, s.expires_at, s.ended_at,
@@ -69,11 +69,11 @@ pub async fn find(state: &AppState, cookie: &str, thumbprint: Option<&[u8]>) -> 
          FROM admin_sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?",
     )
     .bind(&hash)
-    .fetch_optional(&state.db)
+    .fetch_optional(&ctx.db)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let idle = now - row.last_seen_at > state.config.admin.idle_timeout_secs;
-    let certificate_ok = !state.config.admin.require_client_certificate
+    let idle = now - row.last_seen_at > ctx.config.admin.idle_timeout_secs;
+    let certificate_ok = !ctx.config.admin.require_client_certificate
         || thumbprint
             .is_some_and(|t| !row.cert_thumbprint.is_empty() && constant_time_eq(t, &row.cert_thumbprint));
     if row.ended_at.is_some()
@@ -90,7 +90,7 @@ pub async fn find(state: &AppState, cookie: &str, thumbprint: Option<&[u8]>) -> 
         sqlx::query("UPDATE admin_sessions SET last_seen_at = ? WHERE id_hash = ?")
             .bind(now)
             .bind(&hash)
-            .execute(&state.db)
+            .execute(&ctx.db)
             .await?;
     }
     Ok(Some(AdminSession {
@@ -101,15 +101,15 @@ pub async fn find(state: &AppState, cookie: &str, thumbprint: Option<&[u8]>) -> 
 }
 
 /// Ends the session behind a cookie.
-pub async fn end(state: &AppState, cookie: &str, username: &str) -> Result<()> {
-    let now = state.clock.now();
+pub async fn end(ctx: &Context, cookie: &str, username: &str) -> Result<()> {
+    let now = ctx.clock.now();
     sqlx::query("UPDATE admin_sessions SET ended_at = ? WHERE id_hash = ? AND ended_at IS NULL")
         .bind(now)
         .bind(token_hash(cookie))
-        .execute(&state.db)
+        .execute(&ctx.db)
         .await?;
     audit(
-        &state.db,
+        &ctx.db,
         now,
         AuditEvent::of(Actor::User(username), "admin.logout", username),
     )

@@ -3,13 +3,12 @@
 //! channel of events and decides how to answer (SSE or JSON).
 
 use crate::auth::throttle::{Policy, Throttle};
-use crate::error::ApiError;
+use crate::context::Context;
+use crate::error::{Error, Result};
 use crate::imagecheck::{self, ImageInfo};
 use crate::modes::{self, Mode};
 use crate::providers::{CompletionRequest, ImageInput, Providers};
-use crate::state::AppState;
-use axum::http::StatusCode;
-use sightline_proto::{ErrorCode, ModeKind, StreamEvent};
+use sightline_proto::{ModeKind, StreamEvent};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
@@ -36,11 +35,14 @@ impl Limits {
         }
     }
 
-    /// A slot for one request of `user_id`, or 429.
-    fn admit(&self, user_id: i64, now: i64) -> Result<OwnedSemaphorePermit, ApiError> {
+    /// A slot for one request of `user_id`, or [`Error::RateLimited`].
+    fn admit(&self, user_id: i64, now: i64) -> Result<OwnedSemaphorePermit> {
         let key = user_id.to_string();
         if let Some(wait) = self.rate.locked_for(&key, now) {
-            return Err(rate_limited(wait, "Too many requests; slow down a little."));
+            return Err(Error::RateLimited {
+                retry_after: wait,
+                reason: "Too many requests; slow down a little.",
+            });
         }
         let semaphore = {
             let mut running = self
@@ -52,42 +54,27 @@ impl Limits {
                 .or_insert_with(|| Arc::new(Semaphore::new(self.concurrent_per_user)))
                 .clone()
         };
-        let permit = semaphore
-            .try_acquire_owned()
-            .map_err(|_| rate_limited(1, "Too many requests at once; wait for one to finish."))?;
+        let permit = semaphore.try_acquire_owned().map_err(|_| Error::RateLimited {
+            retry_after: 1,
+            reason: "Too many requests at once; wait for one to finish.",
+        })?;
         self.rate.failure(&key, now);
         Ok(permit)
     }
 }
 
-fn rate_limited(retry_after: u64, message: &str) -> ApiError {
-    ApiError {
-        retry_after: Some(retry_after.max(1)),
-        ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, message)
-    }
-}
-
 /// A mode that exists and is of one of the `expected` kinds.
-pub async fn mode_for(state: &AppState, slug: &str, expected: &[ModeKind]) -> Result<Mode, ApiError> {
-    let mode = modes::get(&state.db, slug.trim()).await?.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::UnknownMode,
-            format!("There is no mode {slug:?}."),
-        )
-    })?;
+pub async fn mode_for(ctx: &Context, slug: &str, expected: &[ModeKind]) -> Result<Mode> {
+    let mode = modes::get(ctx, slug.trim())
+        .await?
+        .ok_or_else(|| Error::UnknownMode(slug.to_owned()))?;
     if !expected.contains(&mode.kind) {
         let wanted: Vec<&str> = expected.iter().map(|k| k.as_str()).collect();
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::WrongModeKind,
-            format!(
-                "The mode {:?} is a {} mode; this request needs {}.",
-                mode.name,
-                mode.kind.as_str(),
-                wanted.join(" or ")
-            ),
-        ));
+        return Err(Error::WrongModeKind {
+            mode: mode.name,
+            kind: mode.kind.as_str(),
+            wanted: wanted.join(" or "),
+        });
     }
     Ok(mode)
 }
@@ -99,52 +86,25 @@ pub struct CheckedImage {
     pub info: ImageInfo,
 }
 
-pub fn check_image(state: &AppState, bytes: bytes::Bytes) -> Result<CheckedImage, ApiError> {
-    let info = imagecheck::inspect(&bytes, state.config.analysis.max_image_side).map_err(|rejection| {
-        let code = match rejection {
-            imagecheck::Rejection::Empty => ErrorCode::EmptyImage,
-            imagecheck::Rejection::Unsupported => ErrorCode::UnsupportedImageType,
-            imagecheck::Rejection::Invalid => ErrorCode::InvalidImage,
-            imagecheck::Rejection::TooLarge { .. } => ErrorCode::ImageDimensionsTooLarge,
-        };
-        let status = if code == ErrorCode::UnsupportedImageType {
-            StatusCode::UNSUPPORTED_MEDIA_TYPE
-        } else {
-            StatusCode::UNPROCESSABLE_ENTITY
-        };
-        ApiError::new(status, code, capitalise(&rejection.to_string()))
-    })?;
+pub fn check_image(ctx: &Context, bytes: bytes::Bytes) -> Result<CheckedImage> {
+    let info = imagecheck::inspect(&bytes, ctx.config.analysis.max_image_side).map_err(Error::Image)?;
     Ok(CheckedImage { bytes, info })
-}
-
-fn capitalise(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|first| first.to_uppercase().chain(chars).collect::<String>() + ".")
-        .unwrap_or_default()
 }
 
 /// Starts `mode` on `text` (and `image`) for `user_id`.
 pub async fn start(
-    state: &AppState,
+    ctx: &Context,
+    limits: &Limits,
     providers: &Providers,
     user_id: i64,
     mode: Mode,
     text: String,
     image: Option<CheckedImage>,
-) -> Result<mpsc::Receiver<StreamEvent>, ApiError> {
-    let permit = state.analysis_limits.admit(user_id, state.clock.now())?;
-    let provider = providers.get(&mode.provider).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::ProviderUnavailable,
-            format!(
-                "The provider of the mode {:?} is not configured on this server.",
-                mode.name
-            ),
-        )
-    })?;
+) -> Result<mpsc::Receiver<StreamEvent>> {
+    let permit = limits.admit(user_id, ctx.clock.now())?;
+    let provider = providers
+        .get(&mode.provider)
+        .ok_or_else(|| Error::ProviderUnavailable(mode.name.clone()))?;
     let image = match image {
         Some(image) => Some(prepare_image(image, provider.max_image_side()).await?),
         None => None,
@@ -172,7 +132,7 @@ pub async fn start(
 }
 
 /// Downscales to the provider's limit when it has one (off the runtime).
-async fn prepare_image(image: CheckedImage, max_side: Option<u32>) -> Result<ImageInput, ApiError> {
+async fn prepare_image(image: CheckedImage, max_side: Option<u32>) -> Result<ImageInput> {
     let mime = image.info.kind.mime();
     let Some(max_side) = max_side.filter(|max| image.info.width.max(image.info.height) > *max) else {
         return Ok(ImageInput {
@@ -182,19 +142,13 @@ async fn prepare_image(image: CheckedImage, max_side: Option<u32>) -> Result<Ima
     };
     // Decoding is memory- and CPU-heavy: a few at a time, server-wide.
     static DOWNSCALES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
-    let _permit = DOWNSCALES.acquire().await.map_err(|_| ApiError::internal())?;
+    // The semaphore is never closed; were it, downscaling would go on unbounded.
+    let _permit = DOWNSCALES.acquire().await.ok();
     let bytes = image.bytes.clone();
     let info = image.info;
     let smaller = tokio::task::spawn_blocking(move || imagecheck::downscale(&bytes, info, max_side))
-        .await
-        .map_err(crate::Error::from)?
-        .map_err(|rejection| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                ErrorCode::InvalidImage,
-                capitalise(&rejection.to_string()),
-            )
-        })?;
+        .await?
+        .map_err(Error::Image)?;
     Ok(match smaller {
         Some(jpeg) => ImageInput {
             mime: "image/jpeg",

@@ -1,12 +1,16 @@
 //! Client certificates issued to users, and the lookup that ties a
 //! presented certificate to its user.
 
-use crate::db::{audit, Actor, AuditEvent, Db};
+use crate::audit::{audit, Actor, AuditEvent};
+use crate::context::Context;
+use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::users::User;
 use rand::RngCore;
-use sightline_certs::{CertificateAuthority, IssuedCertificate, RevocationReason, Serial, Validity};
+use sightline_certs::{
+    CertificateAuthority, IssuedCertificate, RevocationReason, RevokedEntry, Serial, Validity,
+};
 use std::path::{Path, PathBuf};
 
 /// A random serial (119 random bits, see [`Serial::from_random`]).
@@ -59,6 +63,25 @@ pub async fn issue_for_user(
     Ok(issued)
 }
 
+/// Issues a certificate for `username` with the CA of `ctx`, valid for
+/// `validity_days` (the configured client validity when `None`).
+pub async fn issue(
+    ctx: &Context,
+    username: &str,
+    validity_days: Option<u32>,
+    actor: Actor<'_>,
+) -> Result<(User, IssuedCertificate)> {
+    let days = validity_days.unwrap_or(ctx.config.certs.client_validity_days);
+    if days < 1 {
+        return Err(Error::invalid("validity", "must be at least 1 day"));
+    }
+    let user = crate::users::require(ctx, username).await?;
+    let mut tx = ctx.db.begin().await?;
+    let issued = issue_for_user(&mut tx, &ctx.ca, &user, days, ctx.clock.now_datetime(), actor).await?;
+    tx.commit().await?;
+    Ok((user, issued))
+}
+
 /// A certificate as the registry knows it.
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct CertificateRecord {
@@ -83,12 +106,12 @@ impl CertificateRecord {
     }
 }
 
-pub async fn list(db: &Db) -> Result<Vec<CertificateRecord>> {
+pub async fn list(ctx: &Context) -> Result<Vec<CertificateRecord>> {
     Ok(sqlx::query_as::<_, CertificateRecord>(
         "SELECT c.serial, u.username, u.email, c.issued_at, c.not_after, c.revoked_at, c.revocation_reason
          FROM certificates c JOIN users u ON u.id = c.user_id ORDER BY c.issued_at DESC, c.serial",
     )
-    .fetch_all(db)
+    .fetch_all(&ctx.db)
     .await?)
 }
 
@@ -97,15 +120,15 @@ pub async fn list(db: &Db) -> Result<Vec<CertificateRecord>> {
 /// refused and those connections are closed. Login sessions bound to the
 /// certificate end with it.
 pub async fn revoke(
-    db: &Db,
-    now: i64,
+    ctx: &Context,
     serial: &str,
     reason: RevocationReason,
     actor: Actor<'_>,
 ) -> Result<CertificateRecord> {
     let serial = serial.trim().to_ascii_lowercase();
     let serial = serial.trim_start_matches("0x");
-    let mut tx = db.begin().await?;
+    let now = ctx.clock.now();
+    let mut tx = ctx.db.begin().await?;
     let found: Option<(i64, Vec<u8>, Option<i64>)> =
         sqlx::query_as("SELECT user_id, thumbprint, revoked_at FROM certificates WHERE serial = ?")
             .bind(serial)
@@ -151,7 +174,7 @@ pub async fn revoke(
     )
     .await?;
     tx.commit().await?;
-    let record = list(db)
+    let record = list(ctx)
         .await?
         .into_iter()
         .find(|c| c.serial == serial)
@@ -169,6 +192,33 @@ pub async fn revoked_serials(db: &Db, now: i64) -> Result<Vec<(String, i64, Opti
     .bind(now)
     .fetch_all(db)
     .await?)
+}
+
+/// The current CRL, signed by the CA: every revoked certificate that has
+/// not expired, valid for a day.
+pub async fn crl_pem(ctx: &Context) -> Result<String> {
+    let now = ctx.clock.now();
+    let entries: Vec<RevokedEntry> = revoked_serials(&ctx.db, now)
+        .await?
+        .into_iter()
+        .filter_map(|(serial_hex, revoked_at, reason)| {
+            Some(RevokedEntry {
+                serial_hex,
+                revoked_at: time::OffsetDateTime::from_unix_timestamp(revoked_at).ok()?,
+                reason: reason
+                    .as_deref()
+                    .and_then(RevocationReason::parse)
+                    .unwrap_or(RevocationReason::Unspecified),
+            })
+        })
+        .collect();
+    let this_update = ctx.clock.now_datetime();
+    Ok(ctx.ca.crl(
+        &entries,
+        this_update,
+        this_update + time::Duration::days(1),
+        u64::try_from(now).unwrap_or(0),
+    )?)
 }
 
 /// The files of a PEM identity in a folder.
@@ -201,11 +251,11 @@ pub struct CertificateOwner {
     pub revoked: bool,
 }
 
-pub async fn owner_by_thumbprint(db: &Db, thumbprint: &[u8]) -> Result<Option<CertificateOwner>> {
+pub async fn owner_by_thumbprint(ctx: &Context, thumbprint: &[u8]) -> Result<Option<CertificateOwner>> {
     Ok(sqlx::query_as::<_, CertificateOwner>(
         "SELECT serial, user_id, revoked_at IS NOT NULL AS revoked FROM certificates WHERE thumbprint = ?",
     )
     .bind(thumbprint)
-    .fetch_optional(db)
+    .fetch_optional(&ctx.db)
     .await?)
 }

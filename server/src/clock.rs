@@ -28,3 +28,18 @@ impl Clock {
         self.offset_secs.fetch_add(seconds, Ordering::Relaxed);
     }
 }
+
+/// `2026-11-24 15:04 UTC`.
+pub fn format_time(unix: i64) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(unix) {
+        Ok(t) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute()
+        ),
+        Err(_) => unix.to_string(),
+    }
+}

@@ -13,10 +13,13 @@
 //!   bootstrap/admin/       the first admin's client certificate
 //! ```
 
+use crate::audit::Actor;
 use crate::auth::jwt;
 use crate::certificates::{self, random_serial, PemBundlePaths};
+use crate::clock::Clock;
 use crate::config::Config;
-use crate::db::{self, Actor};
+use crate::context::Context;
+use crate::db;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::users::{self, NewUser};
@@ -65,6 +68,11 @@ impl DataDir {
 
     pub fn jwt_key(&self) -> PathBuf {
         self.root.join("jwt").join("signing-key.pem")
+    }
+
+    /// Where mail goes as `.eml` files when no `[mail]` is configured.
+    pub fn outbox(&self) -> PathBuf {
+        self.root.join("outbox")
     }
 
     pub fn bootstrap_admin(&self) -> PathBuf {
@@ -120,7 +128,7 @@ pub struct InitReport {
 /// Creates a data directory. It is assembled in a sibling folder and moved
 /// into place at the end, so a failure leaves nothing behind, and an
 /// existing non-empty directory is refused untouched.
-pub async fn init(root: &Path, options: InitOptions, now: time::OffsetDateTime) -> Result<InitReport> {
+pub async fn init(root: &Path, options: InitOptions, clock: &Clock) -> Result<InitReport> {
     if options.hostnames.is_empty() {
         return Err(Error::invalid("hostnames", "give at least one --hostname"));
     }
@@ -144,7 +152,7 @@ pub async fn init(root: &Path, options: InitOptions, now: time::OffsetDateTime) 
         name.to_string_lossy(),
         rand::thread_rng().gen::<u32>()
     ));
-    let result = populate(&DataDir::new(&staging), &options, now).await;
+    let result = populate(&DataDir::new(&staging), &options, clock).await;
     match result {
         Ok(report) => {
             if root.exists() {
@@ -177,7 +185,8 @@ fn is_non_empty_dir(path: &Path) -> Result<bool> {
     }
 }
 
-async fn populate(dir: &DataDir, options: &InitOptions, now: time::OffsetDateTime) -> Result<InitReport> {
+async fn populate(dir: &DataDir, options: &InitOptions, clock: &Clock) -> Result<InitReport> {
+    let now = clock.now_datetime();
     fsutil::create_private_dir(dir.root())?;
     for sub in ["ca", "tls", "jwt", "outbox", "packages", "bootstrap"] {
         fsutil::create_private_dir(&dir.root().join(sub))?;
@@ -221,10 +230,10 @@ async fn populate(dir: &DataDir, options: &InitOptions, now: time::OffsetDateTim
     fsutil::write_public(&dir.config(), text.as_bytes())?;
 
     let db = db::open(&dir.database(), true).await?;
+    let ctx = Context::new(db, config.clone(), ca, dir.outbox(), clock.clone())?;
     let password = Secret::new(generate_password());
     let admin = users::add(
-        &db,
-        now.unix_timestamp(),
+        &ctx,
         NewUser {
             username: &options.admin_username,
             email: &options.admin_email,
@@ -234,11 +243,11 @@ async fn populate(dir: &DataDir, options: &InitOptions, now: time::OffsetDateTim
         Actor::Cli,
     )
     .await?;
-    let mut tx = db.begin().await?;
+    let mut tx = ctx.db.begin().await?;
     crate::modes::seed_defaults(&mut tx, now.unix_timestamp()).await?;
     let issued = certificates::issue_for_user(
         &mut tx,
-        &ca,
+        &ctx.ca,
         &admin,
         config.certs.client_validity_days,
         now,
@@ -247,13 +256,13 @@ async fn populate(dir: &DataDir, options: &InitOptions, now: time::OffsetDateTim
     .await?;
     tx.commit().await?;
     let identity = certificates::write_pem_bundle(&dir.bootstrap_admin(), &issued, &ca_pem)?;
-    db.close().await;
+    ctx.db.close().await;
 
     Ok(InitReport {
         admin_username: admin.username,
         admin_password: password,
         admin_identity: identity,
-        ca_fingerprint: sightline_certs::hex(&sightline_certs::sha256(ca.cert_der())),
+        ca_fingerprint: sightline_certs::hex(&sightline_certs::sha256(ctx.ca.cert_der())),
     })
 }
 
@@ -290,9 +299,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let parent = tempfile::tempdir().unwrap();
         let root = parent.path().join("data");
-        let report = init(&root, options(), time::OffsetDateTime::now_utc())
-            .await
-            .unwrap();
+        let report = init(&root, options(), &Clock::system()).await.unwrap();
         let dir = DataDir::new(&root);
         for key in [
             dir.ca_key(),
@@ -322,9 +329,7 @@ mod tests {
         let root = parent.path().join("data");
         std::fs::create_dir(&root).unwrap();
         std::fs::write(root.join("keep.txt"), "mine").unwrap();
-        let error = init(&root, options(), time::OffsetDateTime::now_utc())
-            .await
-            .unwrap_err();
+        let error = init(&root, options(), &Clock::system()).await.unwrap_err();
         assert!(matches!(error, Error::DataDirExists(_)));
         assert!(error.to_string().contains("init changed nothing"));
         assert_eq!(std::fs::read_to_string(root.join("keep.txt")).unwrap(), "mine");

@@ -1,5 +1,6 @@
-//! The SQLite database: opening, migrations, and the audit trail.
+//! The SQLite database: opening and migrations, and the dashboard's counts.
 
+use crate::context::Context;
 use crate::error::Result;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
@@ -26,140 +27,6 @@ pub async fn open(path: &Path, create: bool) -> Result<Db> {
     Ok(pool)
 }
 
-/// Who did something, for the audit trail.
-#[derive(Debug, Clone)]
-pub enum Actor<'a> {
-    /// The command line on the server host.
-    Cli,
-    User(&'a str),
-    /// A user acting through the admin pages, from this address.
-    Web(&'a str, std::net::IpAddr),
-    Anonymous,
-}
-
-impl Actor<'_> {
-    fn name(&self) -> String {
-        match self {
-            Self::Cli => "cli".into(),
-            Self::User(name) | Self::Web(name, _) => format!("user:{name}"),
-            Self::Anonymous => "anonymous".into(),
-        }
-    }
-}
-
-/// One audit record. `detail` must never hold a secret.
-#[derive(Debug)]
-pub struct AuditEvent<'a> {
-    pub actor: Actor<'a>,
-    pub action: &'a str,
-    pub subject: Option<&'a str>,
-    pub client_addr: Option<String>,
-    pub detail: Option<&'a str>,
-}
-
-impl<'a> AuditEvent<'a> {
-    /// An event with no address or detail beyond the actor's.
-    pub fn of(actor: Actor<'a>, action: &'a str, subject: &'a str) -> Self {
-        Self {
-            actor,
-            action,
-            subject: Some(subject),
-            client_addr: None,
-            detail: None,
-        }
-    }
-}
-
-pub async fn audit<'e, E>(executor: E, now: i64, event: AuditEvent<'_>) -> Result<()>
-where
-    E: sqlx::SqliteExecutor<'e>,
-{
-    sqlx::query(
-        "INSERT INTO audit_events (at, actor, action, subject, client_addr, detail) VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(now)
-    .bind(event.actor.name())
-    .bind(event.action)
-    .bind(event.subject)
-    .bind(event.client_addr.or_else(|| match event.actor {
-        Actor::Web(_, address) => Some(address.to_string()),
-        _ => None,
-    }))
-    .bind(event.detail)
-    .execute(executor)
-    .await?;
-    Ok(())
-}
-
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
-pub struct AuditRecord {
-    pub id: i64,
-    pub at: i64,
-    pub actor: String,
-    pub action: String,
-    pub subject: Option<String>,
-    pub client_addr: Option<String>,
-    pub detail: Option<String>,
-}
-
-pub async fn audit_list(db: &Db, limit: i64) -> Result<Vec<AuditRecord>> {
-    Ok(sqlx::query_as::<_, AuditRecord>(
-        "SELECT id, at, actor, action, subject, client_addr, detail FROM audit_events ORDER BY id DESC LIMIT ?",
-    )
-    .bind(limit)
-    .fetch_all(db)
-    .await?)
-}
-
-/// What to look for in the audit trail; empty fields match everything.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-pub struct AuditFilter {
-    #[serde(default)]
-    pub action: String,
-    #[serde(default)]
-    pub actor: String,
-    #[serde(default)]
-    pub subject: String,
-    /// Unix seconds, inclusive.
-    #[serde(default)]
-    pub from: Option<i64>,
-    #[serde(default)]
-    pub to: Option<i64>,
-}
-
-/// One page of matching events, newest first, and whether more follow.
-pub async fn audit_search(
-    db: &Db,
-    filter: &AuditFilter,
-    page: i64,
-    per_page: i64,
-) -> Result<(Vec<AuditRecord>, bool)> {
-    let like = |text: &str| {
-        format!(
-            "%{}%",
-            text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
-        )
-    };
-    let mut rows = sqlx::query_as::<_, AuditRecord>(
-        "SELECT id, at, actor, action, subject, client_addr, detail FROM audit_events
-         WHERE action LIKE ?1 ESCAPE '\\' AND actor LIKE ?2 ESCAPE '\\' AND COALESCE(subject, '') LIKE ?3 ESCAPE '\\'
-           AND (?4 IS NULL OR at >= ?4) AND (?5 IS NULL OR at <= ?5)
-         ORDER BY id DESC LIMIT ?6 OFFSET ?7",
-    )
-    .bind(like(&filter.action))
-    .bind(like(&filter.actor))
-    .bind(like(&filter.subject))
-    .bind(filter.from)
-    .bind(filter.to)
-    .bind(per_page + 1)
-    .bind(page.max(0) * per_page)
-    .fetch_all(db)
-    .await?;
-    let more = rows.len() as i64 > per_page;
-    rows.truncate(usize::try_from(per_page).unwrap_or(0));
-    Ok((rows, more))
-}
-
 /// The numbers on the admin dashboard.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Counts {
@@ -168,14 +35,15 @@ pub struct Counts {
     pub expiring_certificates: i64,
 }
 
-pub async fn counts(db: &Db, now: i64) -> Result<Counts> {
+pub async fn counts(ctx: &Context) -> Result<Counts> {
+    let now = ctx.clock.now();
     let (pending_requests, active_users, expiring_certificates): (i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM access_requests WHERE state = 'pending'),
                 (SELECT COUNT(*) FROM users WHERE disabled = 0),
                 (SELECT COUNT(*) FROM certificates WHERE revoked_at IS NULL AND not_after > ?1 AND not_after <= ?1 + 30 * 86400)",
     )
     .bind(now)
-    .fetch_one(db)
+    .fetch_one(&ctx.db)
     .await?;
     Ok(Counts {
         pending_requests,

@@ -1,14 +1,20 @@
-//! Errors: [`Error`] for the library's operations, [`ApiError`] for what an
-//! HTTP client sees. An `ApiError` carries a status and a stable code; the
-//! internal cause of a 500 is logged, never sent.
+//! [`Error`]: what went wrong in the server's own words. The domain (login,
+//! access requests, download links, analysis, …) returns it whatever asked:
+//! the command line prints it, the admin pages turn it into page text, and
+//! the API maps it to a status and a stable code in one place,
+//! `http/error.rs`. Nothing in the domain knows HTTP.
+//!
+//! Two kinds of variants live here. Refusals (a wrong code, a revoked
+//! certificate, an unknown mode) are the user's to fix; their `Display`
+//! text is written to be shown to that user. Failures (the database, a
+//! file, signing) are the operator's; they are logged and never shown.
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use sightline_proto::{ErrorBody, ErrorCode, ErrorDetail};
+use crate::imagecheck;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    // ------------------------------------------------------------ failures
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
@@ -30,12 +36,6 @@ pub enum Error {
     Config(String),
     #[error("TLS setup: {0}")]
     Tls(#[from] rustls::Error),
-    #[error("invalid {what}: {reason}")]
-    Invalid { what: &'static str, reason: String },
-    #[error("{0} not found")]
-    NotFound(String),
-    #[error("{0} already exists")]
-    Conflict(String),
     #[error("password hashing failed: {0}")]
     PasswordHash(String),
     #[error("token signing failed: {0}")]
@@ -44,6 +44,65 @@ pub enum Error {
     Mail(String),
     #[error("background task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+
+    // ------------------------------------------------------------ refusals
+    #[error("invalid {what}: {reason}")]
+    Invalid { what: &'static str, reason: String },
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    Conflict(String),
+
+    /// Too many failed attempts from this account or address; try again
+    /// after `retry_after` seconds.
+    #[error("Too many attempts; wait before trying again.")]
+    TooManyAttempts { retry_after: u64 },
+    /// A per-user allowance (requests per minute, requests at once) is used up.
+    #[error("{reason}")]
+    RateLimited { retry_after: u64, reason: &'static str },
+
+    #[error("This endpoint needs a valid Sightline client certificate.")]
+    ClientCertificateRequired,
+    #[error("This client certificate has been revoked.")]
+    CertificateRevoked,
+    #[error("This certificate was issued to another user; log in with your own certificate.")]
+    CertificateUserMismatch,
+    #[error("Username or password is incorrect.")]
+    InvalidCredentials,
+    #[error("This account is disabled.")]
+    AccountDisabled,
+    #[error("This account is not an administrator.")]
+    NotAnAdmin,
+    #[error("The login has expired or was already completed; start again with your password.")]
+    InvalidChallenge,
+    #[error("The code is not correct.")]
+    InvalidCode,
+    #[error("This code has already been used; wait for the next one.")]
+    TotpReused,
+    #[error("The access token is not valid.")]
+    InvalidToken,
+    #[error("The access token has expired; refresh it.")]
+    TokenExpired,
+    #[error("This token belongs to another certificate.")]
+    TokenBindingMismatch,
+    #[error("The session has ended; log in again.")]
+    InvalidRefreshToken,
+    #[error("This refresh token was already used; the session has been ended for safety. Log in again.")]
+    RefreshTokenReused,
+
+    #[error("There is no mode {0:?}.")]
+    UnknownMode(String),
+    #[error("The mode {mode:?} is a {kind} mode; this request needs {wanted}.")]
+    WrongModeKind {
+        mode: String,
+        kind: &'static str,
+        wanted: String,
+    },
+    #[error("The provider of the mode {0:?} is not configured on this server.")]
+    ProviderUnavailable(String),
+    /// An uploaded image that cannot be analysed, and why.
+    #[error("{}.", capitalised(&.0.to_string()))]
+    Image(imagecheck::Rejection),
 }
 
 impl Error {
@@ -61,121 +120,60 @@ impl Error {
             reason: reason.into(),
         }
     }
+
+    /// Whether this is a failure of the server itself rather than a refusal
+    /// the user can act on: its text may name paths or SQL, so it is
+    /// logged and never shown.
+    pub fn is_failure(&self) -> bool {
+        matches!(
+            self,
+            Self::Database(_)
+                | Self::Migration(_)
+                | Self::Certificate(_)
+                | Self::Io { .. }
+                | Self::DataDirExists(_)
+                | Self::DataDirMissing(_)
+                | Self::Config(_)
+                | Self::Tls(_)
+                | Self::PasswordHash(_)
+                | Self::TokenSigning(_)
+                | Self::Mail(_)
+                | Self::Join(_)
+        )
+    }
+}
+
+/// The first letter in upper case: refusals built from lower-case parts
+/// read as sentences.
+pub fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// An error answer of the HTTP API: `{"error": {"code", "message"}}`.
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: ErrorCode,
-    pub message: String,
-    /// Seconds for a `Retry-After` header (429 answers).
-    pub retry_after: Option<u64>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl ApiError {
-    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            retry_after: None,
-        }
-    }
-
-    pub fn too_many_attempts(retry_after: u64) -> Self {
-        Self {
-            retry_after: Some(retry_after.max(1)),
-            ..Self::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                ErrorCode::TooManyAttempts,
-                "Too many attempts; wait before trying again.",
-            )
-        }
-    }
-
-    pub fn client_certificate_required() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            ErrorCode::ClientCertificateRequired,
-            "This endpoint needs a valid Sightline client certificate.",
-        )
-    }
-
-    pub fn invalid_credentials() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            ErrorCode::InvalidCredentials,
-            "Username or password is incorrect.",
-        )
-    }
-
-    pub fn invalid_token() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            ErrorCode::InvalidToken,
-            "The access token is not valid.",
-        )
-    }
-
-    pub fn invalid_request(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::InvalidRequest,
-            message,
-        )
-    }
-
-    pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::Internal,
-            "Internal server error.",
-        )
-    }
-}
-
-impl From<Error> for ApiError {
-    fn from(error: Error) -> Self {
-        match error {
-            Error::Invalid { what, reason } => Self::invalid_request(format!("invalid {what}: {reason}")),
-            Error::NotFound(what) => Self::new(
-                StatusCode::NOT_FOUND,
-                ErrorCode::NotFound,
-                format!("{what} not found"),
-            ),
-            other => {
-                // The cause may name paths or SQL; log it, answer generically.
-                tracing::error!(error = %other, "request failed");
-                Self::internal()
+    #[test]
+    fn refusals_read_as_sentences_and_failures_are_marked() {
+        let image = Error::Image(imagecheck::Rejection::Empty);
+        assert_eq!(image.to_string(), "The image is empty.");
+        assert!(!image.is_failure());
+        assert!(!Error::InvalidCode.is_failure());
+        assert!(Error::Config("x".into()).is_failure());
+        assert_eq!(
+            Error::WrongModeKind {
+                mode: "Ocr".into(),
+                kind: "ocr",
+                wanted: "chat".into()
             }
-        }
-    }
-}
-
-impl From<sqlx::Error> for ApiError {
-    fn from(error: sqlx::Error) -> Self {
-        Error::from(error).into()
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        tracing::debug!(status = self.status.as_u16(), code = %self.code, "request refused");
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code,
-                message: self.message,
-            },
-        };
-        let mut response = (self.status, axum::Json(body)).into_response();
-        if let Some(seconds) = self.retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        response
+            .to_string(),
+            "The mode \"Ocr\" is a ocr mode; this request needs chat."
+        );
     }
 }

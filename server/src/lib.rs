@@ -1,29 +1,41 @@
-//! The Sightline server: one binary that terminates mTLS, keeps accounts and
-//! certificates in SQLite, and serves the native API (and, later, the public
-//! and admin pages). `main.rs` is the command line; everything it does is a
-//! function here, so the admin UI and tests call the same code.
+//! The Sightline server: one binary that terminates mutual TLS, keeps
+//! accounts and certificates in SQLite, and serves the native API, the
+//! public pages and the admin pages. `main.rs` and `cli/` are the command
+//! line; everything they do is a function here, so the admin pages, the API
+//! and the command line call the same code and leave the same audit trail.
+//!
+//! The domain (what the server decides) takes a [`context::Context`] and
+//! answers with [`error::Error`]; only [`http`] knows HTTP, and it maps
+//! those errors to statuses and codes in one place.
 
+// The domain: accounts, certificates, access and what the desktop asks.
+pub mod access_requests;
 pub mod admin_sessions;
 pub mod analysis;
-pub mod auth;
 pub mod certificates;
+pub mod download_links;
+pub mod login;
+pub mod modes;
+pub mod users;
+
+// What the domain stands on.
+pub mod audit;
+pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod context;
 pub mod datadir;
 pub mod db;
 pub mod error;
 pub mod fsutil;
-pub mod http;
 pub mod imagecheck;
-pub mod links;
-pub mod login;
 pub mod mail;
-pub mod modes;
 pub mod providers;
-pub mod requests;
 pub mod revocation;
+
+// The serving process: TLS, HTTP and the state they share.
+pub mod http;
 pub mod state;
 pub mod tls;
-pub mod users;
 
-pub use error::{ApiError, Error, Result};
+pub use error::{Error, Result};

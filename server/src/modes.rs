@@ -2,8 +2,9 @@
 //! system prompt and a configured provider. The command line and the admin
 //! pages manage them through this module; clients see only summaries.
 
+use crate::audit::{audit, Actor, AuditEvent};
 use crate::config::{Config, ProviderKind};
-use crate::db::{audit, Actor, AuditEvent, Db};
+use crate::context::Context;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use sightline_proto::{ModeKind, ModeSummary};
@@ -77,21 +78,21 @@ impl TryFrom<ModeRow> for Mode {
 
 const COLUMNS: &str = "slug, name, description, kind, system_prompt, provider, model, options";
 
-pub async fn list(db: &Db) -> Result<Vec<Mode>> {
+pub async fn list(ctx: &Context) -> Result<Vec<Mode>> {
     sqlx::query_as::<_, ModeRow>(&format!(
         "SELECT {COLUMNS} FROM modes ORDER BY kind = 'rewrite', id"
     ))
-    .fetch_all(db)
+    .fetch_all(&ctx.db)
     .await?
     .into_iter()
     .map(Mode::try_from)
     .collect()
 }
 
-pub async fn get(db: &Db, slug: &str) -> Result<Option<Mode>> {
+pub async fn get(ctx: &Context, slug: &str) -> Result<Option<Mode>> {
     sqlx::query_as::<_, ModeRow>(&format!("SELECT {COLUMNS} FROM modes WHERE slug = ?"))
         .bind(slug)
-        .fetch_optional(db)
+        .fetch_optional(&ctx.db)
         .await?
         .map(Mode::try_from)
         .transpose()
@@ -183,9 +184,10 @@ pub fn slugify(name: &str) -> String {
     }
 }
 
-pub async fn add(db: &Db, config: &Config, now: i64, mode: &Mode, actor: Actor<'_>) -> Result<Mode> {
-    validate(mode, config)?;
-    let mut tx = db.begin().await?;
+pub async fn add(ctx: &Context, mode: &Mode, actor: Actor<'_>) -> Result<Mode> {
+    validate(mode, &ctx.config)?;
+    let now = ctx.clock.now();
+    let mut tx = ctx.db.begin().await?;
     let mut slug = if mode.slug.is_empty() {
         slugify(&mode.name)
     } else {
@@ -232,7 +234,7 @@ pub async fn add(db: &Db, config: &Config, now: i64, mode: &Mode, actor: Actor<'
     )
     .await?;
     tx.commit().await?;
-    get(db, &slug)
+    get(ctx, &slug)
         .await?
         .ok_or_else(|| Error::NotFound(format!("mode {slug}")))
 }
@@ -260,18 +262,12 @@ async fn insert(conn: &mut sqlx::SqliteConnection, now: i64, mode: &Mode) -> Res
 }
 
 /// Replaces a mode's settings (its slug stays, so clients' choices survive).
-pub async fn update(
-    db: &Db,
-    config: &Config,
-    now: i64,
-    slug: &str,
-    mode: &Mode,
-    actor: Actor<'_>,
-) -> Result<Mode> {
-    validate(mode, config)?;
+pub async fn update(ctx: &Context, slug: &str, mode: &Mode, actor: Actor<'_>) -> Result<Mode> {
+    validate(mode, &ctx.config)?;
+    let now = ctx.clock.now();
     let options =
         serde_json::to_string(&mode.options).map_err(|e| Error::invalid("mode options", e.to_string()))?;
-    let mut tx = db.begin().await?;
+    let mut tx = ctx.db.begin().await?;
     let clash: Option<String> = sqlx::query_scalar("SELECT slug FROM modes WHERE name = ? AND slug != ?")
         .bind(mode.name.trim())
         .bind(slug)
@@ -300,13 +296,14 @@ pub async fn update(
     }
     audit(&mut *tx, now, AuditEvent::of(actor, "mode.update", slug)).await?;
     tx.commit().await?;
-    get(db, slug)
+    get(ctx, slug)
         .await?
         .ok_or_else(|| Error::NotFound(format!("mode {slug}")))
 }
 
-pub async fn remove(db: &Db, now: i64, slug: &str, actor: Actor<'_>) -> Result<()> {
-    let mut tx = db.begin().await?;
+pub async fn remove(ctx: &Context, slug: &str, actor: Actor<'_>) -> Result<()> {
+    let now = ctx.clock.now();
+    let mut tx = ctx.db.begin().await?;
     let removed = sqlx::query("DELETE FROM modes WHERE slug = ?")
         .bind(slug)
         .execute(&mut *tx)
@@ -426,27 +423,21 @@ mod tests {
     #[tokio::test]
     async fn add_update_remove() {
         let dir = tempfile::tempdir().unwrap();
-        let db = crate::db::open(&dir.path().join("t.db"), true).await.unwrap();
-        let config = Config::default();
+        let ctx = crate::context::testing::context(dir.path(), crate::clock::Clock::system()).await;
         let mut mode = defaults().remove(0);
         mode.slug = String::new();
         mode.name = "Summarise".into();
-        let added = add(&db, &config, 1, &mode, Actor::Cli).await.unwrap();
+        let added = add(&ctx, &mode, Actor::Cli).await.unwrap();
         assert_eq!(added.slug, "summarise");
-        assert!(
-            add(&db, &config, 1, &mode, Actor::Cli).await.is_err(),
-            "names are unique"
-        );
+        assert!(add(&ctx, &mode, Actor::Cli).await.is_err(), "names are unique");
         let mut changed = added.clone();
         changed.system_prompt = "Summarise in three bullet points.".into();
-        let updated = update(&db, &config, 2, "summarise", &changed, Actor::Cli)
-            .await
-            .unwrap();
+        let updated = update(&ctx, "summarise", &changed, Actor::Cli).await.unwrap();
         assert_eq!(updated.system_prompt, "Summarise in three bullet points.");
-        remove(&db, 3, "summarise", Actor::Cli).await.unwrap();
-        assert!(get(&db, "summarise").await.unwrap().is_none());
+        remove(&ctx, "summarise", Actor::Cli).await.unwrap();
+        assert!(get(&ctx, "summarise").await.unwrap().is_none());
         assert!(matches!(
-            remove(&db, 3, "summarise", Actor::Cli).await,
+            remove(&ctx, "summarise", Actor::Cli).await,
             Err(Error::NotFound(_))
         ));
     }

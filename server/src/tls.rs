@@ -199,7 +199,8 @@ async fn handle_connection(
 /// Answers every request `403 certificate_revoked` and closes.
 fn revoked_router() -> Router {
     Router::new().fallback(|| async {
-        let mut response = axum::response::IntoResponse::into_response(crate::login::certificate_revoked());
+        let mut response =
+            axum::response::IntoResponse::into_response(crate::error::Error::CertificateRevoked);
         response
             .headers_mut()
             .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));

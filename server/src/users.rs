@@ -1,8 +1,9 @@
 //! User accounts: the operations the command line (and later the admin UI)
 //! perform. Every change is audited.
 
+use crate::audit::{audit, Actor, AuditEvent};
 use crate::auth::password;
-use crate::db::{audit, Actor, AuditEvent, Db};
+use crate::context::Context;
 use crate::error::{Error, Result};
 use sightline_proto::Secret;
 
@@ -81,20 +82,21 @@ pub struct NewUser<'a> {
 
 /// Creates a user; the password is strength-checked and hashed off the
 /// async runtime.
-pub async fn add(db: &Db, now: i64, new: NewUser<'_>, actor: Actor<'_>) -> Result<User> {
+pub async fn add(ctx: &Context, new: NewUser<'_>, actor: Actor<'_>) -> Result<User> {
+    let now = ctx.clock.now();
     validate_username(new.username)?;
     validate_email(new.email)?;
     let hash = match new.password {
         Some(password) => {
             password::check_strength(&password, new.email, new.username)?;
-            Some(tokio::task::spawn_blocking(move || password::hash(&password)).await??)
+            Some(ctx.hasher.hash(password).await?)
         }
         None => None,
     };
-    let mut tx = db.begin().await?;
+    let mut tx = ctx.db.begin().await?;
     let id = insert(&mut tx, now, new.username, new.email, new.is_admin, hash, actor).await?;
     tx.commit().await?;
-    by_id(db, id)
+    by_id(ctx, id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("user {id}")))
 }
@@ -182,43 +184,44 @@ pub async fn derive_username(conn: &mut sqlx::SqliteConnection, email: &str) -> 
     Err(Error::Conflict(format!("every username derived from {email:?}")))
 }
 
-pub async fn by_id(db: &Db, id: i64) -> Result<Option<User>> {
+pub async fn by_id(ctx: &Context, id: i64) -> Result<Option<User>> {
     Ok(
         sqlx::query_as::<_, User>(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
             .bind(id)
-            .fetch_optional(db)
+            .fetch_optional(&ctx.db)
             .await?,
     )
 }
 
-pub async fn by_username(db: &Db, username: &str) -> Result<Option<User>> {
+pub async fn by_username(ctx: &Context, username: &str) -> Result<Option<User>> {
     Ok(
         sqlx::query_as::<_, User>(&format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?"))
             .bind(username)
-            .fetch_optional(db)
+            .fetch_optional(&ctx.db)
             .await?,
     )
 }
 
-pub async fn require(db: &Db, username: &str) -> Result<User> {
-    by_username(db, username)
+pub async fn require(ctx: &Context, username: &str) -> Result<User> {
+    by_username(ctx, username)
         .await?
         .ok_or_else(|| Error::NotFound(format!("user {username:?}")))
 }
 
-pub async fn list(db: &Db) -> Result<Vec<User>> {
+pub async fn list(ctx: &Context) -> Result<Vec<User>> {
     Ok(
         sqlx::query_as::<_, User>(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY username"))
-            .fetch_all(db)
+            .fetch_all(&ctx.db)
             .await?,
     )
 }
 
 /// Disables (or re-enables) an account. Disabling ends every login session
 /// at once: the user's next request is refused.
-pub async fn set_disabled(db: &Db, now: i64, username: &str, disabled: bool, actor: Actor<'_>) -> Result<()> {
-    let user = require(db, username).await?;
-    let mut tx = db.begin().await?;
+pub async fn set_disabled(ctx: &Context, username: &str, disabled: bool, actor: Actor<'_>) -> Result<()> {
+    let now = ctx.clock.now();
+    let user = require(ctx, username).await?;
+    let mut tx = ctx.db.begin().await?;
     sqlx::query("UPDATE users SET disabled = ? WHERE id = ?")
         .bind(disabled)
         .bind(user.id)
@@ -240,9 +243,10 @@ pub async fn set_disabled(db: &Db, now: i64, username: &str, disabled: bool, act
 }
 
 /// Grants or withdraws administrator rights.
-pub async fn set_admin(db: &Db, now: i64, username: &str, is_admin: bool, actor: Actor<'_>) -> Result<()> {
-    let user = require(db, username).await?;
-    let mut tx = db.begin().await?;
+pub async fn set_admin(ctx: &Context, username: &str, is_admin: bool, actor: Actor<'_>) -> Result<()> {
+    let now = ctx.clock.now();
+    let user = require(ctx, username).await?;
+    let mut tx = ctx.db.begin().await?;
     sqlx::query("UPDATE users SET is_admin = ? WHERE id = ?")
         .bind(is_admin)
         .bind(user.id)
@@ -256,9 +260,10 @@ pub async fn set_admin(db: &Db, now: i64, username: &str, is_admin: bool, actor:
 
 /// Forgets the user's second factor and recovery codes; the next login
 /// enrols a new authenticator. Open sessions end.
-pub async fn reset_two_factor(db: &Db, now: i64, username: &str, actor: Actor<'_>) -> Result<()> {
-    let user = require(db, username).await?;
-    let mut tx = db.begin().await?;
+pub async fn reset_two_factor(ctx: &Context, username: &str, actor: Actor<'_>) -> Result<()> {
+    let now = ctx.clock.now();
+    let user = require(ctx, username).await?;
+    let mut tx = ctx.db.begin().await?;
     sqlx::query(
         "UPDATE users SET totp_secret = NULL, totp_pending_secret = NULL, totp_last_step = NULL,
          totp_failures = 0, totp_lockouts = 0, totp_locked_until = 0 WHERE id = ?",
@@ -352,10 +357,9 @@ mod tests {
     #[tokio::test]
     async fn add_disable_and_reset() {
         let dir = tempfile::tempdir().unwrap();
-        let db = crate::db::open(&dir.path().join("t.db"), true).await.unwrap();
+        let ctx = crate::context::testing::context(dir.path(), crate::clock::Clock::system()).await;
         let user = add(
-            &db,
-            1,
+            &ctx,
             NewUser {
                 username: "ada",
                 email: "ada@example.com",
@@ -368,8 +372,7 @@ mod tests {
         .unwrap();
         assert!(!user.disabled && !user.is_admin && !user.totp_enrolled);
         let duplicate = add(
-            &db,
-            1,
+            &ctx,
             NewUser {
                 username: "ada",
                 email: "x@example.com",
@@ -383,15 +386,15 @@ mod tests {
 
         let stored: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
             .bind(user.id)
-            .fetch_one(&db)
+            .fetch_one(&ctx.db)
             .await
             .unwrap();
         assert!(stored.starts_with("$argon2id$"));
 
-        set_disabled(&db, 2, "ada", true, Actor::Cli).await.unwrap();
-        assert!(require(&db, "ada").await.unwrap().disabled);
-        reset_two_factor(&db, 3, "ada", Actor::Cli).await.unwrap();
-        let actions: Vec<String> = crate::db::audit_list(&db, 10)
+        set_disabled(&ctx, "ada", true, Actor::Cli).await.unwrap();
+        assert!(require(&ctx, "ada").await.unwrap().disabled);
+        reset_two_factor(&ctx, "ada", Actor::Cli).await.unwrap();
+        let actions: Vec<String> = crate::audit::list(&ctx, 10)
             .await
             .unwrap()
             .into_iter()
@@ -399,7 +402,7 @@ mod tests {
             .collect();
         assert_eq!(actions, ["user.reset_2fa", "user.disable", "user.add"]);
         assert!(matches!(
-            set_disabled(&db, 4, "nobody", true, Actor::Cli).await,
+            set_disabled(&ctx, "nobody", true, Actor::Cli).await,
             Err(Error::NotFound(_))
         ));
     }

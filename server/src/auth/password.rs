@@ -1,11 +1,12 @@
-//! Password hashing with argon2id. Hashing is CPU-heavy, so callers run it on
-//! the blocking pool behind [`crate::state::AppState::hash_permits`], which
+//! Password hashing with argon2id. Hashing is CPU-heavy, so [`Hasher`]
+//! runs it on the blocking pool behind a semaphore of half the cores, which
 //! keeps logins from starving other requests.
 
 use crate::error::{Error, Result};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use sightline_proto::Secret;
+use tokio::sync::{OnceCell, Semaphore};
 
 /// Longest password accepted: argon2 would hash more, but nobody types it
 /// and a cap keeps a hostile request from being expensive.
@@ -68,6 +69,72 @@ pub fn verify(password: &Secret, stored: &str) -> bool {
     }
 }
 
+/// Hashes and verifies passwords on the blocking pool, within a budget.
+#[derive(Debug)]
+pub struct Hasher {
+    permits: Semaphore,
+    /// A real argon2id hash of a random password, made on first use:
+    /// unknown users are checked against it so that they cost the same
+    /// time as known ones.
+    dummy: OnceCell<String>,
+}
+
+impl Default for Hasher {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
+        Self {
+            permits: Semaphore::new((cores / 2).max(1)),
+            dummy: OnceCell::new(),
+        }
+    }
+}
+
+impl Hasher {
+    /// Hashes a new password.
+    pub async fn hash(&self, password: Secret) -> Result<String> {
+        let _permit = self.permit().await?;
+        tokio::task::spawn_blocking(move || hash(&password)).await?
+    }
+
+    /// Verifies a password against `stored`, or against the dummy hash when
+    /// there is none (an unknown user, or one without a password yet), which
+    /// never matches but costs the same.
+    pub async fn verify(&self, password: Secret, stored: Option<String>) -> Result<bool> {
+        let known = stored.is_some();
+        let stored = match stored {
+            Some(stored) => stored,
+            None => self.dummy().await?,
+        };
+        let _permit = self.permit().await?;
+        let matches = tokio::task::spawn_blocking(move || verify(&password, &stored)).await?;
+        Ok(matches && known)
+    }
+
+    /// Makes the dummy hash now, so that even the first unknown user costs
+    /// one hash and not two.
+    pub async fn warm_up(&self) -> Result<()> {
+        self.dummy().await.map(drop)
+    }
+
+    async fn dummy(&self) -> Result<String> {
+        self.dummy
+            .get_or_try_init(|| async {
+                let _permit = self.permit().await?;
+                let random = Secret::new(crate::datadir::generate_password());
+                tokio::task::spawn_blocking(move || hash(&random)).await?
+            })
+            .await
+            .cloned()
+    }
+
+    async fn permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>> {
+        self.permits
+            .acquire()
+            .await
+            .map_err(|_| Error::PasswordHash("hashing pool closed".into()))
+    }
+}
+
 /// Checks the strength rules: length, not the e-mail or username, not a
 /// well-known password.
 pub fn check_strength(password: &Secret, email: &str, username: &str) -> Result<()> {
@@ -110,6 +177,15 @@ mod tests {
         assert!(verify(&password, &stored));
         assert!(!verify(&Secret::new("another passphrase"), &stored));
         assert!(!verify(&password, "not a hash"));
+    }
+
+    #[tokio::test]
+    async fn the_hasher_never_matches_without_a_stored_hash() {
+        let hasher = Hasher::default();
+        let password = Secret::new("a long enough passphrase");
+        let stored = hasher.hash(password.clone()).await.unwrap();
+        assert!(hasher.verify(password.clone(), Some(stored)).await.unwrap());
+        assert!(!hasher.verify(password, None).await.unwrap());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use super::extract::{ApiJson, Session};
 use crate::analysis::{self, CheckedImage};
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::modes;
 use crate::state::AppState;
 use axum::extract::multipart::MultipartError;
@@ -24,7 +24,7 @@ pub async fn list_modes(
     _session: Session,
 ) -> Result<Json<Vec<ModeSummary>>, ApiError> {
     Ok(Json(
-        modes::list(&state.db)
+        modes::list(&state.ctx)
             .await?
             .iter()
             .map(modes::Mode::summary)
@@ -65,7 +65,7 @@ fn image_too_large(state: &AppState) -> ApiError {
         ErrorCode::ImageTooLarge,
         format!(
             "The image is larger than {} MiB.",
-            state.config.analysis.max_image_bytes / (1024 * 1024)
+            state.ctx.config.analysis.max_image_bytes / (1024 * 1024)
         ),
     )
 }
@@ -101,7 +101,7 @@ pub async fn analyze(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(0)
-        .min(state.config.analysis.max_image_bytes);
+        .min(state.ctx.config.analysis.max_image_bytes);
     let mut multipart = Multipart::from_request(request, &state).await.map_err(|_| {
         ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -109,7 +109,7 @@ pub async fn analyze(
             "Send the request as multipart/form-data.",
         )
     })?;
-    let limits = &state.config.analysis;
+    let limits = &state.ctx.config.analysis;
     let (mut image, mut context, mut mode) = (None, None, None);
     while let Some(mut field) = multipart
         .next_field()
@@ -160,7 +160,7 @@ pub async fn analyze(
         }
     }
     let mode = analysis::mode_for(
-        &state,
+        &state.ctx,
         &mode.ok_or_else(|| missing("mode"))?,
         &[ModeKind::Chat, ModeKind::Ocr],
     )
@@ -168,11 +168,20 @@ pub async fn analyze(
     let context = context.unwrap_or_default();
     // A chat question may come without a picture; reading text needs one.
     let image: Option<CheckedImage> = match image {
-        Some(image) => Some(analysis::check_image(&state, image)?),
+        Some(image) => Some(analysis::check_image(&state.ctx, image)?),
         None if mode.kind == ModeKind::Chat && !context.trim().is_empty() => None,
         None => return Err(missing("image")),
     };
-    let events = analysis::start(&state, &state.providers, session.user_id, mode, context, image).await?;
+    let events = analysis::start(
+        &state.ctx,
+        &state.analysis_limits,
+        &state.providers,
+        session.user_id,
+        mode,
+        context,
+        image,
+    )
+    .await?;
     Ok(answer(events, stream).await)
 }
 
@@ -183,7 +192,7 @@ pub async fn rewrite(
     headers: HeaderMap,
     ApiJson(request): ApiJson<RewriteRequest>,
 ) -> Result<Response, ApiError> {
-    let limit = state.config.analysis.max_rewrite_bytes;
+    let limit = state.ctx.config.analysis.max_rewrite_bytes;
     if request.text.len() > limit {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -198,7 +207,7 @@ pub async fn rewrite(
             "There is no text to rewrite.",
         ));
     }
-    let mode = analysis::mode_for(&state, &request.mode, &[ModeKind::Rewrite]).await?;
+    let mode = analysis::mode_for(&state.ctx, &request.mode, &[ModeKind::Rewrite]).await?;
     let instruction = request
         .instruction
         .as_deref()
@@ -213,7 +222,16 @@ pub async fn rewrite(
         Some(instruction) => format!("Instruction: {instruction}\n\nText:\n{}", request.text),
         None => request.text,
     };
-    let events = analysis::start(&state, &state.providers, session.user_id, mode, text, None).await?;
+    let events = analysis::start(
+        &state.ctx,
+        &state.analysis_limits,
+        &state.providers,
+        session.user_id,
+        mode,
+        text,
+        None,
+    )
+    .await?;
     Ok(answer(events, wants_stream(&headers)).await)
 }
 

@@ -6,8 +6,8 @@
 use crate::auth::constant_time_eq;
 use crate::auth::jwt::{Confirmation, TokenRejection};
 use crate::certificates;
-use crate::error::ApiError;
-use crate::login;
+use crate::error::Error;
+use crate::http::error::ApiError;
 use crate::state::AppState;
 use crate::tls::{ConnInfo, PeerCertificate};
 use axum::extract::rejection::JsonRejection;
@@ -43,15 +43,15 @@ impl FromRequestParts<AppState> for ClientCert {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let conn = ConnInfo::from_request_parts(parts, state).await?;
-        let peer = conn.peer.ok_or_else(ApiError::client_certificate_required)?;
-        match certificates::owner_by_thumbprint(&state.db, &peer.thumbprint).await? {
-            Some(owner) if owner.revoked => Err(login::certificate_revoked()),
+        let peer = conn.peer.ok_or(Error::ClientCertificateRequired)?;
+        match certificates::owner_by_thumbprint(&state.ctx, &peer.thumbprint).await? {
+            Some(owner) if owner.revoked => Err(Error::CertificateRevoked.into()),
             Some(owner) => Ok(Self {
                 peer,
                 user_id: owner.user_id,
                 remote_addr: conn.remote_addr,
             }),
-            None => Err(ApiError::client_certificate_required()),
+            None => Err(Error::ClientCertificateRequired.into()),
         }
     }
 }
@@ -89,24 +89,22 @@ impl FromRequestParts<AppState> for Session {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let conn = ConnInfo::from_request_parts(parts, state).await?;
-        let peer = conn.peer.ok_or_else(ApiError::client_certificate_required)?;
+        let peer = conn.peer.ok_or(Error::ClientCertificateRequired)?;
         let token = bearer_token(parts)?;
-        let claims = state
-            .jwt
-            .verify(token, state.clock.now())
-            .map_err(|rejection| match rejection {
-                TokenRejection::Expired => ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    ErrorCode::TokenExpired,
-                    "The access token has expired; refresh it.",
-                ),
-                TokenRejection::Invalid => ApiError::invalid_token(),
-            })?;
+        let claims =
+            state
+                .login
+                .jwt
+                .verify(token, state.ctx.clock.now())
+                .map_err(|rejection| match rejection {
+                    TokenRejection::Expired => Error::TokenExpired,
+                    TokenRejection::Invalid => Error::InvalidToken,
+                })?;
         let expected = Confirmation::for_thumbprint(&peer.thumbprint);
         if !constant_time_eq(claims.cnf.x5t_s256.as_bytes(), expected.x5t_s256.as_bytes()) {
-            return Err(login::token_binding_mismatch());
+            return Err(Error::TokenBindingMismatch.into());
         }
-        let user_id: i64 = claims.sub.parse().map_err(|_| ApiError::invalid_token())?;
+        let user_id: i64 = claims.sub.parse().map_err(|_| Error::InvalidToken)?;
 
         // One query answers every remaining question: is the session still
         // open, the account enabled, the certificate known and unrevoked?
@@ -121,24 +119,24 @@ impl FromRequestParts<AppState> for Session {
         )
         .bind(peer.thumbprint.as_slice())
         .bind(&claims.sid)
-        .fetch_optional(&state.db)
+        .fetch_optional(&state.ctx.db)
         .await?
-        .ok_or_else(ApiError::invalid_token)?;
+        .ok_or(Error::InvalidToken)?;
         let Some(cert_serial) = row.cert_serial else {
-            return Err(ApiError::client_certificate_required());
+            return Err(Error::ClientCertificateRequired.into());
         };
         if row.cert_revoked == Some(true) {
-            return Err(login::certificate_revoked());
+            return Err(Error::CertificateRevoked.into());
         }
         if row.family_user_id != user_id || row.cert_user_id != Some(user_id) {
-            return Err(login::token_binding_mismatch());
+            return Err(Error::TokenBindingMismatch.into());
         }
         // Disabling an account also ends its sessions; say which happened.
         if row.disabled {
-            return Err(login::account_disabled());
+            return Err(Error::AccountDisabled.into());
         }
         if row.family_revoked {
-            return Err(ApiError::invalid_token());
+            return Err(Error::InvalidToken.into());
         }
         Ok(Self {
             user_id,
@@ -162,10 +160,10 @@ fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
         )
     };
     let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(missing)?;
-    let value = value.to_str().map_err(|_| ApiError::invalid_token())?;
-    let (scheme, token) = value.split_once(' ').ok_or_else(ApiError::invalid_token)?;
+    let value = value.to_str().map_err(|_| Error::InvalidToken)?;
+    let (scheme, token) = value.split_once(' ').ok_or(Error::InvalidToken)?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.len() > 8192 {
-        return Err(ApiError::invalid_token());
+        return Err(Error::InvalidToken.into());
     }
     Ok(token.trim())
 }

@@ -1,5 +1,5 @@
-//! The HTTP surface: [`router`] builds every route, and the route classes
-//! of SPEC §4.1 are enforced in one middleware here:
+//! The HTTP surface: [`router`] builds every route, and the three route
+//! classes are enforced in one middleware here:
 //!
 //! - public: `/healthz`, `/request-access`, `/public/*`;
 //! - native: `/native/*` needs a client certificate (401 JSON without);
@@ -7,15 +7,21 @@
 //!   to `/request-access`, an API client gets 401 JSON.
 //!
 //! Handlers state their requirements through extractors
-//! ([`extract::ClientCert`], [`extract::Session`]).
+//! ([`extract::ClientCert`], [`extract::Session`], [`admin::Admin`]), call
+//! the domain with the state's [`crate::context::Context`], and its errors
+//! become answers in one place, [`error`].
 
 mod admin;
 mod analysis;
+mod csrf;
+pub mod error;
 pub mod extract;
 mod native;
 mod public;
 
-use crate::error::ApiError;
+pub use error::ApiError;
+
+use crate::error::Error;
 use crate::state::AppState;
 use crate::tls::ConnInfo;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -32,8 +38,8 @@ pub const JSON_BODY_LIMIT: usize = 64 * 1024;
 pub fn router(state: AppState) -> Router {
     // Room for the multipart framing and the text parts around the image.
     let upload_limit =
-        state.config.analysis.max_image_bytes + state.config.analysis.max_context_bytes + 16 * 1024;
-    let rewrite_limit = state.config.analysis.max_rewrite_bytes * 2 + 16 * 1024;
+        state.ctx.config.analysis.max_image_bytes + state.ctx.config.analysis.max_context_bytes + 16 * 1024;
+    let rewrite_limit = state.ctx.config.analysis.max_rewrite_bytes * 2 + 16 * 1024;
     let native = Router::new()
         .route("/login", post(native::login))
         .route("/verify-2fa", post(native::verify_two_factor))
@@ -102,14 +108,14 @@ async fn route_classes(State(state): State<AppState>, request: Request, next: Ne
         .is_some_and(|conn| conn.peer.is_some());
     // Deployments with another gate in front may open the admin pages to
     // password + TOTP alone.
-    let admin_open = path.starts_with("/admin") && !state.config.admin.require_client_certificate;
+    let admin_open = path.starts_with("/admin") && !state.ctx.config.admin.require_client_certificate;
     if has_certificate || admin_open {
         return next.run(request).await;
     }
     if !path.starts_with("/native/") && wants_html(request.headers()) {
         return Redirect::to("/request-access").into_response();
     }
-    ApiError::client_certificate_required().into_response()
+    Error::ClientCertificateRequired.into_response()
 }
 
 /// Headers every answer carries: nothing here is cached, sniffed, framed
@@ -150,20 +156,3 @@ async fn method_not_allowed() -> ApiError {
 
 #[cfg(test)]
 mod tests;
-
-/// The value of cookie `name`, if the request carries it.
-pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.to_owned())
-}
-
-/// A submitted CSRF value against the expected one, in constant time.
-pub(crate) fn csrf_matches(expected: &str, submitted: &str) -> bool {
-    !expected.is_empty() && crate::auth::constant_time_eq(expected.as_bytes(), submitted.as_bytes())
-}

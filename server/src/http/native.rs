@@ -1,7 +1,7 @@
 //! `/native/*`: the API the desktop client speaks.
 
 use super::extract::{ApiJson, ClientCert, Session};
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::login::{self, Origin};
 use crate::state::AppState;
 use axum::extract::State;
@@ -23,9 +23,16 @@ pub async fn login(
     cert: ClientCert,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
-    login::login(&state, origin(&cert), request, login::Purpose::Native)
-        .await
-        .map(Json)
+    login::login(
+        &state.ctx,
+        &state.login,
+        origin(&cert),
+        request,
+        login::Purpose::Native,
+    )
+    .await
+    .map(Json)
+    .map_err(ApiError::from)
 }
 
 pub async fn verify_two_factor(
@@ -33,9 +40,10 @@ pub async fn verify_two_factor(
     cert: ClientCert,
     ApiJson(request): ApiJson<VerifyTwoFactorRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    login::verify_two_factor(&state, origin(&cert), request)
+    login::verify_two_factor(&state.ctx, &state.login, origin(&cert), request)
         .await
         .map(Json)
+        .map_err(ApiError::from)
 }
 
 pub async fn refresh(
@@ -43,13 +51,14 @@ pub async fn refresh(
     cert: ClientCert,
     ApiJson(request): ApiJson<RefreshRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    login::refresh(&state, origin(&cert), &request.refresh_token)
+    login::refresh(&state.ctx, &state.login, origin(&cert), &request.refresh_token)
         .await
         .map(Json)
+        .map_err(ApiError::from)
 }
 
 pub async fn logout(State(state): State<AppState>, session: Session) -> Result<StatusCode, ApiError> {
-    login::logout(&state, &session.family_id, &session.username).await?;
+    login::logout(&state.ctx, &session.family_id, &session.username).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

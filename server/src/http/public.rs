@@ -3,10 +3,10 @@
 //! JavaScript and load nothing but `/public/style.css`.
 
 use super::extract::ApiJson;
+use crate::access_requests::{self, Invalid, NewRequest};
 use crate::auth::random_token;
-use crate::error::ApiError;
-use crate::links::{self, LinkStatus, RedeemError};
-use crate::requests::{self, Invalid, NewRequest};
+use crate::download_links::{self, LinkStatus, RedeemError};
+use crate::http::error::ApiError;
 use crate::state::AppState;
 use crate::tls::ConnInfo;
 use askama::Template;
@@ -17,7 +17,6 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use sightline_certs::package::Platform;
-use sightline_certs::{RevocationReason, RevokedEntry};
 use sightline_proto::{ErrorCode, Secret};
 
 pub const STYLESHEET: &str = include_str!("../../static/style.css");
@@ -61,37 +60,13 @@ pub async fn stylesheet() -> Response {
 pub async fn ca_pem(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/x-pem-file")],
-        state.ca_pem.clone(),
+        state.ctx.ca_pem.clone(),
     )
         .into_response()
 }
 
 pub async fn crl_pem(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let now = state.clock.now();
-    let revoked = crate::certificates::revoked_serials(&state.db, now).await?;
-    let entries: Vec<RevokedEntry> = revoked
-        .into_iter()
-        .filter_map(|(serial_hex, revoked_at, reason)| {
-            Some(RevokedEntry {
-                serial_hex,
-                revoked_at: time::OffsetDateTime::from_unix_timestamp(revoked_at).ok()?,
-                reason: reason
-                    .as_deref()
-                    .and_then(RevocationReason::parse)
-                    .unwrap_or(RevocationReason::Unspecified),
-            })
-        })
-        .collect();
-    let this_update = state.clock.now_datetime();
-    let crl = state
-        .ca
-        .crl(
-            &entries,
-            this_update,
-            this_update + time::Duration::days(1),
-            u64::try_from(now).unwrap_or(0),
-        )
-        .map_err(crate::Error::from)?;
+    let crl = crate::certificates::crl_pem(&state.ctx).await?;
     Ok(([(header::CONTENT_TYPE, "application/x-pem-file")], crl).into_response())
 }
 
@@ -151,7 +126,7 @@ pub async fn submit_request(State(state): State<AppState>, conn: ConnInfo, reque
             Err(error) => return error.into_response(),
         }
     };
-    let valid = match requests::validate(&submitted) {
+    let valid = match access_requests::validate(&submitted) {
         Ok(valid) => valid,
         Err(invalid) => {
             let (code, text) = match invalid {
@@ -171,7 +146,7 @@ pub async fn submit_request(State(state): State<AppState>, conn: ConnInfo, reque
         }
     };
 
-    let now = state.clock.now();
+    let now = state.ctx.clock.now();
     let address = conn.remote_addr.ip().to_string();
     let email_key = valid.email.to_lowercase();
     let wait = state
@@ -194,7 +169,7 @@ pub async fn submit_request(State(state): State<AppState>, conn: ConnInfo, reque
     // Every accepted submission counts towards both limits.
     state.request_limit_by_address.failure(&address, now);
     state.request_limit_by_email.failure(&email_key, now);
-    if let Err(error) = requests::submit(&state.db, now, &valid, &address).await {
+    if let Err(error) = access_requests::submit(&state.ctx, &valid, &address).await {
         return ApiError::from(error).into_response();
     }
     if from_form {
@@ -296,7 +271,7 @@ fn link_unknown() -> Response {
 }
 
 fn csrf_cookie(headers: &HeaderMap) -> Option<String> {
-    super::cookie(headers, CSRF_COOKIE)
+    super::csrf::cookie(headers, CSRF_COOKIE)
 }
 
 /// `GET`/`HEAD /public/download-certs/{token}`: shows the form, spends nothing.
@@ -308,7 +283,7 @@ pub async fn download_page(
     let Ok(Path(token)) = token else {
         return Ok(link_unknown());
     };
-    let (user, needs_password, expires_at) = match links::status(&state, &token).await? {
+    let (user, needs_password, expires_at) = match download_links::status(&state.ctx, &token).await? {
         LinkStatus::Usable {
             user,
             needs_password,
@@ -324,7 +299,7 @@ pub async fn download_page(
     let page = DownloadConfirmPage {
         username: &user.username,
         email: &user.email,
-        expires: requests::format_time(expires_at),
+        expires: crate::clock::format_time(expires_at),
         csrf: &csrf,
         platforms: platform_options(guess_platform(&headers)),
         needs_password,
@@ -382,7 +357,7 @@ pub async fn redeem(
         ));
     };
     let cookie = csrf_cookie(&headers).unwrap_or_default();
-    if !super::csrf_matches(&cookie, &form.csrf) {
+    if !super::csrf::csrf_matches(&cookie, &form.csrf) {
         return Ok(message(
             StatusCode::FORBIDDEN,
             "This form has expired",
@@ -391,7 +366,7 @@ pub async fn redeem(
         ));
     }
     // Re-show the form (nothing spent) when an input is wrong.
-    let status = links::status(&state, &token).await?;
+    let status = download_links::status(&state.ctx, &token).await?;
     let retry = |error: &str, platform: Platform| -> Result<Response, ApiError> {
         match &status {
             LinkStatus::Usable {
@@ -402,7 +377,7 @@ pub async fn redeem(
                 let page = DownloadConfirmPage {
                     username: &user.username,
                     email: &user.email,
-                    expires: requests::format_time(*expires_at),
+                    expires: crate::clock::format_time(*expires_at),
                     csrf: &form.csrf,
                     platforms: platform_options(platform),
                     needs_password: *needs_password,
@@ -425,8 +400,8 @@ pub async fn redeem(
             return retry("The two passwords differ.", platform);
         }
     }
-    match links::redeem(
-        &state,
+    match download_links::redeem(
+        &state.ctx,
         &token,
         platform,
         form.password.clone(),
@@ -436,7 +411,7 @@ pub async fn redeem(
     {
         Ok(redeemed) => {
             let file_name = redeemed.package.file_name.clone();
-            let download_id = state.vault.put(redeemed.package, state.clock.now());
+            let download_id = state.vault.put(redeemed.package, state.ctx.clock.now());
             let page = DownloadReadyPage {
                 file_name: &file_name,
                 password: redeemed.password.expose(),
@@ -454,7 +429,7 @@ pub async fn redeem(
 
 /// `GET /public/packages/{id}`: the zip, once.
 pub async fn package(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    match state.vault.take(&id, state.clock.now()) {
+    match state.vault.take(&id, state.ctx.clock.now()) {
         Some(package) => {
             let disposition = format!("attachment; filename=\"{}\"", package.file_name);
             let mut response = (StatusCode::OK, package.zip).into_response();

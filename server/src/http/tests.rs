@@ -3,12 +3,12 @@
 //! The end-to-end crate repeats the user-facing paths over real TLS.
 
 use super::*;
+use crate::audit::Actor;
 use crate::auth::jwt::{self, JwtKeys};
 use crate::auth::totp;
 use crate::certificates;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::db::Actor;
 use crate::tls::PeerCertificate;
 use crate::users::{self, NewUser};
 use axum::body::Body;
@@ -37,12 +37,10 @@ async fn fixture() -> Fixture {
     let ca = CertificateAuthority::create("t", Validity::days_from(now, 10), Serial::from_random([1; 16]))
         .unwrap();
     let outbox = dir.path().join("outbox");
-    let state = AppState::new(db.clone(), Config::default(), jwt, ca, outbox, clock.clone())
-        .await
-        .unwrap();
+    let ctx = crate::context::Context::new(db.clone(), Config::default(), ca, outbox, clock.clone()).unwrap();
+    let state = AppState::new(ctx, jwt).await.unwrap();
     let user = users::add(
-        &db,
-        0,
+        &state.ctx,
         NewUser {
             username: "ada",
             email: "ada@example.com",
@@ -54,7 +52,7 @@ async fn fixture() -> Fixture {
     .await
     .unwrap();
     let mut tx = db.begin().await.unwrap();
-    let issued = certificates::issue_for_user(&mut tx, &state.ca, &user, 10, now, Actor::Cli)
+    let issued = certificates::issue_for_user(&mut tx, &state.ctx.ca, &user, 10, now, Actor::Cli)
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -483,19 +481,19 @@ async fn admin_sessions_end_when_idle_or_old_and_are_bound_to_their_certificate(
     use crate::admin_sessions;
     let f = fixture().await;
     sqlx::query("UPDATE users SET is_admin = 1")
-        .execute(&f.state.db)
+        .execute(&f.state.ctx.db)
         .await
         .unwrap();
     let user_id: i64 = sqlx::query_scalar("SELECT id FROM users")
-        .fetch_one(&f.state.db)
+        .fetch_one(&f.state.ctx.db)
         .await
         .unwrap();
     let open = |thumbprint: [u8; 32]| {
         let state = f.state.clone();
         async move {
-            let mut conn = state.db.acquire().await.unwrap();
-            let now = state.clock.now();
-            admin_sessions::open(&state, &mut conn, user_id, &thumbprint, "127.0.0.1", now)
+            let mut conn = state.ctx.db.acquire().await.unwrap();
+            let now = state.ctx.clock.now();
+            admin_sessions::open(&state.ctx, &mut conn, user_id, &thumbprint, "127.0.0.1", now)
                 .await
                 .unwrap()
                 .0
@@ -504,7 +502,7 @@ async fn admin_sessions_end_when_idle_or_old_and_are_bound_to_their_certificate(
     let find = |cookie: String, thumbprint: [u8; 32]| {
         let state = f.state.clone();
         async move {
-            admin_sessions::find(&state, &cookie, Some(&thumbprint))
+            admin_sessions::find(&state.ctx, &cookie, Some(&thumbprint))
                 .await
                 .unwrap()
                 .is_some()
@@ -544,16 +542,16 @@ async fn resetting_the_second_factor_ends_admin_sessions_too() {
     use crate::admin_sessions;
     let f = fixture().await;
     sqlx::query("UPDATE users SET is_admin = 1")
-        .execute(&f.state.db)
+        .execute(&f.state.ctx.db)
         .await
         .unwrap();
     let user_id: i64 = sqlx::query_scalar("SELECT id FROM users")
-        .fetch_one(&f.state.db)
+        .fetch_one(&f.state.ctx.db)
         .await
         .unwrap();
-    let mut conn = f.state.db.acquire().await.unwrap();
+    let mut conn = f.state.ctx.db.acquire().await.unwrap();
     let (cookie, _) = admin_sessions::open(
-        &f.state,
+        &f.state.ctx,
         &mut conn,
         user_id,
         &f.peer.thumbprint,
@@ -563,15 +561,19 @@ async fn resetting_the_second_factor_ends_admin_sessions_too() {
     .await
     .unwrap();
     drop(conn);
-    assert!(admin_sessions::find(&f.state, &cookie, Some(&f.peer.thumbprint))
-        .await
-        .unwrap()
-        .is_some());
-    users::reset_two_factor(&f.state.db, f.clock.now(), "ada", Actor::Cli)
+    assert!(
+        admin_sessions::find(&f.state.ctx, &cookie, Some(&f.peer.thumbprint))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    users::reset_two_factor(&f.state.ctx, "ada", Actor::Cli)
         .await
         .unwrap();
-    assert!(admin_sessions::find(&f.state, &cookie, Some(&f.peer.thumbprint))
-        .await
-        .unwrap()
-        .is_none());
+    assert!(
+        admin_sessions::find(&f.state.ctx, &cookie, Some(&f.peer.thumbprint))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

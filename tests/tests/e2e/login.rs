@@ -144,7 +144,7 @@ async fn the_whole_login_as_a_client_walks_it() -> Result<()> {
     );
 
     // The password is stored as argon2id, and the audit trail has the login.
-    let db = sightline_server::db::open(&server.data_dir.join("sightline.db"), false).await?;
+    let db = server.database().await?;
     let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE username = 'ada'")
         .fetch_one(&db)
         .await?;

@@ -3,11 +3,12 @@
 //! Approval creates or links the account, creates a one-time download link
 //! and mails it; rejection mails the requester too.
 
+use crate::audit::{audit, Actor, AuditEvent};
 use crate::auth::{random_token, token_hash};
-use crate::db::{audit, Actor, AuditEvent, Db};
+use crate::clock::format_time;
+use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::mail::OutgoingMail;
-use crate::state::AppState;
 use crate::users;
 use serde::Serialize;
 
@@ -116,7 +117,8 @@ pub fn validate(request: &NewRequest) -> Result<NewRequest, Invalid> {
 
 /// Records a request. A second request from an address that already has a
 /// pending one changes nothing. The caller answers the same in every case.
-pub async fn submit(db: &Db, now: i64, request: &NewRequest, client_addr: &str) -> Result<()> {
+pub async fn submit(ctx: &Context, request: &NewRequest, client_addr: &str) -> Result<()> {
+    let now = ctx.clock.now();
     let inserted = sqlx::query(
         "INSERT INTO access_requests (email, name, reason, created_at, client_addr) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT DO NOTHING",
@@ -126,11 +128,11 @@ pub async fn submit(db: &Db, now: i64, request: &NewRequest, client_addr: &str) 
     .bind(&request.reason)
     .bind(now)
     .bind(client_addr)
-    .execute(db)
+    .execute(&ctx.db)
     .await?;
     if inserted.rows_affected() == 1 {
         audit(
-            db,
+            &ctx.db,
             now,
             AuditEvent {
                 actor: Actor::Anonymous,
@@ -148,22 +150,22 @@ pub async fn submit(db: &Db, now: i64, request: &NewRequest, client_addr: &str) 
 const REQUEST_COLUMNS: &str =
     "id, email, name, reason, state, created_at, client_addr, decided_at, decided_by, note, user_id";
 
-pub async fn list(db: &Db, state: Option<RequestState>, limit: i64) -> Result<Vec<AccessRequest>> {
+pub async fn list(ctx: &Context, state: Option<RequestState>, limit: i64) -> Result<Vec<AccessRequest>> {
     Ok(sqlx::query_as::<_, AccessRequest>(&format!(
         "SELECT {REQUEST_COLUMNS} FROM access_requests WHERE (?1 IS NULL OR state = ?1) ORDER BY created_at DESC, id DESC LIMIT ?2"
     ))
     .bind(state.map(RequestState::as_str))
     .bind(limit)
-    .fetch_all(db)
+    .fetch_all(&ctx.db)
     .await?)
 }
 
-pub async fn get(db: &Db, id: i64) -> Result<AccessRequest> {
+pub async fn get(ctx: &Context, id: i64) -> Result<AccessRequest> {
     sqlx::query_as::<_, AccessRequest>(&format!(
         "SELECT {REQUEST_COLUMNS} FROM access_requests WHERE id = ?"
     ))
     .bind(id)
-    .fetch_optional(db)
+    .fetch_optional(&ctx.db)
     .await?
     .ok_or_else(|| Error::NotFound(format!("access request {id}")))
 }
@@ -179,16 +181,16 @@ pub struct Approved {
 
 /// Approves a pending request: creates the account (or links the one with
 /// that address), creates a one-time link, and mails it.
-pub async fn approve(state: &AppState, id: i64, note: Option<&str>, actor: Actor<'_>) -> Result<Approved> {
-    let now = state.clock.now();
-    let request = get(&state.db, id).await?;
+pub async fn approve(ctx: &Context, id: i64, note: Option<&str>, actor: Actor<'_>) -> Result<Approved> {
+    let now = ctx.clock.now();
+    let request = get(ctx, id).await?;
     if request.state != RequestState::Pending.as_str() {
         return Err(Error::Conflict(format!(
             "a decision on request {id} ({})",
             request.state
         )));
     }
-    let mut tx = state.db.begin().await?;
+    let mut tx = ctx.db.begin().await?;
     let existing: Option<(i64, String)> = sqlx::query_as("SELECT id, username FROM users WHERE email = ?")
         .bind(&request.email)
         .fetch_optional(&mut *tx)
@@ -224,7 +226,7 @@ pub async fn approve(state: &AppState, id: i64, note: Option<&str>, actor: Actor
     if decided.rows_affected() != 1 {
         return Err(Error::Conflict(format!("a decision on request {id}")));
     }
-    let (link, expires_at) = create_link(state, &mut tx, user_id, Some(id), now).await?;
+    let (link, expires_at) = create_link(ctx, &mut tx, user_id, Some(id), now).await?;
     let expiry = format_time(expires_at);
     let mail = OutgoingMail {
         to: request.email.clone(),
@@ -252,9 +254,9 @@ pub async fn approve(state: &AppState, id: i64, note: Option<&str>, actor: Actor
         detail: Some(&detail),
         ..AuditEvent::of(actor, "request.approve", &request.email)
     };
-    conclude(state, tx, now, &mail, event).await?;
+    conclude(ctx, tx, now, &mail, event).await?;
     Ok(Approved {
-        request: get(&state.db, id).await?,
+        request: get(ctx, id).await?,
         username,
         created_account,
         link_expires_at: expires_at,
@@ -262,15 +264,10 @@ pub async fn approve(state: &AppState, id: i64, note: Option<&str>, actor: Actor
 }
 
 /// Rejects a pending request and tells the requester.
-pub async fn reject(
-    state: &AppState,
-    id: i64,
-    note: Option<&str>,
-    actor: Actor<'_>,
-) -> Result<AccessRequest> {
-    let now = state.clock.now();
-    let request = get(&state.db, id).await?;
-    let mut tx = state.db.begin().await?;
+pub async fn reject(ctx: &Context, id: i64, note: Option<&str>, actor: Actor<'_>) -> Result<AccessRequest> {
+    let now = ctx.clock.now();
+    let request = get(ctx, id).await?;
+    let mut tx = ctx.db.begin().await?;
     let decided = sqlx::query(
         "UPDATE access_requests SET state = 'rejected', decided_at = ?, decided_by = ?, note = ?
          WHERE id = ? AND state = 'pending'",
@@ -308,22 +305,22 @@ pub async fn reject(
         detail: Some(&detail),
         ..AuditEvent::of(actor, "request.reject", &request.email)
     };
-    conclude(state, tx, now, &mail, event).await?;
-    get(&state.db, id).await
+    conclude(ctx, tx, now, &mail, event).await?;
+    get(ctx, id).await
 }
 
 /// Creates an account for `email` (username derived unless given) and
 /// mails it a one-time link to set a password and download a certificate.
 pub async fn invite(
-    state: &AppState,
+    ctx: &Context,
     email: &str,
     username: &str,
     is_admin: bool,
     actor: Actor<'_>,
 ) -> Result<String> {
     users::validate_email(email)?;
-    let now = state.clock.now();
-    let mut tx = state.db.begin().await?;
+    let now = ctx.clock.now();
+    let mut tx = ctx.db.begin().await?;
     let username = if username.is_empty() {
         users::derive_username(&mut tx, email).await?
     } else {
@@ -331,7 +328,7 @@ pub async fn invite(
         username.to_owned()
     };
     let user_id = users::insert(&mut tx, now, &username, email, is_admin, None, actor).await?;
-    let (link, expires_at) = create_link(state, &mut tx, user_id, None, now).await?;
+    let (link, expires_at) = create_link(ctx, &mut tx, user_id, None, now).await?;
     let mail = OutgoingMail {
         to: email.to_owned(),
         subject: "Your Sightline account".into(),
@@ -346,22 +343,22 @@ pub async fn invite(
             expiry = format_time(expires_at),
         ),
     };
-    state.mailer.enqueue(&mut tx, now, &mail).await?;
+    ctx.mailer.enqueue(&mut tx, now, &mail).await?;
     tx.commit().await?;
-    deliver_now(state).await;
+    ctx.deliver_mail_now().await;
     Ok(username)
 }
 
 /// Creates a one-time link for `user_id`: 256 random bits, only the hash kept.
 pub async fn create_link(
-    state: &AppState,
+    ctx: &Context,
     conn: &mut sqlx::SqliteConnection,
     user_id: i64,
     request_id: Option<i64>,
     now: i64,
 ) -> Result<(String, i64)> {
     let token = random_token();
-    let expires_at = now + i64::from(state.config.provisioning.link_ttl_hours) * 3600;
+    let expires_at = now + i64::from(ctx.config.provisioning.link_ttl_hours) * 3600;
     sqlx::query(
         "INSERT INTO download_links (token_hash, user_id, request_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
     )
@@ -372,31 +369,24 @@ pub async fn create_link(
     .bind(expires_at)
     .execute(conn)
     .await?;
-    let base = state.config.server.public_url.trim_end_matches('/');
+    let base = ctx.config.server.public_url.trim_end_matches('/');
     Ok((format!("{base}/public/download-certs/{token}"), expires_at))
 }
 
 /// Ends a decision: queues the requester's mail and the audit record in the
 /// decision's transaction, commits, and tries to deliver at once.
 async fn conclude(
-    state: &AppState,
+    ctx: &Context,
     mut tx: sqlx::Transaction<'_, sqlx::Sqlite>,
     now: i64,
     mail: &OutgoingMail,
     event: AuditEvent<'_>,
 ) -> Result<()> {
-    state.mailer.enqueue(&mut tx, now, mail).await?;
+    ctx.mailer.enqueue(&mut tx, now, mail).await?;
     audit(&mut *tx, now, event).await?;
     tx.commit().await?;
-    deliver_now(state).await;
+    ctx.deliver_mail_now().await;
     Ok(())
-}
-
-/// Tries to deliver right away; failures stay queued for the worker.
-async fn deliver_now(state: &AppState) {
-    if let Err(error) = state.mailer.deliver_due(state.clock.now()).await {
-        tracing::warn!(%error, "mail stays queued");
-    }
 }
 
 fn actor_name(actor: &Actor<'_>) -> String {
@@ -404,65 +394,5 @@ fn actor_name(actor: &Actor<'_>) -> String {
         Actor::Cli => "cli".into(),
         Actor::User(name) | Actor::Web(name, _) => (*name).to_owned(),
         Actor::Anonymous => "anonymous".into(),
-    }
-}
-
-/// `2026-11-24 15:04 UTC`.
-pub fn format_time(unix: i64) -> String {
-    match time::OffsetDateTime::from_unix_timestamp(unix) {
-        Ok(t) => format!(
-            "{:04}-{:02}-{:02} {:02}:{:02} UTC",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute()
-        ),
-        Err(_) => unix.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn request(email: &str, name: &str, reason: Option<&str>) -> NewRequest {
-        NewRequest {
-            email: email.into(),
-            name: name.into(),
-            reason: reason.map(Into::into),
-        }
-    }
-
-    #[test]
-    fn validation() {
-        let ok = validate(&request(" ada@example.com ", " Ada ", Some("  "))).unwrap();
-        assert_eq!(
-            (ok.email.as_str(), ok.name.as_str(), ok.reason),
-            ("ada@example.com", "Ada", None)
-        );
-        assert_eq!(
-            validate(&request("nope", "Ada", None)).unwrap_err(),
-            Invalid::Email
-        );
-        assert!(matches!(
-            validate(&request("a@b.co", "", None)),
-            Err(Invalid::Name(_))
-        ));
-        assert!(matches!(
-            validate(&request("a@b.co", &"x".repeat(201), None)),
-            Err(Invalid::Name(_))
-        ));
-        assert!(matches!(
-            validate(&request("a@b.co", "A", Some(&"x".repeat(2001)))),
-            Err(Invalid::Reason(_))
-        ));
-        // Markup is stored as given; pages escape it.
-        assert!(validate(&request(
-            "a@b.co",
-            "<script>x</script>",
-            Some("<b>hi</b>\nthanks")
-        ))
-        .is_ok());
     }
 }

@@ -3,11 +3,11 @@
 //! sets the password of a new account, issues a fresh certificate and
 //! builds the package, all in one transaction.
 
+use crate::audit::{audit, Actor, AuditEvent};
 use crate::auth::{password, token_hash};
 use crate::certificates;
-use crate::db::{audit, Actor, AuditEvent};
+use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::state::AppState;
 use crate::users::{self, User};
 use rand::RngCore;
 use sightline_certs::package::{self, Package, PackageInput, PackagePassword, Platform};
@@ -37,8 +37,8 @@ fn plausible(token: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-pub async fn status(state: &AppState, token: &str) -> Result<LinkStatus> {
-    let now = state.clock.now();
+pub async fn status(ctx: &Context, token: &str) -> Result<LinkStatus> {
+    let now = ctx.clock.now();
     // Unknown and expired tokens cost the same: one indexed lookup.
     let hash = token_hash(token);
     let row: Option<(i64, i64, Option<i64>, bool)> = sqlx::query_as(
@@ -46,7 +46,7 @@ pub async fn status(state: &AppState, token: &str) -> Result<LinkStatus> {
          FROM download_links l JOIN users u ON u.id = l.user_id WHERE l.token_hash = ?",
     )
     .bind(&hash)
-    .fetch_optional(&state.db)
+    .fetch_optional(&ctx.db)
     .await?;
     let Some((user_id, expires_at, used_at, needs_password)) = row.filter(|_| plausible(token)) else {
         return Ok(LinkStatus::Unknown);
@@ -54,7 +54,7 @@ pub async fn status(state: &AppState, token: &str) -> Result<LinkStatus> {
     if used_at.is_some() || expires_at <= now {
         return Ok(LinkStatus::Gone);
     }
-    let user = users::by_id(&state.db, user_id)
+    let user = users::by_id(ctx, user_id)
         .await?
         .ok_or_else(|| Error::NotFound("user".into()))?;
     // A disabled account's mailed link hands out nothing.
@@ -91,13 +91,13 @@ pub enum RedeemError {
 }
 
 pub async fn redeem(
-    state: &AppState,
+    ctx: &Context,
     token: &str,
     platform: Platform,
     new_password: Option<Secret>,
     client_addr: &str,
 ) -> Result<Redeemed, RedeemError> {
-    let (user, needs_password) = match status(state, token).await? {
+    let (user, needs_password) = match status(ctx, token).await? {
         LinkStatus::Usable {
             user, needs_password, ..
         } => (user, needs_password),
@@ -112,14 +112,14 @@ pub async fn redeem(
             Error::Invalid { reason, .. } => RedeemError::Password(format!("The password {reason}.")),
             other => RedeemError::Other(other),
         })?;
-        let hash = state.hash_password(password).await?;
+        let hash = ctx.hasher.hash(password).await?;
         Some(hash)
     } else {
         None
     };
 
-    let now = state.clock.now();
-    let mut tx = state.db.begin().await.map_err(Error::from)?;
+    let now = ctx.clock.now();
+    let mut tx = ctx.db.begin().await.map_err(Error::from)?;
     let spent = sqlx::query(
         "UPDATE download_links SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?",
     )
@@ -142,10 +142,10 @@ pub async fn redeem(
     }
     let issued = certificates::issue_for_user(
         &mut tx,
-        &state.ca,
+        &ctx.ca,
         &user,
-        state.config.certs.client_validity_days,
-        state.clock.now_datetime(),
+        ctx.config.certs.client_validity_days,
+        ctx.clock.now_datetime(),
         Actor::User(&user.username),
     )
     .await?;
@@ -158,11 +158,11 @@ pub async fn redeem(
         cert_pem: &issued.cert_pem,
         cert_der: &issued.cert_der,
         key_pem: &issued.key_pem,
-        ca_pem: &state.ca_pem,
-        ca_der: state.ca.cert_der(),
-        server_url: &state.config.server.public_url,
+        ca_pem: &ctx.ca_pem,
+        ca_der: ctx.ca.cert_der(),
+        server_url: &ctx.config.server.public_url,
         password: &package_password,
-        now: state.clock.now_datetime(),
+        now: ctx.clock.now_datetime(),
     };
     let package = package::build(platform, &input).map_err(Error::from)?;
     audit(

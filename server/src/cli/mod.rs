@@ -1,0 +1,78 @@
+//! The subcommands, one file per group. Each builds only what it needs: a
+//! [`Context`] from the data directory for the domain's operations, and the
+//! whole serving state only for `serve`.
+
+mod audit;
+mod cert;
+mod init;
+mod mode;
+mod request;
+mod serve;
+mod user;
+
+use clap::{Parser, Subcommand};
+use sightline_server::clock::Clock;
+use sightline_server::context::Context;
+use sightline_server::datadir::DataDir;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sightline-server",
+    version,
+    about = "The Sightline server: certificates, accounts and the API the desktop app talks to"
+)]
+pub struct Cli {
+    /// The data directory (database, CA, keys, configuration).
+    #[arg(
+        long,
+        global = true,
+        env = "SIGHTLINE_DATA_DIR",
+        default_value = "sightline-data"
+    )]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a data directory: CA, server certificate, signing key, database and the first admin.
+    Init(init::InitArgs),
+    /// Run the server.
+    Serve(serve::ServeArgs),
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Issue, list and revoke client certificates.
+    #[command(subcommand)]
+    Cert(cert::CertCommand),
+    /// Decide access requests.
+    #[command(subcommand)]
+    Request(request::RequestCommand),
+    /// Manage the modes the desktop app offers.
+    #[command(subcommand)]
+    Mode(mode::ModeCommand),
+    /// Read the audit trail.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let dir = DataDir::new(&cli.data_dir);
+    match cli.command {
+        Command::Init(args) => init::run(&dir, args).await,
+        Command::Serve(args) => serve::run(&dir, args).await,
+        Command::User(command) => user::run(&dir, command).await,
+        Command::Cert(command) => cert::run(&dir, command).await,
+        Command::Request(command) => request::run(&dir, command).await,
+        Command::Mode(command) => mode::run(&dir, command).await,
+        Command::Audit(command) => audit::run(&dir, command).await,
+    }
+}
+
+/// The domain's context over an initialised data directory, on the
+/// system clock.
+async fn context(dir: &DataDir) -> anyhow::Result<Context> {
+    Ok(Context::load(dir, dir.load_config()?, Clock::system()).await?)
+}

@@ -1,0 +1,111 @@
+//! [`Context`]: what the domain's operations may use — the database, the
+//! clock, the configuration, the mailer, the CA and the password hasher —
+//! and nothing of the serving process (token keys, providers, throttles,
+//! connections). The command line builds one from the data directory; the
+//! API and the admin pages hold one inside their state; all three pass it
+//! to the same functions, so an approval from either leaves the same trail.
+
+use crate::auth::password::Hasher;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::datadir::DataDir;
+use crate::db::Db;
+use crate::error::Result;
+use crate::mail::Mailer;
+use sightline_certs::CertificateAuthority;
+use std::ops::Deref;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct Context(Arc<Inner>);
+
+#[derive(Debug)]
+pub struct Inner {
+    pub db: Db,
+    pub clock: Clock,
+    pub config: Config,
+    pub ca: CertificateAuthority,
+    /// The CA certificate as `init` wrote it, published byte for byte.
+    pub ca_pem: String,
+    pub mailer: Arc<Mailer>,
+    pub hasher: Hasher,
+}
+
+impl Deref for Context {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl Context {
+    /// The context of an initialised data directory.
+    pub async fn load(dir: &DataDir, config: Config, clock: Clock) -> Result<Self> {
+        dir.ensure_initialised()?;
+        let db = dir.open_db().await?;
+        let ca = dir.load_ca()?;
+        Self::new(db, config, ca, dir.outbox(), clock)
+    }
+
+    pub fn new(
+        db: Db,
+        config: Config,
+        ca: CertificateAuthority,
+        outbox_dir: PathBuf,
+        clock: Clock,
+    ) -> Result<Self> {
+        let mailer = Arc::new(Mailer::new(
+            db.clone(),
+            outbox_dir,
+            config.mail.as_ref(),
+            &public_host(&config.server.public_url),
+        )?);
+        Ok(Self(Arc::new(Inner {
+            db,
+            clock,
+            config,
+            ca_pem: ca.cert_pem(),
+            ca,
+            mailer,
+            hasher: Hasher::default(),
+        })))
+    }
+
+    /// Tries to deliver queued mail right away; failures stay queued for
+    /// the server's worker.
+    pub async fn deliver_mail_now(&self) {
+        if let Err(error) = self.mailer.deliver_due(self.clock.now()).await {
+            tracing::warn!(%error, "mail stays queued");
+        }
+    }
+}
+
+/// The host part of the public URL (for the default mail sender).
+pub fn public_host(public_url: &str) -> String {
+    public_url
+        .trim_start_matches("https://")
+        .split(['/', ':'])
+        .next()
+        .filter(|host| !host.is_empty())
+        .unwrap_or("localhost")
+        .to_owned()
+}
+
+/// A context over a fresh database and CA in a temporary directory, for
+/// the unit tests of the domain modules.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use sightline_certs::{Serial, Validity};
+
+    pub(crate) async fn context(dir: &std::path::Path, clock: Clock) -> Context {
+        let db = crate::db::open(&dir.join("t.db"), true).await.unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        let ca =
+            CertificateAuthority::create("t", Validity::days_from(now, 10), Serial::from_random([1; 16]))
+                .unwrap();
+        Context::new(db, Config::default(), ca, dir.join("outbox"), clock).unwrap()
+    }
+}

@@ -1,0 +1,71 @@
+//! Who attempts a login, from where, and for what; and the guard of a
+//! running server (token keys and failure throttles).
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::throttle::{Policy, Throttle};
+use crate::tls::PeerCertificate;
+use std::net::IpAddr;
+
+/// What guards logins in a running server: the key that signs access
+/// tokens, and the failure throttles, per account and per client address.
+#[derive(Debug)]
+pub struct LoginGuard {
+    pub jwt: JwtKeys,
+    /// Password failures per submitted username (known or not, so the
+    /// throttle itself reveals nothing).
+    pub account_throttle: Throttle,
+    /// Password and code failures per client address.
+    pub client_throttle: Throttle,
+}
+
+impl LoginGuard {
+    pub fn new(jwt: JwtKeys) -> Self {
+        Self {
+            jwt,
+            account_throttle: Throttle::new(Policy {
+                allowance: 5,
+                window_secs: 900,
+                first_lock_secs: 30,
+                max_lock_secs: 900,
+            }),
+            client_throttle: Throttle::new(Policy {
+                allowance: 20,
+                window_secs: 900,
+                first_lock_secs: 60,
+                max_lock_secs: 3600,
+            }),
+        }
+    }
+}
+
+/// Where a login attempt comes from.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    /// The verified client certificate; the admin pages may run without one
+    /// (`admin.require_client_certificate = false`).
+    pub peer: Option<&'a PeerCertificate>,
+    pub client: IpAddr,
+}
+
+impl Origin<'_> {
+    /// The certificate's thumbprint, or empty without one.
+    pub(crate) fn thumbprint(&self) -> &[u8] {
+        self.peer.map_or(&[], |peer| peer.thumbprint.as_slice())
+    }
+}
+
+/// What a login is for: tokens for the desktop app, or an admin session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Native,
+    Admin,
+}
+
+impl Purpose {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Native => "native",
+            Self::Admin => "admin",
+        }
+    }
+}

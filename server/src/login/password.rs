@@ -1,0 +1,140 @@
+//! The first step of a login: the password, checked against the account
+//! (or a dummy hash, so unknown users cost the same), the certificate the
+//! attempt comes with, and the throttles; success hands out a challenge for
+//! the second factor and, on a first login, a new TOTP enrolment.
+
+use super::attempt::{LoginGuard, Origin, Purpose};
+use crate::audit::{audit, Actor, AuditEvent};
+use crate::auth::{random_token, token_hash, totp};
+use crate::certificates;
+use crate::context::Context;
+use crate::error::{Error, Result};
+use sightline_proto::{LoginRequest, LoginResponse, Secret, TotpEnrollment};
+
+#[derive(sqlx::FromRow)]
+struct PasswordRow {
+    id: i64,
+    username: String,
+    email: String,
+    password_hash: Option<String>,
+    disabled: bool,
+    is_admin: bool,
+    totp_secret: Option<String>,
+}
+
+pub async fn login(
+    ctx: &Context,
+    guard: &LoginGuard,
+    origin: Origin<'_>,
+    request: LoginRequest,
+    purpose: Purpose,
+) -> Result<LoginResponse> {
+    if request.username.len() > 256
+        || request.password.expose().len() > crate::auth::password::MAX_PASSWORD_LEN
+    {
+        return Err(Error::invalid("login", "username or password is too long"));
+    }
+    let now = ctx.clock.now();
+    let account_key = request.username.to_lowercase();
+    let client_key = origin.client.to_string();
+    if let Some(wait) = guard
+        .account_throttle
+        .locked_for(&account_key, now)
+        .or_else(|| guard.client_throttle.locked_for(&client_key, now))
+    {
+        return Err(Error::TooManyAttempts { retry_after: wait });
+    }
+
+    let row: Option<PasswordRow> = sqlx::query_as(
+        "SELECT id, username, email, password_hash, disabled, is_admin, totp_secret FROM users WHERE username = ?",
+    )
+    .bind(&request.username)
+    .fetch_optional(&ctx.db)
+    .await?;
+    // Unknown users and users without a password are checked against a dummy
+    // hash, so every attempt costs one argon2 verification.
+    let stored = row.as_ref().and_then(|row| row.password_hash.clone());
+    let matches = ctx.hasher.verify(request.password, stored).await?;
+    let row = match row {
+        Some(row) if matches && row.password_hash.is_some() => row,
+        _ => {
+            guard.account_throttle.failure(&account_key, now);
+            guard.client_throttle.failure(&client_key, now);
+            let attempted: String = request.username.chars().take(64).collect();
+            audit(
+                &ctx.db,
+                now,
+                AuditEvent {
+                    actor: Actor::Anonymous,
+                    action: "login.failure",
+                    subject: Some(&attempted),
+                    client_addr: Some(client_key),
+                    detail: Some("password"),
+                },
+            )
+            .await?;
+            return Err(Error::InvalidCredentials);
+        }
+    };
+    guard.account_throttle.success(&account_key);
+
+    if row.disabled {
+        return Err(Error::AccountDisabled);
+    }
+    if purpose == Purpose::Admin && !row.is_admin {
+        return Err(Error::NotAnAdmin);
+    }
+    let owner = match origin.peer {
+        Some(peer) => Some(certificates::owner_by_thumbprint(ctx, &peer.thumbprint).await?),
+        None if purpose == Purpose::Admin => None,
+        None => return Err(Error::ClientCertificateRequired),
+    };
+    match owner.flatten() {
+        None if origin.peer.is_none() => {}
+        None => return Err(Error::ClientCertificateRequired),
+        Some(owner) if owner.revoked => return Err(Error::CertificateRevoked),
+        Some(owner) if owner.user_id != row.id => return Err(Error::CertificateUserMismatch),
+        Some(_) => {}
+    }
+
+    let challenge = random_token();
+    let ttl = ctx.config.auth.challenge_ttl_secs;
+    let mut tx = ctx.db.begin().await?;
+    sqlx::query("DELETE FROM login_challenges WHERE expires_at < ?")
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO login_challenges (challenge_hash, user_id, cert_thumbprint, expires_at, purpose) VALUES (?, ?, ?, ?, ?)",
+    )
+        .bind(token_hash(&challenge))
+        .bind(row.id)
+        .bind(origin.thumbprint())
+        .bind(now + i64::try_from(ttl).unwrap_or(300))
+        .bind(purpose.as_str())
+        .execute(&mut *tx)
+        .await?;
+    let enrollment = if row.totp_secret.is_none() {
+        let secret = totp::generate_secret();
+        sqlx::query("UPDATE users SET totp_pending_secret = ? WHERE id = ?")
+            .bind(totp::encode_secret(&secret))
+            .bind(row.id)
+            .execute(&mut *tx)
+            .await?;
+        let uri = totp::otpauth_uri(&secret, &row.email);
+        let qr_svg = totp::qr_svg(&uri)?;
+        Some(TotpEnrollment {
+            otpauth_uri: uri,
+            qr_svg,
+        })
+    } else {
+        None
+    };
+    tx.commit().await?;
+    tracing::info!(user = %row.username, "password accepted; waiting for second factor");
+    Ok(LoginResponse {
+        challenge: Secret::new(challenge),
+        expires_in: ttl,
+        enrollment,
+    })
+}

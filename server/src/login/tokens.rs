@@ -1,0 +1,164 @@
+//! Tokens: a short-lived access token (a JWT bound to the certificate by
+//! its thumbprint) and a refresh token in a family; refresh rotates, and a
+//! refresh token presented twice ends the whole family.
+
+use super::attempt::{LoginGuard, Origin};
+use crate::audit::{audit, Actor, AuditEvent};
+use crate::auth::jwt::{Claims, Confirmation, AUDIENCE};
+use crate::auth::{constant_time_eq, random_token, token_hash};
+use crate::certificates;
+use crate::context::Context;
+use crate::error::{Error, Result};
+use sightline_proto::{Secret, TokenResponse};
+
+/// Signs an access token and stores a new refresh token in `family_id`.
+pub(super) async fn issue_tokens(
+    ctx: &Context,
+    guard: &LoginGuard,
+    tx: &mut sqlx::SqliteConnection,
+    user_id: i64,
+    family_id: &str,
+    thumbprint: &[u8; 32],
+    now: i64,
+) -> Result<TokenResponse> {
+    let refresh = random_token();
+    sqlx::query("INSERT INTO refresh_tokens (token_hash, family_id, issued_at) VALUES (?, ?, ?)")
+        .bind(token_hash(&refresh))
+        .bind(family_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    let ttl = ctx.config.auth.access_token_ttl_secs;
+    let claims = Claims {
+        iss: guard.jwt.issuer().to_owned(),
+        aud: AUDIENCE.to_owned(),
+        sub: user_id.to_string(),
+        iat: now,
+        exp: now + i64::try_from(ttl).unwrap_or(900),
+        jti: random_token(),
+        sid: family_id.to_owned(),
+        cnf: Confirmation::for_thumbprint(thumbprint),
+    };
+    Ok(TokenResponse {
+        access_token: Secret::new(guard.jwt.sign(&claims)?),
+        token_type: "Bearer".into(),
+        expires_in: ttl,
+        refresh_token: Secret::new(refresh),
+        recovery_codes: None,
+    })
+}
+
+#[derive(sqlx::FromRow)]
+struct RefreshRow {
+    family_id: String,
+    used_at: Option<i64>,
+    user_id: i64,
+    username: String,
+    cert_thumbprint: Vec<u8>,
+    expires_at: i64,
+    revoked: bool,
+    disabled: bool,
+}
+
+/// Rotates a refresh token. Presenting one that was already rotated means it
+/// leaked: the whole family is revoked, the newest token included.
+pub async fn refresh(
+    ctx: &Context,
+    guard: &LoginGuard,
+    origin: Origin<'_>,
+    token: &Secret,
+) -> Result<TokenResponse> {
+    let peer = origin.peer.ok_or(Error::ClientCertificateRequired)?;
+    let now = ctx.clock.now();
+    let hash = token_hash(token.expose());
+    let row: Option<RefreshRow> = sqlx::query_as(
+        "SELECT r.family_id, r.used_at, f.user_id, u.username, f.cert_thumbprint, f.expires_at,
+                f.revoked_at IS NOT NULL AS revoked, u.disabled
+         FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id JOIN users u ON u.id = f.user_id
+         WHERE r.token_hash = ?",
+    )
+    .bind(&hash)
+    .fetch_optional(&ctx.db)
+    .await?;
+    let Some(row) = row else {
+        return Err(Error::InvalidRefreshToken);
+    };
+    if row.used_at.is_some() {
+        revoke_family(ctx, &row.family_id, now, "refresh token reused").await?;
+        audit(
+            &ctx.db,
+            now,
+            AuditEvent {
+                actor: Actor::User(&row.username),
+                action: "session.revoke",
+                subject: Some(&row.username),
+                client_addr: Some(origin.client.to_string()),
+                detail: Some("refresh token reused"),
+            },
+        )
+        .await?;
+        return Err(Error::RefreshTokenReused);
+    }
+    if row.revoked || row.expires_at <= now {
+        return Err(Error::InvalidRefreshToken);
+    }
+    if !constant_time_eq(&row.cert_thumbprint, &peer.thumbprint) {
+        return Err(Error::TokenBindingMismatch);
+    }
+    if row.disabled {
+        return Err(Error::AccountDisabled);
+    }
+    if let Some(owner) = certificates::owner_by_thumbprint(ctx, &peer.thumbprint).await? {
+        if owner.revoked {
+            return Err(Error::CertificateRevoked);
+        }
+    }
+    let mut tx = ctx.db.begin().await?;
+    let rotated =
+        sqlx::query("UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL")
+            .bind(now)
+            .bind(&hash)
+            .execute(&mut *tx)
+            .await?;
+    if rotated.rows_affected() != 1 {
+        drop(tx);
+        revoke_family(ctx, &row.family_id, now, "refresh token reused").await?;
+        return Err(Error::RefreshTokenReused);
+    }
+    let tokens = issue_tokens(
+        ctx,
+        guard,
+        &mut tx,
+        row.user_id,
+        &row.family_id,
+        &peer.thumbprint,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(tokens)
+}
+
+/// Ends a login session: its refresh tokens and access tokens stop working.
+pub async fn logout(ctx: &Context, family_id: &str, username: &str) -> Result<()> {
+    let now = ctx.clock.now();
+    revoke_family(ctx, family_id, now, "logout").await?;
+    audit(
+        &ctx.db,
+        now,
+        AuditEvent::of(Actor::User(username), "logout", username),
+    )
+    .await
+}
+
+async fn revoke_family(ctx: &Context, family_id: &str, now: i64, reason: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE token_families SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(family_id)
+    .execute(&ctx.db)
+    .await?;
+    Ok(())
+}
