@@ -8,7 +8,6 @@
 use crate::auth::password::Hasher;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::datadir::DataDir;
 use crate::db::Db;
 use crate::error::Result;
 use crate::mail::Mailer;
@@ -41,14 +40,6 @@ impl Deref for Context {
 }
 
 impl Context {
-    /// The context of an initialised data directory.
-    pub async fn load(dir: &DataDir, config: Config, clock: Clock) -> Result<Self> {
-        dir.ensure_initialised()?;
-        let db = dir.open_db().await?;
-        let ca = dir.load_ca()?;
-        Self::new(db, config, ca, dir.outbox(), clock)
-    }
-
     pub fn new(
         db: Db,
         config: Config,

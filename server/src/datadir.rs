@@ -75,6 +75,14 @@ impl DataDir {
         self.root.join("outbox")
     }
 
+    /// The domain's context over this (initialised) directory.
+    pub async fn context(&self, config: Config, clock: Clock) -> Result<Context> {
+        self.ensure_initialised()?;
+        let db = self.open_db().await?;
+        let ca = self.load_ca()?;
+        Context::new(db, config, ca, self.outbox(), clock)
+    }
+
     pub fn bootstrap_admin(&self) -> PathBuf {
         self.root.join("bootstrap").join("admin")
     }

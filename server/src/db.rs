@@ -1,6 +1,5 @@
 //! The SQLite database: opening and migrations, and the dashboard's counts.
 
-use crate::context::Context;
 use crate::error::Result;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
@@ -35,15 +34,14 @@ pub struct Counts {
     pub expiring_certificates: i64,
 }
 
-pub async fn counts(ctx: &Context) -> Result<Counts> {
-    let now = ctx.clock.now();
+pub async fn counts(db: &Db, now: i64) -> Result<Counts> {
     let (pending_requests, active_users, expiring_certificates): (i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM access_requests WHERE state = 'pending'),
                 (SELECT COUNT(*) FROM users WHERE disabled = 0),
                 (SELECT COUNT(*) FROM certificates WHERE revoked_at IS NULL AND not_after > ?1 AND not_after <= ?1 + 30 * 86400)",
     )
     .bind(now)
-    .fetch_one(&ctx.db)
+    .fetch_one(db)
     .await?;
     Ok(Counts {
         pending_requests,

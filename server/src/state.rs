@@ -47,7 +47,7 @@ impl Deref for AppState {
 impl AppState {
     pub async fn load(dir: &DataDir, config: Config, clock: Clock) -> Result<Self> {
         let jwt = JwtKeys::from_pem(&dir.read(&dir.jwt_key())?, &config.server.public_url)?;
-        Self::new(Context::load(dir, config, clock).await?, jwt).await
+        Self::new(dir.context(config, clock).await?, jwt).await
     }
 
     pub async fn new(ctx: Context, jwt: JwtKeys) -> Result<Self> {

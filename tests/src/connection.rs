@@ -2,7 +2,8 @@
 //! one keep-alive HTTP/1.1 connection over mutual TLS, answers and
 //! streamed events.
 
-use anyhow::{anyhow, bail, Context, Result};
+use crate::mail::form_encode;
+use anyhow::{anyhow, Context, Result};
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -11,13 +12,10 @@ use rustls::ClientConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
 use tokio_rustls::TlsConnector;
 
 /// A client identity in PEM: certificate, key, and the CA that issued it.

@@ -1,24 +1,11 @@
 //! Logging a user in the way the desktop app does: password, TOTP
 //! enrolment from the otpauth URI, tokens.
 
-use anyhow::{anyhow, bail, Context, Result};
-use bytes::Bytes;
-use http::{Method, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
-use rustls::ClientConfig;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::Arc;
-use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
-use tokio_rustls::TlsConnector;
 use crate::connection::Connection;
+use anyhow::{bail, Context, Result};
+use http::StatusCode;
+use http_body_util::BodyExt;
+use sightline_server::auth::totp;
 
 /// Tokens and second-factor material of a completed login.
 #[derive(Debug, Clone)]

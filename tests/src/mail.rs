@@ -1,23 +1,7 @@
 //! Reading what the server sends and building what a browser would send:
 //! mails decoded to text, links in them, forms and multipart bodies.
 
-use anyhow::{anyhow, bail, Context, Result};
-use bytes::Bytes;
-use http::{Method, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
-use rustls::ClientConfig;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::Arc;
-use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
-use tokio_rustls::TlsConnector;
+use http_body_util::BodyExt;
 
 /// A mail as text: headers as they are, the body decoded from
 /// quoted-printable or base64 when the mail says so.
@@ -89,7 +73,6 @@ fn url_encode(text: &str) -> String {
         })
         .collect()
 }
-
 
 /// A `multipart/form-data` body of named parts: `(name, file name, bytes)`.
 /// Returns the content type (with its boundary) and the body.

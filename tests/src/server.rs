@@ -1,25 +1,19 @@
 //! The real `sightline-server` binary on loopback with a fresh data
 //! directory: started, driven through its command line, killed on drop.
 
+use crate::connection::{client_config, Connection, Identity};
+use crate::mail::decode_mail;
 use anyhow::{anyhow, bail, Context, Result};
-use bytes::Bytes;
-use http::{Method, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use http_body_util::BodyExt;
 use rustls::ClientConfig;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
-use tokio_rustls::TlsConnector;
-use crate::connection::{client_config, Connection, Identity};
-use crate::mail::decode_mail;
 
 /// The server binary next to the running test executable
 /// (`target/<profile>/sightline-server`); `scripts/test` builds it first.

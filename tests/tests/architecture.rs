@@ -26,7 +26,10 @@ fn lock_graph() -> Result<BTreeMap<String, Vec<String>>> {
         .into_iter()
         .flatten()
     {
-        let name = package.get("name").and_then(toml::Value::as_str).unwrap_or_default();
+        let name = package
+            .get("name")
+            .and_then(toml::Value::as_str)
+            .unwrap_or_default();
         let dependencies = package
             .get("dependencies")
             .and_then(toml::Value::as_array)
@@ -179,7 +182,10 @@ fn long_files_say_why() -> Result {
             }
         }
     }
-    assert!(offenders.is_empty(), "longer than {LIMIT} lines without a reason: {offenders:#?}");
+    assert!(
+        offenders.is_empty(),
+        "longer than {LIMIT} lines without a reason: {offenders:#?}"
+    );
     Ok(())
 }
 
@@ -259,9 +265,8 @@ impl ModuleTree {
                 is_identifier(name).then(|| name.to_owned())
             })
             .collect();
-        let tokens = flat.split(|c: char| {
-            !(c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '{' | '}' | ','))
-        });
+        let tokens =
+            flat.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '{' | '}' | ',')));
         let mut named = BTreeSet::new();
         for token in tokens {
             // Each path starts where a token starts, or after `<`, `(`, …
@@ -371,7 +376,10 @@ fn no_two_files_of_a_crate_import_each_other() -> Result {
             }
         }
     }
-    assert!(offenders.is_empty(), "files that import each other: {offenders:#?}");
+    assert!(
+        offenders.is_empty(),
+        "files that import each other: {offenders:#?}"
+    );
     Ok(())
 }
 

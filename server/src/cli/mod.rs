@@ -74,5 +74,5 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// The domain's context over an initialised data directory, on the
 /// system clock.
 async fn context(dir: &DataDir) -> anyhow::Result<Context> {
-    Ok(Context::load(dir, dir.load_config()?, Clock::system()).await?)
+    Ok(dir.context(dir.load_config()?, Clock::system()).await?)
 }

@@ -1,6 +1,10 @@
 //! Modes and the analysis API against a stub OpenAI-compatible server and
 //! the real Tesseract: streaming, JSON, every failure kind, cancellation,
 //! OCR, bad input and limits.
+//!
+//! Why this file is long: every path of one capability (analysis through
+//! the stub provider) is a test here, each a whole story from upload to
+//! streamed answer, sharing the fixture and image makers at the top.
 
 use anyhow::{Context, Result};
 use http::{Method, StatusCode};

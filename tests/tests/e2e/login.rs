@@ -1,4 +1,9 @@
 //! Accounts and login: init, mTLS, password + TOTP, tokens, refusals.
+//!
+//! Why this file is long: every path of one capability (logging in over
+//! mutual TLS) is a test here, each a whole story from the handshake to the
+//! tokens, sharing the few helpers at the top; split, the helpers would be
+//! shared across files for no reader's gain.
 
 use anyhow::Result;
 use data_encoding::BASE64URL_NOPAD;

@@ -1,5 +1,10 @@
 //! Access requests, approval, one-time links, packages for each platform,
 //! mail over SMTP and to the outbox, and revocation that bites at once.
+//!
+//! Why this file is long: every path of one capability (access request to
+//! certificate package) is a test here, each a whole story from the public
+//! form to the mailed link and the package, sharing the zip and PKCS#12
+//! checks at the top.
 
 use anyhow::{bail, Context, Result};
 use http::{Method, StatusCode};

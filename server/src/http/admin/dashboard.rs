@@ -34,7 +34,7 @@ async fn dashboard(
     admin: Admin,
     Query(flash): Query<Flash>,
 ) -> Result<Response, ApiError> {
-    let counts = db::counts(&state.ctx).await?;
+    let counts = db::counts(&state.ctx.db, state.ctx.clock.now()).await?;
     let (events, _) = audit::search(&state.ctx, &AuditFilter::default(), 0, 10).await?;
     Ok(render(
         StatusCode::OK,
