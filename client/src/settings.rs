@@ -97,7 +97,7 @@ pub struct Hotkeys {
     pub rewrite: String,
     /// Freezes the screen to select a region to ask about.
     pub select_region: String,
-    /// Pauses screen awareness, or resumes it.
+    /// Pauses ambient awareness, or resumes it.
     pub pause_ambient: String,
 }
 

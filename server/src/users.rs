@@ -1,4 +1,4 @@
-//! User accounts: the operations the command line (and later the admin UI)
+//! User accounts: the operations the command line and the admin pages
 //! perform. Every change is audited.
 
 use crate::audit::{audit, Actor, AuditEvent};

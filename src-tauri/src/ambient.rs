@@ -1,12 +1,14 @@
-//! Screen awareness in the shell: tells the watch (`sightline_client::
+//! Ambient awareness in the shell: tells the watch (`sightline_client::
 //! ambient::watch`) where our windows are, and turns its reports into
 //! events for the sidebar's indicator and feed and the tray's check mark.
 
-use crate::commands::{AmbientChanged, AmbientInsight};
-use crate::{sidebar, AppState};
-use sightline_client::ambient::watch::{AmbientShell, AmbientStatus, AmbientWatch, Insight};
+use crate::events::{AmbientChanged, AmbientInsight};
+use crate::overlay::Selecting;
+use crate::sidebar;
+use sightline_client::ambient::{AmbientShell, AmbientStatus, AmbientWatch, Insight};
 use sightline_client::capture::geometry::PixelRect;
-use sightline_client::desktop::{ChatEvent, Desktop};
+use sightline_client::desktop::chat::ChatEvent;
+use sightline_client::desktop::Desktop;
 use sightline_client::seat::Seat;
 use sightline_client::ClientError;
 use std::sync::{Arc, Mutex};
@@ -14,7 +16,7 @@ use tauri::menu::CheckMenuItem;
 use tauri::{AppHandle, Manager, Wry};
 use tauri_specta::Event;
 
-/// The watch and what it last reported.
+/// The watch and what it last reported, kept by Tauri for the app's life.
 #[derive(Debug)]
 pub struct Ambient {
     pub watch: Arc<AmbientWatch>,
@@ -45,7 +47,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The tray's "Pause screen awareness" item, kept to show the state that
+/// The tray's "Pause ambient awareness" item, kept to show the state that
 /// the hotkey or the sidebar set.
 pub struct PauseItem(pub CheckMenuItem<Wry>);
 
@@ -68,8 +70,8 @@ impl AmbientShell for Shell {
 
     fn covering(&self) -> bool {
         self.app
-            .try_state::<AppState>()
-            .is_some_and(|state| state.selecting.is_busy())
+            .try_state::<Selecting>()
+            .is_some_and(|selecting| selecting.is_busy())
     }
 
     fn status(&self, status: &AmbientStatus) {
@@ -83,7 +85,7 @@ impl AmbientShell for Shell {
             status: status.clone(),
         };
         if let Err(error) = event.emit(&self.app) {
-            tracing::debug!(%error, "the sidebar did not hear of screen awareness");
+            tracing::debug!(%error, "the sidebar did not hear of ambient awareness");
         }
     }
 
@@ -98,8 +100,8 @@ impl AmbientShell for Shell {
     }
 }
 
-/// The tray item or the hotkey: pause screen awareness, or resume it.
+/// The tray item or the hotkey: pause ambient awareness, or resume it.
 pub fn toggle_paused(app: &AppHandle) {
-    let paused = app.state::<AppState>().ambient.watch.toggle_paused();
-    tracing::info!(paused, "screen awareness paused or resumed");
+    let paused = app.state::<Ambient>().watch.toggle_paused();
+    tracing::info!(paused, "ambient awareness paused or resumed");
 }

@@ -1,171 +1,30 @@
 //! The commands the sidebar UI calls. Each is a few lines over
-//! `sightline_client::desktop::Desktop`; errors are the typed
-//! `ClientError`, which the generated bindings describe to TypeScript.
+//! `sightline_client::desktop::Desktop` (or the shell's windows); errors
+//! are the typed `ClientError`, which the generated bindings describe to
+//! TypeScript. The commands are listed for the bindings in `bindings.rs`.
 
-use crate::{sidebar, AppState};
-use serde::Serialize;
-use sightline_client::ambient::watch::{AmbientStatus, Insight, UploadEntry};
-use sightline_client::ambient::AmbientSettings;
+use crate::ambient::Ambient;
+use crate::events::StatusChanged;
+use crate::hotkeys;
+use crate::overlay::{self, Selecting};
+use crate::sidebar;
+use crate::state::AppState;
+use sightline_client::ambient::{AmbientSettings, AmbientStatus, UploadEntry};
 use sightline_client::capture;
 use sightline_client::capture::geometry::LogicalRect;
-use sightline_client::desktop::{
-    CaPreview, ChatEvent, CodeNeeded, Desktop, ImportRequest, InjectionEntry, LoggedIn, Overview, Question,
-    RewriteAsk, RewriteBegun, RewritePanel,
-};
+use sightline_client::desktop::chat::{ChatEvent, Question};
+use sightline_client::desktop::login::{CodeNeeded, LoggedIn};
+use sightline_client::desktop::onboarding::{CaPreview, ImportRequest};
+use sightline_client::desktop::Overview;
+use sightline_client::rewrite::session::{InjectionEntry, RewriteAsk, RewritePanel};
 use sightline_client::rewrite::{diff, Injected};
 use sightline_client::settings::{CaptureSettings, Hotkeys, RewriteSettings, Settings};
-use sightline_client::status::ConnectionStatus;
 use sightline_client::ClientError;
 use sightline_proto::ModeSummary;
-use std::sync::Arc;
 use tauri::ipc::Channel;
-use tauri::{AppHandle, Manager, State, WebviewWindow};
-use tauri_specta::{collect_commands, collect_events, Event};
+use tauri::{AppHandle, State, WebviewWindow};
 
 type Result<T> = std::result::Result<T, ClientError>;
-
-/// The connection changed (the status line).
-#[derive(Debug, Clone, Serialize, specta::Type, Event)]
-pub struct StatusChanged {
-    pub status: ConnectionStatus,
-    pub text: String,
-}
-
-impl From<&ConnectionStatus> for StatusChanged {
-    fn from(status: &ConnectionStatus) -> Self {
-        Self {
-            status: status.clone(),
-            text: status.describe(),
-        }
-    }
-}
-
-/// The sidebar was folded or unfolded (by hotkey, tray or tab).
-#[derive(Debug, Clone, Serialize, specta::Type, Event)]
-pub struct SidebarChanged {
-    pub collapsed: bool,
-}
-
-/// Screen awareness changed: on, off, paused, or not looking (and why).
-#[derive(Debug, Clone, Serialize, specta::Type, Event)]
-pub struct AmbientChanged {
-    pub status: AmbientStatus,
-}
-
-/// An insight from screen awareness: `event` is `null` when it begins,
-/// then its answer streams in.
-#[derive(Debug, Clone, Serialize, specta::Type, Event)]
-pub struct AmbientInsight {
-    pub insight: Insight,
-    pub event: Option<ChatEvent>,
-}
-
-/// The rewrite shortcut opened a rewrite (or brought the open one back).
-#[derive(Debug, Clone, Serialize, specta::Type, Event)]
-pub struct RewriteOpened {
-    pub panel: RewritePanel,
-}
-
-/// A shortcut's action could not be carried out (the rewrite could not
-/// read a selection, the selection overlay could not open); the sidebar
-/// shows why.
-#[derive(Debug, Clone, Serialize, specta::Type, Event)]
-pub struct ShortcutFailed {
-    pub error: ClientError,
-}
-
-/// A region was selected on the overlay; it goes with the next question.
-#[derive(Debug, Clone, Serialize, specta::Type, Event)]
-pub struct RegionSelected {
-    pub width: u32,
-    pub height: u32,
-    /// A small JPEG of the region as a `data:` URL.
-    pub thumbnail: String,
-}
-
-/// The selection overlays opened (their pages fetch the new frame) or
-/// closed (they drop it).
-#[derive(Debug, Clone, Serialize, specta::Type, Event)]
-pub struct OverlayChanged {
-    pub generation: u32,
-    pub open: bool,
-}
-
-/// Every command and event, for the invoke handler and the bindings.
-pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
-    tauri_specta::Builder::<tauri::Wry>::new()
-        .commands(collect_commands![
-            overview,
-            connection_status,
-            fetch_server_ca,
-            import_package,
-            check_connection,
-            reset_setup,
-            login,
-            verify_code,
-            logout,
-            modes,
-            choose_mode,
-            ask,
-            stop,
-            set_collapsed,
-            set_hotkeys,
-            copy_text,
-            ui_ready,
-            rewrite_panel,
-            rewrite_text,
-            rewrite_diff,
-            apply_rewrite,
-            cancel_rewrite,
-            set_rewrite_settings,
-            injection_log,
-            select_region,
-            overlay_info,
-            overlay_confirm,
-            overlay_cancel,
-            overlay_painted,
-            discard_region,
-            ambient_status,
-            set_ambient_settings,
-            set_ambient_paused,
-            upload_log,
-        ])
-        .events(collect_events![
-            StatusChanged,
-            SidebarChanged,
-            AmbientChanged,
-            AmbientInsight,
-            RewriteOpened,
-            ShortcutFailed,
-            RegionSelected,
-            OverlayChanged
-        ])
-        .dangerously_cast_bigints_to_number()
-        .disable_serde_phases()
-}
-
-/// Writes the TypeScript bindings for the UI to `path`.
-pub fn export_bindings(path: &std::path::Path) -> anyhow::Result<()> {
-    let header = "// Generated from src-tauri/src/commands.rs by `cargo test -p sightline-desktop`\n\
-                  // with SIGHTLINE_WRITE_BINDINGS=1. Do not edit by hand.\n";
-    bindings()
-        .export(specta_typescript::Typescript::default().header(header), path)
-        .map_err(|e| anyhow::anyhow!("exporting the bindings: {e}"))
-}
-
-/// Reports the connection to the UI for as long as the app runs.
-pub fn spawn_connection_watch(app: AppHandle, desktop: Arc<Desktop>) {
-    tauri::async_runtime::spawn(desktop.watch_connection(move |status| {
-        tracing::info!(status = %status.describe(), "connection");
-        if let Err(error) = StatusChanged::from(status).emit(&app) {
-            tracing::warn!(%error, "the status could not be shown");
-        }
-        // Screen awareness does not look while nothing could be sent.
-        if let Some(state) = app.try_state::<AppState>() {
-            state.ambient.watch.refresh();
-        }
-    }));
-}
 
 #[tauri::command]
 #[specta::specta]
@@ -243,18 +102,14 @@ pub async fn choose_mode(state: State<'_, AppState>, mode: String) -> Result<Set
 pub async fn ask(
     state: State<'_, AppState>,
     window: WebviewWindow,
+    selecting: State<'_, Selecting>,
     question: Question,
     attach_screen: bool,
     attach_region: bool,
     on_event: Channel<ChatEvent>,
 ) -> Result<u32> {
     let region = if attach_region {
-        let region = state
-            .selecting
-            .region
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let region = selecting.region.lock().unwrap_or_else(|p| p.into_inner()).take();
         Some(region.ok_or_else(|| ClientError::invalid("region", "select a region first"))?)
     } else {
         None
@@ -299,7 +154,7 @@ pub fn set_collapsed(app: AppHandle, collapsed: bool) -> Result<Settings> {
 #[tauri::command]
 #[specta::specta]
 pub fn set_hotkeys(app: AppHandle, state: State<'_, AppState>, hotkeys: Hotkeys) -> Result<Settings> {
-    crate::hotkeys::replace(&app, &state.desktop.settings().hotkeys, &hotkeys)?;
+    hotkeys::replace(&app, &state.desktop.settings().hotkeys, &hotkeys)?;
     state.desktop.update_settings(|s| s.hotkeys = hotkeys)
 }
 
@@ -318,34 +173,6 @@ pub fn ui_ready(state: State<'_, AppState>) {
         elapsed_ms = u64::try_from(state.started.elapsed().as_millis()).unwrap_or(u64::MAX),
         "sidebar interactive"
     );
-}
-
-/// The rewrite shortcut: reads the focused application's selection and
-/// shows the rewrite panel (or says why it cannot).
-pub fn begin_rewrite(app: &AppHandle) {
-    let app = app.clone();
-    tauri::async_runtime::spawn(async move {
-        let state = app.state::<AppState>();
-        let result = match &state.seat {
-            Ok(seat) => state.desktop.begin_rewrite(seat.clone()).await,
-            Err(error) => Err(error.clone()),
-        };
-        let emitted = match result {
-            Ok(RewriteBegun::Opened { panel }) | Ok(RewriteBegun::AlreadyOpen { panel: Some(panel) }) => {
-                sidebar::bring_to_front(&app);
-                RewriteOpened { panel }.emit(&app)
-            }
-            // Still reading from the first press.
-            Ok(RewriteBegun::AlreadyOpen { panel: None }) => Ok(()),
-            Err(error) => {
-                sidebar::bring_to_front(&app);
-                ShortcutFailed { error }.emit(&app)
-            }
-        };
-        if let Err(error) = emitted {
-            tracing::warn!(%error, "the rewrite panel could not be shown");
-        }
-    });
 }
 
 /// The open rewrite, for a page that starts after it opened.
@@ -410,13 +237,13 @@ pub fn injection_log(state: State<'_, AppState>) -> Result<Vec<InjectionEntry>> 
 #[tauri::command]
 #[specta::specta]
 pub fn select_region(app: AppHandle) {
-    crate::overlay::open(&app);
+    overlay::open(&app);
 }
 
 #[tauri::command]
 #[specta::specta]
-pub fn overlay_info(app: AppHandle, monitor: u32) -> Result<crate::overlay::OverlayInfo> {
-    crate::overlay::info(&app, monitor)
+pub fn overlay_info(app: AppHandle, monitor: u32) -> Result<overlay::OverlayInfo> {
+    overlay::info(&app, monitor)
 }
 
 /// The selection on overlay `monitor`, in the page's pixels, with the
@@ -431,7 +258,7 @@ pub async fn overlay_confirm(
     overlay_width: f64,
     overlay_height: f64,
 ) -> Result<()> {
-    crate::overlay::confirm(
+    overlay::confirm(
         &app,
         monitor,
         generation,
@@ -444,7 +271,7 @@ pub async fn overlay_confirm(
 #[tauri::command]
 #[specta::specta]
 pub async fn overlay_cancel(app: AppHandle) -> Result<()> {
-    crate::overlay::close(&app);
+    overlay::close(&app);
     Ok(())
 }
 
@@ -452,30 +279,31 @@ pub async fn overlay_cancel(app: AppHandle) -> Result<()> {
 #[tauri::command]
 #[specta::specta]
 pub fn overlay_painted(app: AppHandle, monitor: u32) {
-    crate::overlay::painted(&app, monitor);
+    overlay::painted(&app, monitor);
 }
 
 /// Drops the selected region without asking about it.
 #[tauri::command]
 #[specta::specta]
-pub fn discard_region(state: State<'_, AppState>) {
-    *state.selecting.region.lock().unwrap_or_else(|p| p.into_inner()) = None;
+pub fn discard_region(selecting: State<'_, Selecting>) {
+    *selecting.region.lock().unwrap_or_else(|p| p.into_inner()) = None;
 }
 
-/// Screen awareness as the indicator shows it (for a page that starts
+/// Ambient awareness as the indicator shows it (for a page that starts
 /// after the last report).
 #[tauri::command]
 #[specta::specta]
-pub fn ambient_status(state: State<'_, AppState>) -> Option<AmbientStatus> {
-    state.ambient.status()
+pub fn ambient_status(ambient_state: State<'_, Ambient>) -> Option<AmbientStatus> {
+    ambient_state.status()
 }
 
-/// Turns screen awareness on or off and changes its rules, and how
+/// Turns ambient awareness on or off and changes its rules, and how
 /// pictures are prepared for upload; saved, and in force at once.
 #[tauri::command]
 #[specta::specta]
 pub fn set_ambient_settings(
     state: State<'_, AppState>,
+    ambient_state: State<'_, Ambient>,
     ambient: AmbientSettings,
     capture: CaptureSettings,
 ) -> Result<Settings> {
@@ -485,42 +313,19 @@ pub fn set_ambient_settings(
         s.ambient = ambient;
         s.capture = capture;
     })?;
-    state.ambient.watch.set_settings(settings.ambient.clone());
+    ambient_state.watch.set_settings(settings.ambient.clone());
     Ok(settings)
 }
 
 #[tauri::command]
 #[specta::specta]
-pub fn set_ambient_paused(state: State<'_, AppState>, paused: bool) {
-    state.ambient.watch.set_paused(paused);
+pub fn set_ambient_paused(ambient_state: State<'_, Ambient>, paused: bool) {
+    ambient_state.watch.set_paused(paused);
 }
 
 /// The newest entries of the local upload log.
 #[tauri::command]
 #[specta::specta]
-pub fn upload_log(state: State<'_, AppState>) -> Result<Vec<UploadEntry>> {
-    state.desktop.upload_log(200)
-}
-
-#[cfg(test)]
-mod tests {
-    /// The committed bindings must match the commands; regenerate with
-    /// `SIGHTLINE_WRITE_BINDINGS=1 cargo test -p sightline-desktop`.
-    #[test]
-    fn bindings_are_current() {
-        let committed =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sidebar-ui/src/bindings.ts");
-        if std::env::var_os("SIGHTLINE_WRITE_BINDINGS").is_some() {
-            super::export_bindings(&committed).unwrap();
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let fresh = dir.path().join("bindings.ts");
-        super::export_bindings(&fresh).unwrap();
-        let fresh = std::fs::read_to_string(fresh).unwrap();
-        let committed = std::fs::read_to_string(&committed).unwrap_or_default();
-        assert!(
-            fresh == committed,
-            "sidebar-ui/src/bindings.ts is stale: run SIGHTLINE_WRITE_BINDINGS=1 cargo test -p sightline-desktop"
-        );
-    }
+pub fn upload_log(ambient_state: State<'_, Ambient>) -> Result<Vec<UploadEntry>> {
+    ambient_state.watch.upload_log(200)
 }

@@ -1,6 +1,10 @@
 //! Global shortcuts: fold/unfold the sidebar, rewrite the selection of the
-//! focused application, select a region, pause screen awareness. All of them live in [`Hotkeys`].
+//! focused application, select a region, pause ambient awareness. All of
+//! them live in [`Hotkeys`].
 
+use crate::ambient;
+use crate::overlay;
+use crate::rewrite;
 use crate::sidebar;
 use sightline_client::settings::Hotkeys;
 use sightline_client::ClientError;
@@ -24,9 +28,9 @@ type Action = fn(&AppHandle);
 fn actions(hotkeys: &Hotkeys) -> [(&str, Action); 4] {
     [
         (hotkeys.toggle_sidebar.as_str(), sidebar::toggle_collapsed),
-        (hotkeys.rewrite.as_str(), crate::commands::begin_rewrite),
-        (hotkeys.select_region.as_str(), crate::overlay::open),
-        (hotkeys.pause_ambient.as_str(), crate::ambient::toggle_paused),
+        (hotkeys.rewrite.as_str(), rewrite::begin),
+        (hotkeys.select_region.as_str(), overlay::open),
+        (hotkeys.pause_ambient.as_str(), ambient::toggle_paused),
     ]
 }
 

@@ -1,38 +1,33 @@
-//! The Sightline sidebar as a Tauri 2 app. This crate is the thin shell:
-//! windows ([`sidebar`]), tray ([`tray`]), global hotkeys ([`hotkeys`]),
-//! WebKit tuning ([`webkit`]) and the commands the UI calls
-//! ([`commands`]), each a few lines over `sightline_client`. The UI's
-//! TypeScript bindings are generated from [`commands::bindings`].
+//! The Sightline sidebar as a Tauri 2 app. This crate is the thin shell
+//! around `sightline_client`: windows ([`sidebar`], [`overlay`]), tray
+//! ([`tray`]), global shortcuts ([`hotkeys`]), WebKit tuning ([`webkit`]),
+//! ambient awareness's link to the windows ([`ambient`]), the rewrite
+//! shortcut ([`rewrite`]), the connection status line ([`connection`]),
+//! and the commands the UI calls ([`commands`]), each a few lines over
+//! the client. The events the pages hear are in [`events`]; the UI's
+//! TypeScript bindings are generated from [`bindings::builder`]. What the
+//! commands share is [`state::AppState`].
 
 pub mod ambient;
+pub mod bindings;
 pub mod commands;
+pub mod connection;
+pub mod events;
 pub mod hotkeys;
 pub mod overlay;
+pub mod rewrite;
 pub mod sidebar;
+pub mod state;
 pub mod tray;
 pub mod webkit;
 
+use sightline_client::clipboard::Clipboard;
 use sightline_client::desktop::Desktop;
 use sightline_client::seat::{keyboard::Keyboard, Seat, SystemSeat};
+use state::AppState;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tauri::Manager;
-
-/// Shared with every command.
-#[derive(Debug)]
-pub struct AppState {
-    pub desktop: Arc<Desktop>,
-    /// Screen awareness: its watch and last status.
-    pub ambient: ambient::Ambient,
-    pub clipboard: Arc<sightline_client::clipboard::Clipboard>,
-    /// The desktop's focus, keyboard and clipboard for rewrites; the error
-    /// says why typing into other apps is impossible in this session.
-    pub seat: std::result::Result<Arc<dyn Seat>, sightline_client::ClientError>,
-    /// The selection overlays' frozen frames and the confirmed region.
-    pub selecting: overlay::Selecting,
-    /// When the process began, for the start-up time in the log.
-    pub started: std::time::Instant,
-}
 
 /// Starts the sidebar with its state in `config_dir`.
 pub fn run(config_dir: PathBuf, started: std::time::Instant) -> anyhow::Result<()> {
@@ -47,7 +42,7 @@ pub fn run(config_dir: PathBuf, started: std::time::Instant) -> anyhow::Result<(
     tauri::async_runtime::set(runtime.handle().clone());
     let runtime_handle = runtime.handle().clone();
 
-    let builder = commands::bindings();
+    let builder = bindings::builder();
     let app = tauri::Builder::default();
     // Windows has no Unix socket for the instance lock; its own
     // single-instance support brings the first sidebar forward instead.
@@ -64,30 +59,32 @@ pub fn run(config_dir: PathBuf, started: std::time::Instant) -> anyhow::Result<(
         })
         .setup(move |app| {
             builder.mount_events(app);
-            let clipboard = Arc::new(sightline_client::clipboard::Clipboard::new());
+            let clipboard = Arc::new(Clipboard::new());
             let seat = open_seat(app.handle(), clipboard.clone());
             if let Err(error) = &seat {
                 tracing::warn!(%error, "rewriting text in other applications is unavailable");
             }
+            // Before ambient awareness starts: its gate asks whether an
+            // overlay covers the screen.
+            app.manage(overlay::Selecting::default());
             let ambient = ambient::Ambient::start(
                 app.handle(),
                 desktop.clone(),
                 seat.as_ref().ok().cloned(),
                 runtime_handle.clone(),
             )?;
+            app.manage(ambient);
             app.manage(AppState {
                 desktop: desktop.clone(),
-                ambient,
                 clipboard,
                 seat,
-                selecting: overlay::Selecting::default(),
                 started,
             });
             let window = sidebar::create(app.handle(), &desktop.settings())?;
             webkit::tune(&window);
             tray::create(app.handle())?;
             hotkeys::register(app.handle(), &desktop.settings().hotkeys);
-            commands::spawn_connection_watch(app.handle().clone(), desktop.clone());
+            connection::spawn_watch(app.handle().clone(), desktop.clone());
             let handle = app.handle().clone();
             instance.on_activate(move || sidebar::bring_to_front(&handle));
             Ok(())
@@ -102,7 +99,7 @@ pub fn run(config_dir: PathBuf, started: std::time::Instant) -> anyhow::Result<(
 /// they get a thread of their own.
 fn open_seat(
     app: &tauri::AppHandle,
-    clipboard: Arc<sightline_client::clipboard::Clipboard>,
+    clipboard: Arc<Clipboard>,
 ) -> std::result::Result<Arc<dyn Seat>, sightline_client::ClientError> {
     let keyboard = if cfg!(target_os = "macos") {
         let app = app.clone();

@@ -8,8 +8,9 @@
 //! The sidebar's own pixels are blanked in the frozen frames, so it can
 //! never be part of a selection.
 
-use crate::commands::{OverlayChanged, RegionSelected};
-use crate::{sidebar, AppState};
+use crate::events::{OverlayChanged, RegionSelected, ShortcutFailed};
+use crate::sidebar;
+use crate::state::AppState;
 use sightline_client::api::Attachment;
 use sightline_client::capture::geometry::{LogicalRect, MonitorInfo};
 use sightline_client::capture::{self, Encoding, Frame};
@@ -34,7 +35,7 @@ pub struct Shot {
     pub preview: Vec<u8>,
 }
 
-/// The overlays' state, kept in [`AppState`].
+/// The overlays' state, kept by Tauri for the app's life.
 #[derive(Default)]
 pub struct Selecting {
     shots: Mutex<Option<Vec<Shot>>>,
@@ -88,16 +89,16 @@ fn io(error: impl std::fmt::Display) -> ClientError {
 pub fn open(app: &AppHandle) {
     let app = app.clone();
     let started = std::time::Instant::now();
-    let state = app.state::<AppState>();
-    if !state.selecting.claim() {
+    let selecting = app.state::<Selecting>();
+    if !selecting.claim() {
         return;
     }
     tauri::async_runtime::spawn(async move {
-        *lock(&app.state::<AppState>().selecting.opened_at) = Some(started);
+        *lock(&app.state::<Selecting>().opened_at) = Some(started);
         if let Err(error) = show(&app).await {
             tracing::warn!(%error, "the selection overlay could not open");
             close(&app);
-            if let Err(error) = (crate::commands::ShortcutFailed { error }).emit(&app) {
+            if let Err(error) = (ShortcutFailed { error }).emit(&app) {
                 tracing::debug!(%error, "the sidebar did not hear of it");
             }
             return;
@@ -110,7 +111,7 @@ pub fn open(app: &AppHandle) {
 }
 
 async fn show(app: &AppHandle) -> Result<(), ClientError> {
-    let state = app.state::<AppState>();
+    let selecting = app.state::<Selecting>();
     // Where the sidebar is, to blank it out of the frames.
     let sidebar = sidebar::screen_rect(app)?;
     let shots = tauri::async_runtime::spawn_blocking(move || -> Result<Vec<Shot>, ClientError> {
@@ -136,7 +137,7 @@ async fn show(app: &AppHandle) -> Result<(), ClientError> {
     .await
     .map_err(io)??;
     let monitors: Vec<MonitorInfo> = shots.iter().map(|shot| shot.monitor.clone()).collect();
-    *lock(&state.selecting.shots) = Some(shots);
+    *lock(&selecting.shots) = Some(shots);
 
     // Esc cancels even when the overlay does not have the keyboard.
     let escape = Shortcut::from_str("Escape").map_err(io)?;
@@ -151,8 +152,7 @@ async fn show(app: &AppHandle) -> Result<(), ClientError> {
         tracing::warn!(%error, "Esc is not available as a global shortcut; the overlay still takes it");
     }
 
-    let generation = state
-        .selecting
+    let generation = selecting
         .generation
         .fetch_add(1, std::sync::atomic::Ordering::AcqRel)
         + 1;
@@ -217,15 +217,12 @@ fn expire_later(app: &AppHandle, closed_generation: u32) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         tokio::time::sleep(KEEP_WARM).await;
-        let state = app.state::<AppState>();
+        let selecting = app.state::<Selecting>();
         // Claimed like an opening, so none can start while they go.
-        if !state.selecting.claim() {
+        if !selecting.claim() {
             return;
         }
-        let generation = state
-            .selecting
-            .generation
-            .load(std::sync::atomic::Ordering::Acquire);
+        let generation = selecting.generation.load(std::sync::atomic::Ordering::Acquire);
         if generation == closed_generation {
             for (label, window) in app.webview_windows() {
                 if label.starts_with("overlay-") {
@@ -233,15 +230,15 @@ fn expire_later(app: &AppHandle, closed_generation: u32) {
                 }
             }
         }
-        state.selecting.release();
+        selecting.release();
     });
 }
 
 /// An overlay page has painted its frozen frame: the time from the
 /// shortcut goes to the log (the desktop benchmark reads it).
 pub fn painted(app: &AppHandle, monitor: u32) {
-    let state = app.state::<AppState>();
-    let opened_at = *lock(&state.selecting.opened_at);
+    let selecting = app.state::<Selecting>();
+    let opened_at = *lock(&selecting.opened_at);
     if let Some(started) = opened_at {
         tracing::info!(
             monitor,
@@ -253,8 +250,8 @@ pub fn painted(app: &AppHandle, monitor: u32) {
 
 /// Closes every overlay and forgets the frozen frames.
 pub fn close(app: &AppHandle) {
-    let state = app.state::<AppState>();
-    if let Some(shots) = lock(&state.selecting.shots).take() {
+    let selecting = app.state::<Selecting>();
+    if let Some(shots) = lock(&selecting.shots).take() {
         for shot in shots {
             capture::recycle(shot.frame);
         }
@@ -268,10 +265,7 @@ pub fn close(app: &AppHandle) {
             let _ = window.hide();
         }
     }
-    let generation = state
-        .selecting
-        .generation
-        .load(std::sync::atomic::Ordering::Acquire);
+    let generation = selecting.generation.load(std::sync::atomic::Ordering::Acquire);
     if let Err(error) = (OverlayChanged {
         generation,
         open: false,
@@ -281,7 +275,7 @@ pub fn close(app: &AppHandle) {
         tracing::debug!(%error, "the overlay pages did not hear of the closing");
     }
     expire_later(app, generation);
-    state.selecting.release();
+    selecting.release();
 }
 
 /// What an overlay page needs: the frame's size and the windows it can
@@ -296,8 +290,8 @@ pub struct OverlayInfo {
 }
 
 pub fn info(app: &AppHandle, monitor: u32) -> Result<OverlayInfo, ClientError> {
-    let state = app.state::<AppState>();
-    let shots = lock(&state.selecting.shots);
+    let selecting = app.state::<Selecting>();
+    let shots = lock(&selecting.shots);
     let shot = shots
         .as_ref()
         .and_then(|shots| shots.get(monitor as usize))
@@ -307,10 +301,7 @@ pub fn info(app: &AppHandle, monitor: u32) -> Result<OverlayInfo, ClientError> {
         .filter_map(|rect| shot.monitor.to_overlay(rect))
         .collect();
     Ok(OverlayInfo {
-        generation: state
-            .selecting
-            .generation
-            .load(std::sync::atomic::Ordering::Acquire),
+        generation: selecting.generation.load(std::sync::atomic::Ordering::Acquire),
         frame_width: shot.frame.width,
         frame_height: shot.frame.height,
         windows,
@@ -327,21 +318,16 @@ pub fn confirm(
     overlay_width: f64,
     overlay_height: f64,
 ) -> Result<(), ClientError> {
-    let state = app.state::<AppState>();
+    let selecting = app.state::<Selecting>();
     // A page still showing an earlier opening must not crop this one.
-    if generation
-        != state
-            .selecting
-            .generation
-            .load(std::sync::atomic::Ordering::Acquire)
-    {
+    if generation != selecting.generation.load(std::sync::atomic::Ordering::Acquire) {
         return Err(ClientError::invalid(
             "selection",
             "it belongs to an earlier opening",
         ));
     }
     let (attachment, preview, rect) = {
-        let shots = lock(&state.selecting.shots);
+        let shots = lock(&selecting.shots);
         let shot = shots
             .as_ref()
             .and_then(|shots| shots.get(monitor as usize))
@@ -358,7 +344,7 @@ pub fn confirm(
             .frame
             .crop(&rect)
             .ok_or_else(|| ClientError::invalid("selection", "it is outside the screen"))?;
-        let options = state.desktop.settings().capture;
+        let options = app.state::<AppState>().desktop.settings().capture;
         let encoding = if u64::from(rect.width) * u64::from(rect.height) <= PNG_MAX_PIXELS {
             Encoding::Png
         } else {
@@ -370,7 +356,7 @@ pub fn confirm(
         let preview = capture::preview(&region, 320)?;
         (attachment, preview, rect)
     };
-    *lock(&state.selecting.region) = Some(attachment);
+    *lock(&selecting.region) = Some(attachment);
     close(app);
     sidebar::bring_to_front(app);
     RegionSelected {
@@ -384,13 +370,13 @@ pub fn confirm(
 
 /// Serves `sightline-frame://localhost/<monitor>`: the frozen frame.
 pub fn serve_frame(app: &AppHandle, path: &str) -> tauri::http::Response<Vec<u8>> {
-    let state = app.state::<AppState>();
+    let selecting = app.state::<Selecting>();
     let index: Option<usize> = path
         .trim_start_matches('/')
         .split(['?', '/'])
         .next()
         .and_then(|n| n.parse().ok());
-    let shots = lock(&state.selecting.shots);
+    let shots = lock(&selecting.shots);
     let found = index.and_then(|i| shots.as_ref().and_then(|shots| shots.get(i)));
     let response = match found {
         Some(shot) => tauri::http::Response::builder()

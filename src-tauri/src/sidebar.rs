@@ -3,8 +3,8 @@
 //! edge drags the width (the window system's own resize, limited to
 //! 280–640 px and remembered); it can fold to a slim tab at that edge.
 
-use crate::commands::SidebarChanged;
-use crate::AppState;
+use crate::events::SidebarChanged;
+use crate::state::AppState;
 use sightline_client::capture::geometry::PixelRect;
 use sightline_client::settings::{Settings, MAX_SIDEBAR_WIDTH, MIN_SIDEBAR_WIDTH};
 use sightline_client::ClientError;
@@ -173,7 +173,7 @@ fn physical(logical: u32, scale: f64) -> u32 {
 }
 
 /// Folds or unfolds the sidebar, remembers it and tells the UI.
-/// Where the sidebar (or its tab) is on the desktop; `None` when it is not
+/// Where the sidebar (or its tab) is on the screen; `None` when it is not
 /// shown. An error when that cannot be told: a capture must then not go
 /// ahead, as the sidebar could be in it.
 pub fn screen_rect(app: &AppHandle) -> Result<Option<PixelRect>, ClientError> {

@@ -1,13 +1,14 @@
-//! The tray icon: show or hide the sidebar, pause ambient capture, quit.
+//! The tray icon: show or hide the sidebar, pause ambient awareness, quit.
 
-use crate::{ambient, sidebar};
+use crate::ambient;
+use crate::sidebar;
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
 use tauri::{AppHandle, Manager};
 
 pub fn create(app: &AppHandle) -> tauri::Result<()> {
     let show = MenuItem::with_id(app, "show", "Show or hide the sidebar", true, None::<&str>)?;
-    let pause = CheckMenuItem::with_id(app, "pause", "Pause screen awareness", true, false, None::<&str>)?;
+    let pause = CheckMenuItem::with_id(app, "pause", "Pause ambient awareness", true, false, None::<&str>)?;
     let quit = MenuItem::with_id(app, "quit", "Quit Sightline", true, None::<&str>)?;
     let separator = PredefinedMenuItem::separator(app)?;
     let menu = Menu::with_items(app, &[&show, &pause, &separator, &quit])?;

@@ -1,5 +1,5 @@
-//! What the desktop tests run the real app in: a virtual X display with a
-//! window manager (always-on-top and window lists need one), and
+//! What the desktop app's end-to-end tests run it in: a virtual X display
+//! with a window manager (always-on-top and window lists need one), and
 //! `tauri-driver` in front of WebKit's WebDriver.
 
 use anyhow::{bail, Context, Result};
@@ -184,8 +184,8 @@ impl Drop for Display {
     }
 }
 
-/// The benchmarks' desktop-like 1920×1080 picture (a menu bar, a page of
-/// text, a panel, a photo-like area), made in `dir` by the baseline's own
+/// The benchmarks' 1920×1080 picture of a typical screen (a menu bar, a
+/// page of text, a panel, a photo-like area), made in `dir` by the baseline's own
 /// `make-test-screen.sh` beside the repository, so both sides of a
 /// comparison show the same content.
 pub fn make_test_screen(dir: &Path) -> Result<PathBuf> {
@@ -279,7 +279,8 @@ pub async fn ready_profile(
     password: &str,
     dir: &Path,
 ) -> Result<std::sync::Arc<sightline_client::desktop::Desktop>> {
-    use sightline_client::desktop::{Desktop, ImportRequest};
+    use sightline_client::desktop::onboarding::ImportRequest;
+    use sightline_client::desktop::Desktop;
     server
         .cli_ok(
             &[
@@ -312,7 +313,7 @@ pub async fn ready_profile(
 
 /// A server whose one mode answers from the stub provider, and a sidebar
 /// profile logged in to it with that mode remembered where `remember`
-/// puts it: what the desktop tests of one capability start from.
+/// puts it: what the desktop app's tests of one capability start from.
 pub struct StubbedProfile {
     pub stub: crate::stub::StubProvider,
     pub server: crate::TestServer,
@@ -475,7 +476,7 @@ impl Display {
         Ok(())
     }
 
-    /// Makes the picture at `path` the desktop's background (ImageMagick's
+    /// Makes the picture at `path` the root window's background (ImageMagick's
     /// `display -window root`; with `-noreset` it stays after the tool
     /// exits). Its exit status is 1 even when it worked, so only a tool that
     /// does not run or finish counts as a failure; the tests check pixels.

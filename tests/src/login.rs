@@ -4,7 +4,6 @@
 use crate::connection::Connection;
 use anyhow::{bail, Context, Result};
 use http::StatusCode;
-use http_body_util::BodyExt;
 use sightline_server::auth::totp;
 
 /// Tokens and second-factor material of a completed login.

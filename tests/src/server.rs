@@ -4,9 +4,7 @@
 use crate::connection::{client_config, Connection, Identity};
 use crate::mail::decode_mail;
 use anyhow::{anyhow, bail, Context, Result};
-use http_body_util::BodyExt;
 use rustls::ClientConfig;
-use rustls_pki_types::pem::PemObject;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

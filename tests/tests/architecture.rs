@@ -298,6 +298,7 @@ impl ModuleTree {
                     path.pop();
                     parts.next();
                 }
+                let mut grouped = false;
                 for part in parts {
                     // `a::{b,c}`: the group names children of `a`.
                     if let Some(group) = part.strip_prefix('{') {
@@ -310,6 +311,7 @@ impl ModuleTree {
                                 named.insert(child);
                             }
                         }
+                        grouped = true;
                         break;
                     }
                     if !is_identifier(part) {
@@ -317,7 +319,10 @@ impl ModuleTree {
                     }
                     path.push(part.to_owned());
                 }
-                named.insert(path);
+                // A group named its members, not the module they are in.
+                if !grouped {
+                    named.insert(path);
+                }
             }
         }
         named
@@ -391,7 +396,7 @@ fn the_circle_finder_finds_circles() {
         uses: BTreeMap::new(),
     };
     for (name, file, code) in [
-        (&["a"][..], "a.rs", "use crate::b::{Thing, other};"),
+        (&["a"][..], "a.rs", "use crate::{b::{Thing, other}, e};"),
         (&["b"][..], "b.rs", "use super::a::Item;"),
         (&["c"][..], "c/mod.rs", "mod d;\npub use d::{X,\n  Y};"),
         (&["c", "d"][..], "c/d.rs", "use super::super::a::Item;"),
@@ -401,6 +406,10 @@ fn the_circle_finder_finds_circles() {
             .insert(module(name), ModuleTree::named_paths(&module(name), code));
     }
     assert!(tree.uses[&module(&["c", "d"])].contains(&module(&["a", "Item"])));
+    assert!(
+        !tree.uses[&module(&["a"])].contains(&module(&[])),
+        "a group names its members only"
+    );
     assert!(tree.uses[&module(&["c"])].contains(&module(&["c", "d", "Y"])));
     assert_eq!(
         tree.circles(),

@@ -1,6 +1,6 @@
-//! Where things are on a desktop of several monitors, in physical pixels.
+//! Where things are on a screen of several monitors, in physical pixels.
 //!
-//! The desktop's coordinate space is the one the windowing system reports
+//! The screen's coordinate space (all monitors together) is the one the windowing system reports
 //! window positions in (physical pixels on X11 and Windows); monitors may
 //! sit left of or above the primary one (negative origins) and each has
 //! its own scale factor. An overlay window covers one monitor and is laid
@@ -68,7 +68,7 @@ pub struct LogicalRect {
     pub height: f64,
 }
 
-/// One monitor: where it is on the desktop (physical pixels) and its
+/// One monitor: where it is on the screen (physical pixels) and its
 /// scale factor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
@@ -97,7 +97,7 @@ impl MonitorInfo {
         )
     }
 
-    /// A desktop rectangle (a window's frame, say) in this monitor's
+    /// A screen rectangle (a window's frame, say) in this monitor's
     /// overlay coordinates, cut to the monitor.
     pub fn to_overlay(&self, desktop: &PixelRect) -> Option<LogicalRect> {
         let visible = desktop.intersect(&self.bounds)?;
@@ -112,7 +112,7 @@ impl MonitorInfo {
     }
 }
 
-/// The monitor showing the desktop point (`x`, `y`).
+/// The monitor showing the screen point (`x`, `y`).
 pub fn monitor_at(monitors: &[MonitorInfo], x: i32, y: i32) -> Option<&MonitorInfo> {
     monitors.iter().find(|monitor| monitor.bounds.contains(x, y))
 }
@@ -347,7 +347,7 @@ mod tests {
             }
         );
 
-        // On the 1.25× monitor above: desktop (100, -1000) is local
+        // On the 1.25× monitor above: screen (100, -1000) is local
         // (100, 350) physical, (80, 280) logical.
         let above = PixelRect {
             x: 100,

@@ -8,8 +8,8 @@
 //! (see [`recycle`]): a fresh 8 MB buffer per 1080p frame costs more in page
 //! faults than the grab itself. Without MIT-SHM a plain `GetImage` is used.
 
+use super::frame::{failed, Frame};
 use super::geometry::PixelRect;
-use super::{failed, Frame};
 use crate::error::ClientError;
 use std::os::unix::fs::FileExt;
 use std::sync::{Mutex, OnceLock};
@@ -95,7 +95,7 @@ fn attach_shared_memory(conn: &RustConnection, size: usize) -> Result<Option<Sha
     Ok(Some(SharedMemory { segment, file, size }))
 }
 
-/// The desktop's pixels under `bounds`; `None` where the display's format
+/// The screen's pixels under `bounds`; `None` where the display's format
 /// is not BGRX (the caller falls back to xcap).
 pub fn grab(bounds: &PixelRect) -> Result<Option<Frame>, ClientError> {
     let mut guard = display()?.lock().unwrap_or_else(|p| p.into_inner());

@@ -11,8 +11,13 @@
 //!   target (by id); otherwise nothing is typed;
 //! - short ASCII text is typed, anything longer or non-ASCII is pasted and
 //!   the clipboard restored after the target has read it.
+//!
+//! [`session`] keeps one rewrite at a time (the panel's state and the
+//! injection log); [`diff`] is the word-level difference the confirmation
+//! shows.
 
 pub mod diff;
+pub mod session;
 
 use crate::error::ClientError;
 use crate::seat::{Seat, WindowRef};
@@ -257,7 +262,7 @@ pub(crate) mod tests {
     use crate::clipboard::Snapshot;
     use std::sync::Mutex;
 
-    /// A desktop that records what was done to it.
+    /// A seat that records what was done to it.
     #[derive(Debug, Default)]
     pub(crate) struct FakeSeat {
         pub active: Mutex<Option<WindowRef>>,

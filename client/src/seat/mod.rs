@@ -1,5 +1,5 @@
 //! The user's seat: the focused window, the keyboard and the clipboard of
-//! the desktop the app runs on. [`Seat`] is what the rewrite flow needs
+//! the user's session the app runs in. [`Seat`] is what the rewrite flow needs
 //! from it, so that flow is tested with a recording fake; [`SystemSeat`]
 //! is the real one.
 //!
@@ -8,40 +8,18 @@
 //! type: not typing is always safe, typing into an unknown window is not.
 
 pub mod keyboard;
+mod window;
 #[cfg(target_os = "linux")]
 mod x11;
+
+pub use window::{FocusListener, WindowRef};
 
 use crate::capture::geometry::PixelRect;
 use crate::clipboard::{Clipboard, Snapshot};
 use crate::error::ClientError;
-use serde::Serialize;
 use std::sync::Arc;
 
-/// A top-level window of some application.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[cfg_attr(feature = "specta", derive(specta::Type))]
-pub struct WindowRef {
-    /// The windowing system's id (an X window id).
-    pub id: u64,
-    pub pid: Option<u32>,
-    /// The application, as its window class or process name says.
-    pub app: String,
-    pub title: String,
-}
-
-impl WindowRef {
-    /// "Title — App", for messages.
-    pub fn describe(&self) -> String {
-        match (self.title.trim(), self.app.trim()) {
-            ("", "") => format!("window {}", self.id),
-            ("", app) => app.to_owned(),
-            (title, "") => title.to_owned(),
-            (title, app) => format!("{title} — {app}"),
-        }
-    }
-}
-
-/// What typing into other applications needs from the desktop.
+/// What typing into other applications needs from the user's session.
 pub trait Seat: Send + Sync + std::fmt::Debug {
     /// The window with the keyboard focus now.
     fn active_window(&self) -> Result<Option<WindowRef>, ClientError>;
@@ -74,14 +52,11 @@ pub trait Seat: Send + Sync + std::fmt::Debug {
         false
     }
     /// Other applications' windows on screen, with their places on the
-    /// desktop (frames included). Where that cannot be told, none.
+    /// screen (frames included). Where that cannot be told, none.
     fn visible_windows(&self) -> Result<Vec<(WindowRef, PixelRect)>, ClientError> {
         Ok(Vec::new())
     }
 }
-
-/// Told of focus changes, on the thread that follows them.
-pub type FocusListener = Box<dyn Fn() + Send + Sync>;
 
 /// Why typing into other windows cannot work in this session, if it can't.
 pub fn injection_blocked() -> Option<String> {
@@ -120,7 +95,7 @@ impl std::fmt::Debug for SystemSeat {
 const MODIFIER_GRACE: std::time::Duration = std::time::Duration::from_millis(800);
 
 impl SystemSeat {
-    /// Connects to the desktop and starts following the focus. Fails where
+    /// Connects to the user's session and starts following the focus. Fails where
     /// typing into other applications is not possible (see
     /// [`injection_blocked`]).
     pub fn open(clipboard: Arc<Clipboard>, keyboard: keyboard::Keyboard) -> Result<Self, ClientError> {

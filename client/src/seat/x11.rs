@@ -2,7 +2,7 @@
 //! which window is active, which other window had the focus before one of
 //! ours took it, activating a window, and whether modifier keys are held.
 
-use super::{FocusListener, WindowRef};
+use super::window::{FocusListener, WindowRef};
 use crate::capture::geometry::PixelRect;
 use crate::error::ClientError;
 use std::sync::{Arc, Mutex};
@@ -159,7 +159,7 @@ impl X11 {
     }
 
     /// The applications' windows that are on screen (mapped), each with
-    /// its place on the desktop including the window manager's frame
+    /// its place on the screen including the window manager's frame
     /// (whose title bar shows the title too).
     pub fn visible_windows(&self) -> Result<Vec<(WindowRef, PixelRect)>, ClientError> {
         use x11rb::protocol::xproto::MapState;

@@ -1,7 +1,7 @@
 import type { ChatEvent, Insight } from "../bindings";
 import { explain } from "./errors";
 
-/** An insight from screen awareness as the feed shows it. */
+/** An insight from ambient awareness as the feed shows it. */
 export type InsightItem = {
   insight: Insight;
   text: string;

@@ -1,6 +1,6 @@
 //! Capture benchmark, side by side with the Python baseline
 //! (`../shared/bench/mss_baseline.py`: mss + Pillow) on the same fresh
-//! Xvfb display showing the same desktop-like picture
+//! Xvfb display showing the same picture of a typical screen
 //! (`../shared/bench/make-test-screen.sh`). Medians of N runs, in ms:
 //!
 //! - a full 1920×1080 frame grabbed (alone, and grabbed + JPEG q80 for
@@ -15,7 +15,7 @@
 
 use anyhow::{bail, Context, Result};
 use sightline_client::capture::{self, geometry::PixelRect, Encoding};
-use sightline_tests::desktop::{make_test_screen, Display};
+use sightline_tests::display::{make_test_screen, Display};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

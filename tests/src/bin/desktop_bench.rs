@@ -11,15 +11,15 @@
 //!    picture loaded; the app logs the time since the shortcut arrived),
 //!    over several openings;
 //! 4. the CPU time the app and its WebKit processes use over N seconds on
-//!    a still desktop (`../shared/bench/make-test-screen.sh`), logged in,
-//!    with screen awareness off and then on (default cooldown), as a share
+//!    a still screen (`../shared/bench/make-test-screen.sh`), logged in,
+//!    with ambient awareness off and then on (default cooldown), as a share
 //!    of one core.
 //!
 //! Usage: `desktop_bench [--runs N] [--idle-seconds N] [--ambient-seconds N]`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use anyhow::{bail, Context, Result};
-use sightline_tests::desktop::{make_test_screen, Display, StubbedProfile};
+use sightline_tests::display::{make_test_screen, Display, StubbedProfile};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -92,14 +92,14 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
-/// CPU over `seconds` of a still, realistic desktop with screen awareness
+/// CPU over `seconds` of a still, realistic screen with ambient awareness
 /// off and on, for the app process alone and with its WebKit processes.
 async fn ambient_cpu(app: &Path, display: &Display, seconds: u64) -> Result<()> {
     let pictures = tempfile::tempdir()?;
     let picture = make_test_screen(pictures.path())?;
     display.set_background(&picture).await?;
     let tick = clock_ticks_per_second()?;
-    println!("\nCPU over {seconds} s of a still desktop, logged in (share of one core):");
+    println!("\nCPU over {seconds} s of a still screen, logged in (share of one core):");
     for enabled in [false, true] {
         let profile = StubbedProfile::start(
             if enabled { "bench-on" } else { "bench-off" },
@@ -121,7 +121,7 @@ async fn ambient_cpu(app: &Path, display: &Display, seconds: u64) -> Result<()> 
         let after = cpu_ticks(pid)?;
         let share = |ticks: u64| ticks as f64 / tick / seconds as f64 * 100.0;
         println!(
-            "  screen awareness {:<3}: app {:.2} %, app + WebKit processes {:.2} %",
+            "  ambient awareness {:<3}: app {:.2} %, app + WebKit processes {:.2} %",
             if enabled { "on" } else { "off" },
             share(after.0.saturating_sub(before.0)),
             share(after.1.saturating_sub(before.1)),

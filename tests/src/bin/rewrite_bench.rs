@@ -14,7 +14,7 @@ use sightline_client::clipboard::Clipboard;
 use sightline_client::rewrite::{self, Method, Timing};
 use sightline_client::seat::keyboard::Keyboard;
 use sightline_client::seat::{Seat, SystemSeat};
-use sightline_tests::desktop::{Display, TextPad};
+use sightline_tests::display::{Display, TextPad};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

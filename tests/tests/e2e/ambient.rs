@@ -1,5 +1,5 @@
 //! Ambient awareness with the real app under Xvfb, driven over WebDriver:
-//! screen awareness is on (5 s cooldown) and the desktop is a still
+//! ambient awareness is on (5 s cooldown) and the screen is a still
 //! picture with a real GTK editor focused. A minute of that sends nothing;
 //! one change of the picture while the user types sends exactly one image
 //! after the typing pause, whose insight lands
@@ -10,7 +10,7 @@
 
 use anyhow::{ensure, Context, Result};
 use image::RgbaImage;
-use sightline_tests::desktop::{app_binary, Display, Driver, StubbedProfile, TextPad};
+use sightline_tests::display::{app_binary, Display, Driver, StubbedProfile, TextPad};
 use sightline_tests::stub::{Behaviour, StubProvider};
 use sightline_tests::webdriver::WebDriver;
 use std::path::{Path, PathBuf};
@@ -24,7 +24,7 @@ fn output_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../test-output/ambient")
 }
 
-/// A calm desktop: a soft vertical gradient.
+/// A calm screen: a soft vertical gradient.
 fn calm() -> RgbaImage {
     RgbaImage::from_fn(1920, 1080, |_, y| image::Rgba([40, 60, (80 + y / 8) as u8, 255]))
 }

@@ -1,4 +1,4 @@
-//! Focused region selection with the real app under Xvfb: the desktop
+//! Focused region selection with the real app under Xvfb: the screen
 //! shows a test pattern in which every pixel is different, `xdotool`
 //! presses the shortcut, drags a rectangle on the overlay, confirms, and
 //! types the question into the sidebar, and the picture that reaches the
@@ -13,7 +13,7 @@
 
 use anyhow::{Context, Result};
 use image::RgbaImage;
-use sightline_tests::desktop::{app_binary, Display, StubbedProfile};
+use sightline_tests::display::{app_binary, Display, StubbedProfile};
 use sightline_tests::stub::{Behaviour, StubProvider};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

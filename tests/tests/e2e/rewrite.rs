@@ -7,7 +7,7 @@
 
 use anyhow::Result;
 use serde_json::json;
-use sightline_tests::desktop::{app_binary, Display, Driver, StubbedProfile, TextPad};
+use sightline_tests::display::{app_binary, Display, Driver, StubbedProfile, TextPad};
 use sightline_tests::stub::{Behaviour, StubProvider};
 use sightline_tests::webdriver::WebDriver;
 use std::path::PathBuf;

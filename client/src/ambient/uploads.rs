@@ -1,0 +1,83 @@
+//! The upload log: one line per picture that left the computer — when,
+//! why, in which mode, how many bytes and their SHA-256 — never the
+//! picture itself.
+
+use super::scheduler::Trigger;
+use crate::api::Attachment;
+use crate::error::ClientError;
+use crate::journal::{self, Journal};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// One line of the upload log: what left the computer, never the image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct UploadEntry {
+    /// Seconds since the Unix epoch.
+    pub at: u64,
+    pub trigger: Trigger,
+    pub mode: String,
+    pub bytes: u32,
+    /// SHA-256 of the uploaded file, hex.
+    pub sha256: String,
+}
+
+/// The log file in the app's config directory.
+#[derive(Debug)]
+pub struct UploadLog {
+    journal: Journal,
+}
+
+impl UploadLog {
+    pub fn open(config_dir: &Path) -> Self {
+        Self {
+            journal: Journal::new(config_dir.join("uploads.log")),
+        }
+    }
+
+    /// Notes a picture sent by ambient awareness.
+    pub fn record(&self, entry: &UploadEntry) {
+        if let Err(error) = self.journal.append(entry) {
+            tracing::warn!(%error, "the upload log could not be written");
+        }
+    }
+
+    /// The newest entries, newest first.
+    pub fn recent(&self, limit: usize) -> Result<Vec<UploadEntry>, ClientError> {
+        self.journal.recent(limit)
+    }
+}
+
+/// The log line for `attachment`, sent now.
+pub(super) fn upload_entry(attachment: &Attachment, trigger: Trigger, mode: &str) -> UploadEntry {
+    let digest = ring::digest::digest(&ring::digest::SHA256, &attachment.bytes);
+    UploadEntry {
+        at: journal::unix_now(),
+        trigger,
+        mode: mode.to_owned(),
+        bytes: u32::try_from(attachment.bytes.len()).unwrap_or(u32::MAX),
+        sha256: data_encoding::HEXLOWER.encode(digest.as_ref()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_upload_log_names_the_file_not_its_pixels() {
+        let attachment = Attachment {
+            bytes: bytes::Bytes::from_static(b"abc"),
+            file_name: "screen.jpg".into(),
+            mime: "image/jpeg",
+        };
+        let entry = upload_entry(&attachment, Trigger::Click, "describe");
+        assert_eq!(entry.bytes, 3);
+        assert_eq!(
+            entry.sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        let line = serde_json::to_string(&entry).unwrap();
+        assert!(line.contains("\"trigger\":\"click\""), "{line}");
+    }
+}

@@ -1,0 +1,23 @@
+//! The connection status line: the client's connection watch, reported to
+//! the sidebar as it changes.
+
+use crate::ambient::Ambient;
+use crate::events::StatusChanged;
+use sightline_client::desktop::Desktop;
+use std::sync::Arc;
+use tauri::{AppHandle, Manager};
+use tauri_specta::Event;
+
+/// Reports the connection to the UI for as long as the app runs.
+pub fn spawn_watch(app: AppHandle, desktop: Arc<Desktop>) {
+    tauri::async_runtime::spawn(desktop.watch_connection(move |status| {
+        tracing::info!(status = %status.describe(), "connection");
+        if let Err(error) = StatusChanged::from(status).emit(&app) {
+            tracing::warn!(%error, "the status could not be shown");
+        }
+        // Ambient awareness does not look while nothing could be sent.
+        if let Some(ambient) = app.try_state::<Ambient>() {
+            ambient.watch.refresh();
+        }
+    }));
+}
