@@ -1,7 +1,6 @@
 //! Reading what the server sends and building what a browser would send:
 //! mails decoded to text, links in them, forms and multipart bodies.
 
-
 /// A mail as text: headers as they are, the body decoded from
 /// quoted-printable or base64 when the mail says so.
 pub fn decode_mail(raw: &[u8]) -> String {
