@@ -396,3 +396,48 @@ fn actor_name(actor: &Actor<'_>) -> String {
         Actor::Anonymous => "anonymous".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(email: &str, name: &str, reason: Option<&str>) -> NewRequest {
+        NewRequest {
+            email: email.into(),
+            name: name.into(),
+            reason: reason.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn validation() {
+        let ok = validate(&request(" ada@example.com ", " Ada ", Some("  "))).unwrap();
+        assert_eq!(
+            (ok.email.as_str(), ok.name.as_str(), ok.reason),
+            ("ada@example.com", "Ada", None)
+        );
+        assert_eq!(
+            validate(&request("nope", "Ada", None)).unwrap_err(),
+            Invalid::Email
+        );
+        assert!(matches!(
+            validate(&request("a@b.co", "", None)),
+            Err(Invalid::Name(_))
+        ));
+        assert!(matches!(
+            validate(&request("a@b.co", &"x".repeat(201), None)),
+            Err(Invalid::Name(_))
+        ));
+        assert!(matches!(
+            validate(&request("a@b.co", "A", Some(&"x".repeat(2001)))),
+            Err(Invalid::Reason(_))
+        ));
+        // Markup is stored as given; pages escape it.
+        assert!(validate(&request(
+            "a@b.co",
+            "<script>x</script>",
+            Some("<b>hi</b>\nthanks")
+        ))
+        .is_ok());
+    }
+}
