@@ -343,7 +343,7 @@ pub async fn invite(
             expiry = format_time(expires_at),
         ),
     };
-    ctx.mailer.enqueue(&mut tx, now, &mail).await?;
+    ctx.mailer()?.enqueue(&mut tx, now, &mail).await?;
     tx.commit().await?;
     ctx.deliver_mail_now().await;
     Ok(username)
@@ -382,7 +382,7 @@ async fn conclude(
     mail: &OutgoingMail,
     event: AuditEvent<'_>,
 ) -> Result<()> {
-    ctx.mailer.enqueue(&mut tx, now, mail).await?;
+    ctx.mailer()?.enqueue(&mut tx, now, mail).await?;
     audit(&mut *tx, now, event).await?;
     tx.commit().await?;
     ctx.deliver_mail_now().await;

@@ -64,14 +64,13 @@ pub async fn issue_for_user(
 }
 
 /// Issues a certificate for `username` with the CA of `ctx`, valid for
-/// `validity_days` (the configured client validity when `None`).
+/// `days`.
 pub async fn issue(
     ctx: &Context,
     username: &str,
-    validity_days: Option<u32>,
+    days: u32,
     actor: Actor<'_>,
 ) -> Result<(User, IssuedCertificate)> {
-    let days = validity_days.unwrap_or(ctx.config.certs.client_validity_days);
     if days < 1 {
         return Err(Error::invalid("validity", "must be at least 1 day"));
     }

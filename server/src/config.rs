@@ -1,6 +1,6 @@
 //! `<data-dir>/config.toml`: the server's settings. Every key has a default,
 //! so a missing file or section means "use the defaults". Command-line flags
-//! and `SIGHTLINE_*` variables override the file (see `main.rs`).
+//! and `SIGHTLINE_*` variables override the file (see `cli/`).
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};

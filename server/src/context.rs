@@ -14,7 +14,7 @@ use crate::mail::Mailer;
 use sightline_certs::CertificateAuthority;
 use std::ops::Deref;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 #[derive(Debug, Clone)]
 pub struct Context(Arc<Inner>);
@@ -27,7 +27,10 @@ pub struct Inner {
     pub ca: CertificateAuthority,
     /// The CA certificate as `init` wrote it, published byte for byte.
     pub ca_pem: String,
-    pub mailer: Arc<Mailer>,
+    outbox_dir: PathBuf,
+    /// Made on first use: most subcommands never send mail, and need not
+    /// read SMTP credentials.
+    mailer: OnceLock<Arc<Mailer>>,
     pub hasher: Hasher,
 }
 
@@ -47,27 +50,42 @@ impl Context {
         outbox_dir: PathBuf,
         clock: Clock,
     ) -> Result<Self> {
-        let mailer = Arc::new(Mailer::new(
-            db.clone(),
-            outbox_dir,
-            config.mail.as_ref(),
-            &public_host(&config.server.public_url),
-        )?);
         Ok(Self(Arc::new(Inner {
             db,
             clock,
             config,
             ca_pem: ca.cert_pem(),
             ca,
-            mailer,
+            outbox_dir,
+            mailer: OnceLock::new(),
             hasher: Hasher::default(),
         })))
+    }
+
+    /// The outbox, made from `[mail]` on first use; a bad mail
+    /// configuration is reported here (and by `serve` at start).
+    pub fn mailer(&self) -> Result<&Arc<Mailer>> {
+        if let Some(mailer) = self.mailer.get() {
+            return Ok(mailer);
+        }
+        let mailer = Arc::new(Mailer::new(
+            self.db.clone(),
+            self.outbox_dir.clone(),
+            self.config.mail.as_ref(),
+            &public_host(&self.config.server.public_url),
+        )?);
+        // Two first uses at once make two equal mailers; one is kept.
+        Ok(self.mailer.get_or_init(|| mailer))
     }
 
     /// Tries to deliver queued mail right away; failures stay queued for
     /// the server's worker.
     pub async fn deliver_mail_now(&self) {
-        if let Err(error) = self.mailer.deliver_due(self.clock.now()).await {
+        let delivered = match self.mailer() {
+            Ok(mailer) => mailer.deliver_due(self.clock.now()).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = delivered {
             tracing::warn!(%error, "mail stays queued");
         }
     }

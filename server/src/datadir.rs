@@ -83,6 +83,12 @@ impl DataDir {
         Context::new(db, config, ca, self.outbox(), clock)
     }
 
+    /// The context the command line works in: this directory's
+    /// `config.toml` and the system clock.
+    pub async fn system_context(&self) -> Result<Context> {
+        self.context(self.load_config()?, Clock::system()).await
+    }
+
     pub fn bootstrap_admin(&self) -> PathBuf {
         self.root.join("bootstrap").join("admin")
     }

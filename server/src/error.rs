@@ -48,6 +48,9 @@ pub enum Error {
     // ------------------------------------------------------------ refusals
     #[error("invalid {what}: {reason}")]
     Invalid { what: &'static str, reason: String },
+    /// A field longer than the server accepts (`what` names it).
+    #[error("{0} is too long")]
+    TooLong(&'static str),
     #[error("{0} not found")]
     NotFound(String),
     #[error("{0} already exists")]
@@ -124,22 +127,48 @@ impl Error {
     /// Whether this is a failure of the server itself rather than a refusal
     /// the user can act on: its text may name paths or SQL, so it is
     /// logged and never shown.
+    ///
+    /// Every variant is named here, so a new one cannot be added without
+    /// deciding which kind it is.
     pub fn is_failure(&self) -> bool {
-        matches!(
-            self,
+        match self {
             Self::Database(_)
-                | Self::Migration(_)
-                | Self::Certificate(_)
-                | Self::Io { .. }
-                | Self::DataDirExists(_)
-                | Self::DataDirMissing(_)
-                | Self::Config(_)
-                | Self::Tls(_)
-                | Self::PasswordHash(_)
-                | Self::TokenSigning(_)
-                | Self::Mail(_)
-                | Self::Join(_)
-        )
+            | Self::Migration(_)
+            | Self::Certificate(_)
+            | Self::Io { .. }
+            | Self::DataDirExists(_)
+            | Self::DataDirMissing(_)
+            | Self::Config(_)
+            | Self::Tls(_)
+            | Self::PasswordHash(_)
+            | Self::TokenSigning(_)
+            | Self::Mail(_)
+            | Self::Join(_) => true,
+            Self::Invalid { .. }
+            | Self::TooLong(_)
+            | Self::NotFound(_)
+            | Self::Conflict(_)
+            | Self::TooManyAttempts { .. }
+            | Self::RateLimited { .. }
+            | Self::ClientCertificateRequired
+            | Self::CertificateRevoked
+            | Self::CertificateUserMismatch
+            | Self::InvalidCredentials
+            | Self::AccountDisabled
+            | Self::NotAnAdmin
+            | Self::InvalidChallenge
+            | Self::InvalidCode
+            | Self::TotpReused
+            | Self::InvalidToken
+            | Self::TokenExpired
+            | Self::TokenBindingMismatch
+            | Self::InvalidRefreshToken
+            | Self::RefreshTokenReused
+            | Self::UnknownMode(_)
+            | Self::WrongModeKind { .. }
+            | Self::ProviderUnavailable(_)
+            | Self::Image(_) => false,
+        }
     }
 }
 

@@ -65,19 +65,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_upload_log_names_the_file_not_its_pixels() {
+    fn the_upload_log_keeps_size_and_hash_never_the_pixels() {
         let attachment = Attachment {
-            bytes: bytes::Bytes::from_static(b"abc"),
+            bytes: bytes::Bytes::from_static(b"PIXELS-OF-THE-SCREEN"),
             file_name: "screen.jpg".into(),
             mime: "image/jpeg",
         };
         let entry = upload_entry(&attachment, Trigger::Click, "describe");
-        assert_eq!(entry.bytes, 3);
+        assert_eq!(entry.bytes, 20);
         assert_eq!(
             entry.sha256,
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+            "af77c622729af80a3c7d2fc6c9d9b8d3e4df15782fe424ddb6f4ebf66a16693e"
         );
         let line = serde_json::to_string(&entry).unwrap();
         assert!(line.contains("\"trigger\":\"click\""), "{line}");
+        // Neither the bytes nor any encoding of them are in the log.
+        assert!(
+            !line.contains("PIXELS") && !line.contains("UElYRUxTLU9G"),
+            "{line}"
+        );
     }
 }

@@ -153,7 +153,7 @@ pub fn window_frames() -> Vec<PixelRect> {
         .collect()
 }
 
-/// Where a window is on the desktop, in physical pixels, if it says.
+/// Where a window is on the screen, in physical pixels, if it says.
 fn window_bounds(window: &xcap::Window) -> Option<PixelRect> {
     Some(PixelRect {
         x: window.x().ok()?,

@@ -15,7 +15,7 @@ pub enum AuditCommand {
 
 pub async fn run(dir: &DataDir, command: AuditCommand) -> anyhow::Result<()> {
     let AuditCommand::List { limit } = command;
-    let ctx = super::context(dir).await?;
+    let ctx = dir.system_context().await?;
     for event in audit::list(&ctx, limit.clamp(1, 10_000)).await? {
         let at = time::OffsetDateTime::from_unix_timestamp(event.at)?;
         println!(

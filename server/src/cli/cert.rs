@@ -33,7 +33,7 @@ pub enum CertCommand {
 }
 
 pub async fn run(dir: &DataDir, command: CertCommand) -> anyhow::Result<()> {
-    let ctx = super::context(dir).await?;
+    let ctx = dir.system_context().await?;
     match command {
         CertCommand::Issue {
             user,
@@ -42,7 +42,7 @@ pub async fn run(dir: &DataDir, command: CertCommand) -> anyhow::Result<()> {
         } => {
             let days = validity_days.unwrap_or(ctx.config.certs.client_validity_days);
             anyhow::ensure!(days >= 1, "--validity-days must be at least 1");
-            let (user, issued) = certificates::issue(&ctx, &user, Some(days), Actor::Cli).await?;
+            let (user, issued) = certificates::issue(&ctx, &user, days, Actor::Cli).await?;
             let paths = certificates::write_pem_bundle(&out, &issued, &ctx.ca_pem)?;
             println!(
                 "Issued certificate {} for {} <{}>, valid {days} days",

@@ -1,6 +1,7 @@
-//! The subcommands, one file per group. Each builds only what it needs: a
-//! [`Context`] from the data directory for the domain's operations, and the
-//! whole serving state only for `serve`.
+//! The subcommands, one file per group. Each builds only what it needs:
+//! `init` a new data directory, `serve` the whole serving state, and the
+//! others the domain's `Context` over the data directory
+//! (`DataDir::system_context`).
 
 mod audit;
 mod cert;
@@ -11,8 +12,6 @@ mod serve;
 mod user;
 
 use clap::{Parser, Subcommand};
-use sightline_server::clock::Clock;
-use sightline_server::context::Context;
 use sightline_server::datadir::DataDir;
 use std::path::PathBuf;
 
@@ -69,10 +68,4 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mode(command) => mode::run(&dir, command).await,
         Command::Audit(command) => audit::run(&dir, command).await,
     }
-}
-
-/// The domain's context over an initialised data directory, on the
-/// system clock.
-async fn context(dir: &DataDir) -> anyhow::Result<Context> {
-    Ok(dir.context(dir.load_config()?, Clock::system()).await?)
 }

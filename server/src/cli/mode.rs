@@ -58,7 +58,7 @@ pub enum ModeCommand {
 }
 
 pub async fn run(dir: &DataDir, command: ModeCommand) -> anyhow::Result<()> {
-    let ctx = super::context(dir).await?;
+    let ctx = dir.system_context().await?;
     let kind = |text: &str| {
         sightline_proto::ModeKind::parse(text).ok_or_else(|| anyhow::anyhow!("unknown kind {text:?}"))
     };

@@ -30,7 +30,7 @@ pub enum RequestCommand {
 }
 
 pub async fn run(dir: &DataDir, command: RequestCommand) -> anyhow::Result<()> {
-    let ctx = super::context(dir).await?;
+    let ctx = dir.system_context().await?;
     match command {
         RequestCommand::List { state: filter, json } => {
             let filter = filter.as_deref().and_then(access_requests::RequestState::parse);

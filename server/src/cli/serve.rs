@@ -39,7 +39,7 @@ pub async fn run(dir: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
     let state = AppState::load(dir, config.clone(), Clock::system()).await?;
     let tls_config = tls::server_config(dir, state.revocations.clone())?;
     let ctx = &state.ctx;
-    ctx.mailer.clone().spawn_worker(ctx.clock.clone());
+    ctx.mailer()?.clone().spawn_worker(ctx.clock.clone());
     state
         .revocations
         .clone()

@@ -38,7 +38,7 @@ pub enum UserCommand {
 }
 
 pub async fn run(dir: &DataDir, command: UserCommand) -> anyhow::Result<()> {
-    let ctx = super::context(dir).await?;
+    let ctx = dir.system_context().await?;
     match command {
         UserCommand::Add {
             username,

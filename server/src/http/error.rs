@@ -57,7 +57,7 @@ fn status_and_code(error: &Error) -> Option<(StatusCode, ErrorCode)> {
         return None;
     }
     Some(match error {
-        Error::Invalid { .. } => (S::UNPROCESSABLE_ENTITY, ErrorCode::InvalidRequest),
+        Error::Invalid { .. } | Error::TooLong(_) => (S::UNPROCESSABLE_ENTITY, ErrorCode::InvalidRequest),
         Error::NotFound(_) => (S::NOT_FOUND, ErrorCode::NotFound),
         Error::Conflict(_) => (S::CONFLICT, ErrorCode::Conflict),
         Error::TooManyAttempts { .. } => (S::TOO_MANY_REQUESTS, ErrorCode::TooManyAttempts),

@@ -19,8 +19,6 @@ pub mod extract;
 mod native;
 mod public;
 
-pub use error::ApiError;
-
 use crate::error::Error;
 use crate::state::AppState;
 use crate::tls::ConnInfo;
@@ -30,6 +28,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use error::ApiError;
 use sightline_proto::{ErrorCode, Health};
 
 /// The largest body a JSON endpoint accepts.

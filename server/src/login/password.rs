@@ -32,7 +32,7 @@ pub async fn login(
     if request.username.len() > 256
         || request.password.expose().len() > crate::auth::password::MAX_PASSWORD_LEN
     {
-        return Err(Error::invalid("login", "username or password is too long"));
+        return Err(Error::TooLong("username or password"));
     }
     let now = ctx.clock.now();
     let account_key = request.username.to_lowercase();

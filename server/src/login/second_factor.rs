@@ -14,12 +14,12 @@ use sightline_proto::{Secret, TokenResponse, TotpEnrollment, VerifyTwoFactorRequ
 
 /// Codes tried against one challenge before it is spent (a typo or two is
 /// fine; guessing needs the password again).
-pub const MAX_CODES_PER_CHALLENGE: i64 = 3;
+const MAX_CODES_PER_CHALLENGE: i64 = 3;
 /// Failed codes before the second factor locks.
-pub const MAX_CODE_FAILURES: i64 = 5;
+const MAX_CODE_FAILURES: i64 = 5;
 const FIRST_CODE_LOCK_SECS: i64 = 30;
 const MAX_CODE_LOCK_SECS: i64 = 3600;
-pub const RECOVERY_CODE_COUNT: usize = 10;
+const RECOVERY_CODE_COUNT: usize = 10;
 
 #[derive(sqlx::FromRow)]
 struct ChallengeRow {

@@ -210,7 +210,7 @@ async fn walk(
 }
 
 /// A pattern of its own for a window: blue from 250 down, where the
-/// desktop's stays below 120, so it cannot be mistaken for the desktop.
+/// background's stays below 120, so it cannot be mistaken for the background.
 fn window_pattern() -> RgbaImage {
     RgbaImage::from_fn(400, 300, |x, y| {
         image::Rgba([

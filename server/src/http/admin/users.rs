@@ -3,8 +3,8 @@
 
 use super::certificates::{cert_rows, CertRow};
 use super::page::{outcome, render, Admin, Flash};
-use crate::access_requests::{self};
-use crate::certificates::{self};
+use crate::access_requests;
+use crate::certificates;
 use crate::error::Error;
 use crate::http::error::ApiError;
 use crate::state::AppState;
