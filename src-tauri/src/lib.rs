@@ -36,6 +36,7 @@ pub fn run(config_dir: PathBuf, started: std::time::Instant) -> anyhow::Result<(
         println!("Sightline is already running; its sidebar was brought to the front.");
         return Ok(());
     };
+    sidebar::choose_window_backend();
     webkit::prepare_environment();
     let runtime = tokio::runtime::Runtime::new()?;
     let desktop = runtime.block_on(Desktop::open(&config_dir, true))?;

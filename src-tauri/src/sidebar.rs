@@ -15,6 +15,19 @@ use tauri::{
 };
 use tauri_specta::Event;
 
+/// Chooses how the app's windows reach the screen, before GTK starts. On
+/// GNOME's Wayland compositor they go through XWayland, where mutter lets
+/// the sidebar dock and stay on top (a native Wayland window can do
+/// neither). A user's own `GDK_BACKEND` stands.
+pub fn choose_window_backend() {
+    let session = sightline_client::seat::DisplayServer::current();
+    if session.windows_through_xwayland() && std::env::var_os("GDK_BACKEND").is_none() {
+        // Set before any thread that reads the environment starts.
+        std::env::set_var("GDK_BACKEND", "x11");
+        tracing::info!(?session, "the app's windows go through XWayland");
+    }
+}
+
 pub const LABEL: &str = "sidebar";
 
 /// Width of the folded tab, in logical pixels.

@@ -7,11 +7,13 @@
 //! cannot tell which window has the focus, and the rewrite flow refuses to
 //! type: not typing is always safe, typing into an unknown window is not.
 
+mod display_server;
 pub mod keyboard;
 mod window;
 #[cfg(target_os = "linux")]
 mod x11;
 
+pub use display_server::DisplayServer;
 pub use window::{FocusListener, WindowRef};
 
 use crate::capture::geometry::PixelRect;
