@@ -13,16 +13,73 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
+/// The analysis service of a running server: the configured providers and
+/// the per-user limits in front of them.
+#[derive(Debug)]
+pub struct Analysis {
+    providers: Providers,
+    limits: Limits,
+}
+
+impl Analysis {
+    pub fn new(providers: Providers, concurrent_per_user: usize, requests_per_minute: u32) -> Self {
+        Self {
+            providers,
+            limits: Limits::new(concurrent_per_user, requests_per_minute),
+        }
+    }
+
+    /// Starts `mode` on `text` (and `image`) for `user_id`.
+    pub async fn start(
+        &self,
+        ctx: &Context,
+        user_id: i64,
+        mode: Mode,
+        text: String,
+        image: Option<CheckedImage>,
+    ) -> Result<mpsc::Receiver<StreamEvent>> {
+        let permit = self.limits.admit(user_id, ctx.clock.now())?;
+        let provider = self
+            .providers
+            .get(&mode.provider)
+            .ok_or_else(|| Error::ProviderUnavailable(mode.name.clone()))?;
+        let image = match image {
+            Some(image) => Some(prepare_image(image, provider.max_image_side()).await?),
+            None => None,
+        };
+        let system_prompt = match mode.kind {
+            ModeKind::Rewrite => format!(
+                "{}\n\nReply with the rewritten text only: no introduction, no quotation marks, no explanation.",
+                mode.system_prompt.trim()
+            ),
+            _ => mode.system_prompt.clone(),
+        };
+        let request = CompletionRequest {
+            model: mode.model.clone(),
+            system_prompt,
+            text,
+            image,
+            options: mode.options.clone(),
+        };
+        let (events, receiver) = mpsc::channel(64);
+        tokio::spawn(async move {
+            let _permit = permit;
+            provider.run(request, events).await;
+        });
+        Ok(receiver)
+    }
+}
+
 /// Per-user concurrency and rate limits.
 #[derive(Debug)]
-pub struct Limits {
+struct Limits {
     concurrent_per_user: usize,
     running: Mutex<HashMap<i64, Arc<Semaphore>>>,
     rate: Throttle,
 }
 
 impl Limits {
-    pub fn new(concurrent_per_user: usize, requests_per_minute: u32) -> Self {
+    fn new(concurrent_per_user: usize, requests_per_minute: u32) -> Self {
         Self {
             concurrent_per_user: concurrent_per_user.max(1),
             running: Mutex::new(HashMap::new()),
@@ -89,46 +146,6 @@ pub struct CheckedImage {
 pub fn check_image(ctx: &Context, bytes: bytes::Bytes) -> Result<CheckedImage> {
     let info = imagecheck::inspect(&bytes, ctx.config.analysis.max_image_side).map_err(Error::Image)?;
     Ok(CheckedImage { bytes, info })
-}
-
-/// Starts `mode` on `text` (and `image`) for `user_id`.
-pub async fn start(
-    ctx: &Context,
-    limits: &Limits,
-    providers: &Providers,
-    user_id: i64,
-    mode: Mode,
-    text: String,
-    image: Option<CheckedImage>,
-) -> Result<mpsc::Receiver<StreamEvent>> {
-    let permit = limits.admit(user_id, ctx.clock.now())?;
-    let provider = providers
-        .get(&mode.provider)
-        .ok_or_else(|| Error::ProviderUnavailable(mode.name.clone()))?;
-    let image = match image {
-        Some(image) => Some(prepare_image(image, provider.max_image_side()).await?),
-        None => None,
-    };
-    let system_prompt = match mode.kind {
-        ModeKind::Rewrite => format!(
-            "{}\n\nReply with the rewritten text only: no introduction, no quotation marks, no explanation.",
-            mode.system_prompt.trim()
-        ),
-        _ => mode.system_prompt.clone(),
-    };
-    let request = CompletionRequest {
-        model: mode.model.clone(),
-        system_prompt,
-        text,
-        image,
-        options: mode.options.clone(),
-    };
-    let (events, receiver) = mpsc::channel(64);
-    tokio::spawn(async move {
-        let _permit = permit;
-        provider.run(request, events).await;
-    });
-    Ok(receiver)
 }
 
 /// Downscales to the provider's limit when it has one (off the runtime).

@@ -1,10 +1,10 @@
 //! [`AppState`]: what the serving process holds behind one `Arc` — the
 //! domain's [`Context`] plus what only a running server needs (the login
-//! guard's keys and throttles, providers, analysis limits, the package
+//! guard's keys and throttles, the analysis service, the package
 //! vault, the revocation set, the access-request throttles). The command
 //! line never builds one; it needs only a `Context`.
 
-use crate::analysis::Limits;
+use crate::analysis::Analysis;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::throttle::{Policy, Throttle};
 use crate::clock::Clock;
@@ -32,8 +32,7 @@ pub struct Inner {
     /// Access requests per client address and per e-mail address.
     pub request_limit_by_address: Throttle,
     pub request_limit_by_email: Throttle,
-    pub providers: Providers,
-    pub analysis_limits: Limits,
+    pub analysis: Analysis,
 }
 
 impl Deref for AppState {
@@ -62,7 +61,8 @@ impl AppState {
         };
         let config = &ctx.config;
         let providers = Providers::from_config(&config.providers)?;
-        let analysis_limits = Limits::new(
+        let analysis = Analysis::new(
+            providers,
             config.analysis.concurrent_per_user,
             config.analysis.requests_per_minute_per_user,
         );
@@ -75,8 +75,7 @@ impl AppState {
             vault: PackageVault::default(),
             request_limit_by_address,
             request_limit_by_email,
-            providers,
-            analysis_limits,
+            analysis,
             ctx,
         })))
     }

@@ -172,16 +172,10 @@ pub async fn analyze(
         None if mode.kind == ModeKind::Chat && !context.trim().is_empty() => None,
         None => return Err(missing("image")),
     };
-    let events = analysis::start(
-        &state.ctx,
-        &state.analysis_limits,
-        &state.providers,
-        session.user_id,
-        mode,
-        context,
-        image,
-    )
-    .await?;
+    let events = state
+        .analysis
+        .start(&state.ctx, session.user_id, mode, context, image)
+        .await?;
     Ok(answer(events, stream).await)
 }
 
@@ -222,16 +216,10 @@ pub async fn rewrite(
         Some(instruction) => format!("Instruction: {instruction}\n\nText:\n{}", request.text),
         None => request.text,
     };
-    let events = analysis::start(
-        &state.ctx,
-        &state.analysis_limits,
-        &state.providers,
-        session.user_id,
-        mode,
-        text,
-        None,
-    )
-    .await?;
+    let events = state
+        .analysis
+        .start(&state.ctx, session.user_id, mode, text, None)
+        .await?;
     Ok(answer(events, wants_stream(&headers)).await)
 }
 

@@ -111,12 +111,6 @@ impl From<Error> for ApiError {
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(error: sqlx::Error) -> Self {
-        Error::from(error).into()
-    }
-}
-
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         ApiError::from(self).into_response()

@@ -3,11 +3,10 @@
 //! an access token bound to it), and [`ApiJson`] (a JSON body whose failures
 //! map to the API's error codes).
 
-use crate::auth::constant_time_eq;
-use crate::auth::jwt::{Confirmation, TokenRejection};
 use crate::certificates;
 use crate::error::Error;
 use crate::http::error::ApiError;
+use crate::login;
 use crate::state::AppState;
 use crate::tls::{ConnInfo, PeerCertificate};
 use axum::extract::rejection::JsonRejection;
@@ -71,19 +70,6 @@ pub struct Session {
     pub remote_addr: SocketAddr,
 }
 
-#[derive(sqlx::FromRow)]
-struct SessionRow {
-    username: String,
-    email: String,
-    is_admin: bool,
-    disabled: bool,
-    family_user_id: i64,
-    family_revoked: bool,
-    cert_user_id: Option<i64>,
-    cert_serial: Option<String>,
-    cert_revoked: Option<bool>,
-}
-
 impl FromRequestParts<AppState> for Session {
     type Rejection = ApiError;
 
@@ -91,61 +77,15 @@ impl FromRequestParts<AppState> for Session {
         let conn = ConnInfo::from_request_parts(parts, state).await?;
         let peer = conn.peer.ok_or(Error::ClientCertificateRequired)?;
         let token = bearer_token(parts)?;
-        let claims =
-            state
-                .login
-                .jwt
-                .verify(token, state.ctx.clock.now())
-                .map_err(|rejection| match rejection {
-                    TokenRejection::Expired => Error::TokenExpired,
-                    TokenRejection::Invalid => Error::InvalidToken,
-                })?;
-        let expected = Confirmation::for_thumbprint(&peer.thumbprint);
-        if !constant_time_eq(claims.cnf.x5t_s256.as_bytes(), expected.x5t_s256.as_bytes()) {
-            return Err(Error::TokenBindingMismatch.into());
-        }
-        let user_id: i64 = claims.sub.parse().map_err(|_| Error::InvalidToken)?;
-
-        // One query answers every remaining question: is the session still
-        // open, the account enabled, the certificate known and unrevoked?
-        let row: SessionRow = sqlx::query_as(
-            "SELECT u.username, u.email, u.is_admin, u.disabled,
-                    f.user_id AS family_user_id, f.revoked_at IS NOT NULL AS family_revoked,
-                    c.user_id AS cert_user_id, c.serial AS cert_serial, c.revoked_at IS NOT NULL AS cert_revoked
-             FROM token_families f
-             JOIN users u ON u.id = f.user_id
-             LEFT JOIN certificates c ON c.thumbprint = ?
-             WHERE f.id = ?",
-        )
-        .bind(peer.thumbprint.as_slice())
-        .bind(&claims.sid)
-        .fetch_optional(&state.ctx.db)
-        .await?
-        .ok_or(Error::InvalidToken)?;
-        let Some(cert_serial) = row.cert_serial else {
-            return Err(Error::ClientCertificateRequired.into());
-        };
-        if row.cert_revoked == Some(true) {
-            return Err(Error::CertificateRevoked.into());
-        }
-        if row.family_user_id != user_id || row.cert_user_id != Some(user_id) {
-            return Err(Error::TokenBindingMismatch.into());
-        }
-        // Disabling an account also ends its sessions; say which happened.
-        if row.disabled {
-            return Err(Error::AccountDisabled.into());
-        }
-        if row.family_revoked {
-            return Err(Error::InvalidToken.into());
-        }
+        let access = login::check_access_token(&state.ctx, &state.login, &peer.thumbprint, token).await?;
         Ok(Self {
-            user_id,
-            username: row.username,
-            email: row.email,
-            is_admin: row.is_admin,
-            certificate_serial: cert_serial,
-            family_id: claims.sid,
-            expires_at: claims.exp,
+            user_id: access.user_id,
+            username: access.username,
+            email: access.email,
+            is_admin: access.is_admin,
+            certificate_serial: access.certificate_serial,
+            family_id: access.family_id,
+            expires_at: access.expires_at,
             remote_addr: conn.remote_addr,
         })
     }

@@ -8,7 +8,8 @@
 //! - [`password`]: the first step, which hands out a challenge;
 //! - [`second_factor`]: TOTP and recovery codes against a challenge,
 //!   enrolment, and the second factor's lockout;
-//! - [`tokens`]: access and refresh tokens, rotation, logout.
+//! - [`tokens`]: access and refresh tokens, rotation, logout, and the
+//!   check of an access token on every request.
 
 mod attempt;
 mod password;
@@ -18,4 +19,4 @@ mod tokens;
 pub use attempt::{LoginGuard, Origin, Purpose};
 pub use password::login;
 pub use second_factor::{pending_enrollment, verify_second_factor, verify_two_factor, Verified};
-pub use tokens::{logout, refresh};
+pub use tokens::{check_access_token, logout, refresh, Access};

@@ -4,7 +4,7 @@
 
 use super::attempt::{LoginGuard, Origin};
 use crate::audit::{audit, Actor, AuditEvent};
-use crate::auth::jwt::{Claims, Confirmation, AUDIENCE};
+use crate::auth::jwt::{Claims, Confirmation, TokenRejection, AUDIENCE};
 use crate::auth::{constant_time_eq, random_token, token_hash};
 use crate::certificates;
 use crate::context::Context;
@@ -161,4 +161,93 @@ async fn revoke_family(ctx: &Context, family_id: &str, now: i64, reason: &str) -
     .execute(&ctx.db)
     .await?;
     Ok(())
+}
+
+/// What a valid access token stands for.
+#[derive(Debug, Clone)]
+pub struct Access {
+    pub user_id: i64,
+    pub username: String,
+    pub email: String,
+    pub is_admin: bool,
+    pub certificate_serial: String,
+    /// The login session (refresh-token family) the token belongs to.
+    pub family_id: String,
+    pub expires_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct AccessRow {
+    username: String,
+    email: String,
+    is_admin: bool,
+    disabled: bool,
+    family_user_id: i64,
+    family_revoked: bool,
+    cert_user_id: Option<i64>,
+    cert_serial: Option<String>,
+    cert_revoked: Option<bool>,
+}
+
+/// Checks an access token presented over the connection of the certificate
+/// with `thumbprint`: signed, unexpired, bound to that certificate, and —
+/// in one query — its login session open, its account enabled, the
+/// certificate known, unrevoked and the user's.
+pub async fn check_access_token(
+    ctx: &Context,
+    guard: &LoginGuard,
+    thumbprint: &[u8; 32],
+    token: &str,
+) -> Result<Access> {
+    let claims = guard
+        .jwt
+        .verify(token, ctx.clock.now())
+        .map_err(|rejection| match rejection {
+            TokenRejection::Expired => Error::TokenExpired,
+            TokenRejection::Invalid => Error::InvalidToken,
+        })?;
+    let expected = Confirmation::for_thumbprint(thumbprint);
+    if !constant_time_eq(claims.cnf.x5t_s256.as_bytes(), expected.x5t_s256.as_bytes()) {
+        return Err(Error::TokenBindingMismatch);
+    }
+    let user_id: i64 = claims.sub.parse().map_err(|_| Error::InvalidToken)?;
+    let row: AccessRow = sqlx::query_as(
+        "SELECT u.username, u.email, u.is_admin, u.disabled,
+                f.user_id AS family_user_id, f.revoked_at IS NOT NULL AS family_revoked,
+                c.user_id AS cert_user_id, c.serial AS cert_serial, c.revoked_at IS NOT NULL AS cert_revoked
+         FROM token_families f
+         JOIN users u ON u.id = f.user_id
+         LEFT JOIN certificates c ON c.thumbprint = ?
+         WHERE f.id = ?",
+    )
+    .bind(thumbprint.as_slice())
+    .bind(&claims.sid)
+    .fetch_optional(&ctx.db)
+    .await?
+    .ok_or(Error::InvalidToken)?;
+    let Some(certificate_serial) = row.cert_serial else {
+        return Err(Error::ClientCertificateRequired);
+    };
+    if row.cert_revoked == Some(true) {
+        return Err(Error::CertificateRevoked);
+    }
+    if row.family_user_id != user_id || row.cert_user_id != Some(user_id) {
+        return Err(Error::TokenBindingMismatch);
+    }
+    // Disabling an account also ends its sessions; say which happened.
+    if row.disabled {
+        return Err(Error::AccountDisabled);
+    }
+    if row.family_revoked {
+        return Err(Error::InvalidToken);
+    }
+    Ok(Access {
+        user_id,
+        username: row.username,
+        email: row.email,
+        is_admin: row.is_admin,
+        certificate_serial,
+        family_id: claims.sid,
+        expires_at: claims.exp,
+    })
 }
