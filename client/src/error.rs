@@ -39,6 +39,10 @@ pub enum ClientError {
     /// The screen could not be captured.
     #[error("the screen could not be captured: {0}")]
     Capture(String),
+    /// The desktop has not let the app see the screen (GNOME on Wayland
+    /// asks the user once).
+    #[error("{0}")]
+    ScreenAccess(crate::platform::access::ScreenAccess),
     #[error("the clipboard is not available: {0}")]
     Clipboard(String),
     /// Nothing was typed into (or read from) another application.

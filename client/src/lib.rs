@@ -25,6 +25,9 @@
 //! - [`rewrite`]: reading a selection in another app and, once approved,
 //!   typing or pasting the replacement back into the same window; the
 //!   one-rewrite-at-a-time session and the word diff;
+//! - [`platform`]: the boundary to the desktop — monitors and frames,
+//!   shortcuts, and the backends for X11 and GNOME on Wayland, chosen at
+//!   start;
 //! - [`seat`]: the user's session as the app acts on it — the focused
 //!   window, focus changes and keystrokes;
 //! - [`clipboard`]: one clipboard handle for the app's life, and borrowing
@@ -44,6 +47,7 @@ pub mod error;
 pub mod identity;
 pub mod instance;
 pub mod journal;
+pub mod platform;
 pub mod rewrite;
 pub mod seat;
 pub mod settings;

@@ -40,6 +40,7 @@ impl ConnectionStatus {
             | ClientError::Invalid { .. }
             | ClientError::Protocol(_)
             | ClientError::Capture(_)
+            | ClientError::ScreenAccess(_)
             | ClientError::Clipboard(_)
             | ClientError::Injection(_) => (Self::Connected, false),
         }

@@ -199,7 +199,7 @@ fn write_with_mode(path: &Path, contents: &[u8], mode: u32) -> Result<(), Client
     file.write_all(contents).map_err(io)
 }
 
-fn write_private(path: &Path, contents: &[u8]) -> Result<(), ClientError> {
+pub(crate) fn write_private(path: &Path, contents: &[u8]) -> Result<(), ClientError> {
     write_with_mode(path, contents, 0o600)
 }
 

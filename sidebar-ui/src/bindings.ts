@@ -86,6 +86,15 @@ export const commands = {
 	setAmbientPaused: (paused: boolean) => __TAURI_INVOKE<void>("set_ambient_paused", { paused }),
 	/**  The newest entries of the local upload log. */
 	uploadLog: () => typedError<UploadEntry[], ClientError>(__TAURI_INVOKE("upload_log")),
+	/**  Whether the app may see the screen (GNOME on Wayland asks the user). */
+	screenAccess: () => __TAURI_INVOKE<ScreenAccess>("screen_access"),
+	/**
+	 *  Shows the desktop's dialog that lets the app see the screen, and waits
+	 *  for the user's answer.
+	 */
+	askScreenAccess: () => typedError<ScreenAccess, ClientError>(__TAURI_INVOKE("ask_screen_access")),
+	/**  What this session offers each desktop job. */
+	capabilities: () => __TAURI_INVOKE<Capabilities>("capabilities"),
 };
 
 /** Events */
@@ -95,6 +104,7 @@ export const events = {
 	overlayChanged: makeEvent<OverlayChanged, OverlayChanged>("overlay-changed"),
 	regionSelected: makeEvent<RegionSelected, RegionSelected>("region-selected"),
 	rewriteOpened: makeEvent<RewriteOpened, RewriteOpened>("rewrite-opened"),
+	screenAccessChanged: makeEvent<ScreenAccessChanged, ScreenAccessChanged>("screen-access-changed"),
 	shortcutFailed: makeEvent<ShortcutFailed, ShortcutFailed>("shortcut-failed"),
 	sidebarChanged: makeEvent<SidebarChanged, SidebarChanged>("sidebar-changed"),
 	statusChanged: makeEvent<StatusChanged, StatusChanged>("status-changed"),
@@ -153,6 +163,22 @@ export type CaPreview = {
 	fingerprint: string,
 };
 
+/**
+ *  What this session offers each desktop job, in the user's words where it
+ *  does not.
+ */
+export type Capabilities = {
+	/**  A sentence naming the session ("GNOME on Wayland"). */
+	session: string,
+	/**
+	 *  Why typing into other applications does not work here, if it does
+	 *  not.
+	 */
+	typing: string | null,
+	/**  Why global shortcuts do not work here, if they do not. */
+	shortcuts: string | null,
+};
+
 /**  How pictures of the screen are prepared for upload. */
 export type CaptureSettings = {
 	/**  Larger pictures are scaled down to this longest side (256–8192). */
@@ -190,7 +216,12 @@ export type ClientError =
 /**  The server answered something this client does not understand. */
 { kind: "protocol"; detail: string } | 
 /**  The screen could not be captured. */
-{ kind: "capture"; detail: string } | { kind: "clipboard"; detail: string } | 
+{ kind: "capture"; detail: string } | 
+/**
+ *  The desktop has not let the app see the screen (GNOME on Wayland
+ *  asks the user once).
+ */
+{ kind: "screen_access"; detail: ScreenAccess } | { kind: "clipboard"; detail: string } | 
 /**  Nothing was typed into (or read from) another application. */
 { kind: "injection"; detail: string } | 
 /**  The app is not set up yet (no server or certificate). */
@@ -403,6 +434,31 @@ export type RewriteSettings = {
 	type_limit?: number,
 	/**  The longest replacement that will be put into another application. */
 	max_chars?: number,
+};
+
+/**
+ *  Whether the app may see the screen. On X11 it always may; on GNOME
+ *  Wayland the user decides once, in GNOME's own dialog.
+ */
+export type ScreenAccess = { state: "granted" } | 
+/**
+ *  The user has not been asked yet: the sidebar explains what the
+ *  desktop will ask before it does.
+ */
+{ state: "not_asked" } | 
+/**  The user said no in the desktop's dialog. */
+{ state: "refused" } | 
+/**  The user stopped the screen sharing (GNOME's indicator). */
+{ state: "stopped" } | 
+/**  This session offers no way to see the screen. */
+{ state: "unavailable"; reason: string };
+
+/**
+ *  Whether the app may see the screen changed on its own: the user stopped
+ *  GNOME's screen sharing, or answered its dialog.
+ */
+export type ScreenAccessChanged = {
+	access: ScreenAccess,
 };
 
 /**  Where secrets go. */

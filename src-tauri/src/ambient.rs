@@ -9,6 +9,7 @@ use sightline_client::ambient::{AmbientShell, AmbientStatus, AmbientWatch, Insig
 use sightline_client::capture::geometry::PixelRect;
 use sightline_client::desktop::chat::ChatEvent;
 use sightline_client::desktop::Desktop;
+use sightline_client::platform::Screens;
 use sightline_client::seat::Seat;
 use sightline_client::ClientError;
 use std::sync::{Arc, Mutex};
@@ -28,13 +29,14 @@ impl Ambient {
         app: &AppHandle,
         desktop: Arc<Desktop>,
         seat: Option<Arc<dyn Seat>>,
+        screens: Arc<dyn Screens>,
         runtime: tokio::runtime::Handle,
     ) -> Result<Self, ClientError> {
         let shell = Arc::new(Shell {
             app: app.clone(),
             last: Mutex::new(None),
         });
-        let watch = AmbientWatch::start(desktop, seat, shell.clone(), runtime)?;
+        let watch = AmbientWatch::start(desktop, seat, screens, shell.clone(), runtime)?;
         Ok(Self { watch, shell })
     }
 

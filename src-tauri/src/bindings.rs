@@ -44,6 +44,9 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             commands::set_ambient_settings,
             commands::set_ambient_paused,
             commands::upload_log,
+            commands::screen_access,
+            commands::ask_screen_access,
+            commands::capabilities,
         ])
         .events(collect_events![
             events::StatusChanged,
@@ -53,7 +56,8 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             events::RewriteOpened,
             events::ShortcutFailed,
             events::RegionSelected,
-            events::OverlayChanged
+            events::OverlayChanged,
+            events::ScreenAccessChanged
         ])
         .dangerously_cast_bigints_to_number()
         .disable_serde_phases()

@@ -10,12 +10,13 @@ use crate::overlay::{self, Selecting};
 use crate::sidebar;
 use crate::state::AppState;
 use sightline_client::ambient::{AmbientSettings, AmbientStatus, UploadEntry};
-use sightline_client::capture;
 use sightline_client::capture::geometry::LogicalRect;
+use sightline_client::capture::{self, Encoding};
 use sightline_client::desktop::chat::{ChatEvent, Question};
 use sightline_client::desktop::login::{CodeNeeded, LoggedIn};
 use sightline_client::desktop::onboarding::{CaPreview, ImportRequest};
 use sightline_client::desktop::Overview;
+use sightline_client::platform::{self, Capabilities, ScreenAccess};
 use sightline_client::rewrite::session::{InjectionEntry, RewriteAsk, RewritePanel};
 use sightline_client::rewrite::{diff, Injected};
 use sightline_client::settings::{CaptureSettings, Hotkeys, RewriteSettings, Settings};
@@ -118,9 +119,17 @@ pub async fn ask(
         region
     } else if attach_screen {
         let options = state.desktop.settings().capture;
+        let screens = state.screens.clone();
         Some(
             sidebar::while_hidden(&window, move || {
-                capture::capture_primary(options.max_side, options.jpeg_quality)
+                let (_, frame) = platform::grab_primary(screens.as_ref())?;
+                capture::encode(
+                    &frame,
+                    options.max_side,
+                    Encoding::Jpeg {
+                        quality: options.jpeg_quality,
+                    },
+                )
             })
             .await?,
         )
@@ -154,7 +163,7 @@ pub fn set_collapsed(app: AppHandle, collapsed: bool) -> Result<Settings> {
 #[tauri::command]
 #[specta::specta]
 pub fn set_hotkeys(app: AppHandle, state: State<'_, AppState>, hotkeys: Hotkeys) -> Result<Settings> {
-    hotkeys::replace(&app, &state.desktop.settings().hotkeys, &hotkeys)?;
+    hotkeys::replace(&app, state.shortcuts, &state.desktop.settings().hotkeys, &hotkeys)?;
     state.desktop.update_settings(|s| s.hotkeys = hotkeys)
 }
 
@@ -328,4 +337,29 @@ pub fn set_ambient_paused(ambient_state: State<'_, Ambient>, paused: bool) {
 #[specta::specta]
 pub fn upload_log(ambient_state: State<'_, Ambient>) -> Result<Vec<UploadEntry>> {
     ambient_state.watch.upload_log(200)
+}
+
+/// Whether the app may see the screen (GNOME on Wayland asks the user).
+#[tauri::command]
+#[specta::specta]
+pub fn screen_access(state: State<'_, AppState>) -> ScreenAccess {
+    state.screens.access()
+}
+
+/// Shows the desktop's dialog that lets the app see the screen, and waits
+/// for the user's answer.
+#[tauri::command]
+#[specta::specta]
+pub async fn ask_screen_access(state: State<'_, AppState>) -> Result<ScreenAccess> {
+    let screens = state.screens.clone();
+    tauri::async_runtime::spawn_blocking(move || screens.ask())
+        .await
+        .map_err(|e| ClientError::Io(e.to_string()))?
+}
+
+/// What this session offers each desktop job.
+#[tauri::command]
+#[specta::specta]
+pub fn capabilities(state: State<'_, AppState>) -> Capabilities {
+    state.capabilities.clone()
 }

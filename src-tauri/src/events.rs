@@ -4,6 +4,7 @@
 use serde::Serialize;
 use sightline_client::ambient::{AmbientStatus, Insight};
 use sightline_client::desktop::chat::ChatEvent;
+use sightline_client::platform::ScreenAccess;
 use sightline_client::rewrite::session::RewritePanel;
 use sightline_client::status::ConnectionStatus;
 use sightline_client::ClientError;
@@ -74,4 +75,11 @@ pub struct RegionSelected {
 pub struct OverlayChanged {
     pub generation: u32,
     pub open: bool,
+}
+
+/// Whether the app may see the screen changed on its own: the user stopped
+/// GNOME's screen sharing, or answered its dialog.
+#[derive(Debug, Clone, Serialize, specta::Type, Event)]
+pub struct ScreenAccessChanged {
+    pub access: ScreenAccess,
 }

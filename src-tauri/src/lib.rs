@@ -23,19 +23,30 @@ pub mod webkit;
 
 use sightline_client::clipboard::Clipboard;
 use sightline_client::desktop::Desktop;
+use sightline_client::instance::Message;
+use sightline_client::platform::{Action, Platform};
 use sightline_client::seat::{keyboard::Keyboard, Seat, SystemSeat};
 use state::AppState;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tauri::Manager;
+use tauri_specta::Event;
 
 /// Starts the sidebar with its state in `config_dir`.
-pub fn run(config_dir: PathBuf, started: std::time::Instant) -> anyhow::Result<()> {
-    // One sidebar per user: a second start shows the first one's window.
-    let Some(instance) = sightline_client::instance::acquire(&config_dir)? else {
-        println!("Sightline is already running; its sidebar was brought to the front.");
+///
+/// With `action` (from `--action`, which GNOME's keybindings run), a
+/// running sidebar is asked to do it; without one running, the sidebar
+/// starts and does it once it is up.
+pub fn run(config_dir: PathBuf, started: std::time::Instant, action: Option<Action>) -> anyhow::Result<()> {
+    // One sidebar per user: a second start hands its message to the first.
+    let message = action.map_or(Message::Activate, Message::Action);
+    let Some(instance) = sightline_client::instance::acquire(&config_dir, message)? else {
+        if action.is_none() {
+            println!("Sightline is already running; its sidebar was brought to the front.");
+        }
         return Ok(());
     };
+    let platform = Platform::detect(&config_dir);
     sidebar::choose_window_backend();
     webkit::prepare_environment();
     let runtime = tokio::runtime::Runtime::new()?;
@@ -72,6 +83,7 @@ pub fn run(config_dir: PathBuf, started: std::time::Instant) -> anyhow::Result<(
                 app.handle(),
                 desktop.clone(),
                 seat.as_ref().ok().cloned(),
+                platform.screens.clone(),
                 runtime_handle.clone(),
             )?;
             app.manage(ambient);
@@ -79,15 +91,30 @@ pub fn run(config_dir: PathBuf, started: std::time::Instant) -> anyhow::Result<(
                 desktop: desktop.clone(),
                 clipboard,
                 seat,
+                screens: platform.screens.clone(),
+                shortcuts: platform.shortcuts,
+                capabilities: platform.capabilities.clone(),
                 started,
             });
+            let handle = app.handle().clone();
+            platform.screens.on_access_change(Box::new(move |access| {
+                if let Err(error) = (events::ScreenAccessChanged { access }).emit(&handle) {
+                    tracing::debug!(%error, "the sidebar did not hear of it");
+                }
+            }));
             let window = sidebar::create(app.handle(), &desktop.settings())?;
             webkit::tune(&window);
             tray::create(app.handle())?;
-            hotkeys::register(app.handle(), &desktop.settings().hotkeys);
+            hotkeys::register(app.handle(), platform.shortcuts, &desktop.settings().hotkeys);
             connection::spawn_watch(app.handle().clone(), desktop.clone());
             let handle = app.handle().clone();
-            instance.on_activate(move || sidebar::bring_to_front(&handle));
+            instance.on_message(move |message| match message {
+                Message::Activate => sidebar::bring_to_front(&handle),
+                Message::Action(action) => hotkeys::run(&handle, action),
+            });
+            if let Some(action) = action {
+                hotkeys::run(app.handle(), action);
+            }
             Ok(())
         })
         .build(tauri::generate_context!())?;

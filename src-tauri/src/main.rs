@@ -29,6 +29,21 @@ struct Cli {
     /// config directory).
     #[arg(long, env = "SIGHTLINE_CONFIG_DIR")]
     config_dir: Option<PathBuf>,
+    /// Does what a global shortcut does, in the running sidebar (GNOME's
+    /// keybindings run this): toggle-sidebar, rewrite, select-region or
+    /// pause-ambient.
+    #[arg(long, value_parser = parse_action, conflicts_with = "import")]
+    action: Option<sightline_client::platform::Action>,
+}
+
+fn parse_action(name: &str) -> Result<sightline_client::platform::Action, String> {
+    sightline_client::platform::Action::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = sightline_client::platform::Action::ALL
+            .iter()
+            .map(|action| action.as_str())
+            .collect();
+        format!("one of {}", names.join(", "))
+    })
 }
 
 fn main() -> anyhow::Result<()> {
@@ -68,5 +83,5 @@ fn main() -> anyhow::Result<()> {
         println!("Start Sightline to log in.");
         return Ok(());
     }
-    sightline_desktop::run(config_dir, started)
+    sightline_desktop::run(config_dir, started, cli.action)
 }

@@ -14,6 +14,7 @@ use crate::state::AppState;
 use sightline_client::api::Attachment;
 use sightline_client::capture::geometry::{LogicalRect, MonitorInfo};
 use sightline_client::capture::{self, Encoding, Frame};
+use sightline_client::platform::DisplayServer;
 use sightline_client::ClientError;
 use std::str::FromStr;
 use std::sync::Mutex;
@@ -114,11 +115,12 @@ async fn show(app: &AppHandle) -> Result<(), ClientError> {
     let selecting = app.state::<Selecting>();
     // Where the sidebar is, to blank it out of the frames.
     let sidebar = sidebar::screen_rect(app)?;
+    let screens = app.state::<AppState>().screens.clone();
     let shots = tauri::async_runtime::spawn_blocking(move || -> Result<Vec<Shot>, ClientError> {
-        let monitors = capture::monitors()?;
+        let monitors = screens.monitors()?;
         let mut shots = Vec::with_capacity(monitors.len());
         for monitor in monitors {
-            let mut frame = capture::capture_monitor(&monitor)?;
+            let mut frame = screens.grab(&monitor)?;
             if let Some(own) = sidebar.and_then(|rect| rect.intersect(&monitor.bounds)) {
                 frame.fill(
                     &own.relative_to(monitor.bounds.x, monitor.bounds.y),
@@ -163,6 +165,7 @@ async fn show(app: &AppHandle) -> Result<(), ClientError> {
     }
     .emit(app)
     .map_err(io)?;
+    let on_gnome = DisplayServer::current().windows_through_xwayland();
     for (index, monitor) in monitors.iter().enumerate() {
         let window = match app.get_webview_window(&label(index)) {
             Some(window) => window,
@@ -175,12 +178,58 @@ async fn show(app: &AppHandle) -> Result<(), ClientError> {
         window
             .set_size(PhysicalSize::new(monitor.bounds.width, monitor.bounds.height))
             .map_err(io)?;
+        // Mutter keeps ordinary windows below GNOME's top bar; a fullscreen
+        // one covers the whole monitor, as the frozen frame does.
+        if on_gnome {
+            window.set_fullscreen(true).map_err(io)?;
+        }
         window.show().map_err(io)?;
         if monitor.primary {
-            let _ = window.set_focus();
+            take_focus(app, &window, on_gnome);
         }
     }
     Ok(())
+}
+
+/// Gives the overlay the keyboard focus: Enter, Esc and the arrows are
+/// its. On GNOME Wayland mutter refuses an app's ordinary request while a
+/// Wayland window has the focus, so the overlay asks as a pager does.
+fn take_focus(app: &AppHandle, window: &tauri::WebviewWindow, on_gnome: bool) {
+    #[cfg(target_os = "linux")]
+    if on_gnome {
+        let overlay = window.clone();
+        let asked = app.run_on_main_thread(move || {
+            let Some(xid) = x_window_id(&overlay) else {
+                let _ = overlay.set_focus();
+                return;
+            };
+            // Off the main thread: it waits for the window to be mapped.
+            std::thread::spawn(move || {
+                if let Err(error) = sightline_client::seat::activate_own_x11_window(xid) {
+                    tracing::warn!(%error, "the overlay could not take the focus");
+                }
+                // Now that the window has it, the toolkit hands the focus on
+                // to the page.
+                let _ = overlay.set_focus();
+            });
+        });
+        if asked.is_ok() {
+            return;
+        }
+    }
+    let _ = (app, on_gnome);
+    let _ = window.set_focus();
+}
+
+/// The X window of one of the app's windows (they are X windows on GNOME
+/// Wayland, through XWayland). On the main thread only.
+#[cfg(target_os = "linux")]
+fn x_window_id(window: &tauri::WebviewWindow) -> Option<u64> {
+    use gtk::glib::Cast;
+    use gtk::prelude::WidgetExt;
+    let gdk_window = window.gtk_window().ok()?.window()?;
+    let x11 = gdk_window.downcast::<gdkx11::X11Window>().ok()?;
+    Some(x11.xid())
 }
 
 /// One hidden overlay window. The overlays get a web context of their own
@@ -252,8 +301,10 @@ pub fn painted(app: &AppHandle, monitor: u32) {
 pub fn close(app: &AppHandle) {
     let selecting = app.state::<Selecting>();
     if let Some(shots) = lock(&selecting.shots).take() {
-        for shot in shots {
-            capture::recycle(shot.frame);
+        if let Some(state) = app.try_state::<AppState>() {
+            for shot in shots {
+                state.screens.recycle(shot.frame);
+            }
         }
     }
     if let Ok(escape) = Shortcut::from_str("Escape") {
@@ -296,7 +347,10 @@ pub fn info(app: &AppHandle, monitor: u32) -> Result<OverlayInfo, ClientError> {
         .as_ref()
         .and_then(|shots| shots.get(monitor as usize))
         .ok_or_else(|| ClientError::invalid("selection", "it is closed"))?;
-    let windows: Vec<LogicalRect> = capture::window_frames()
+    let windows: Vec<LogicalRect> = app
+        .state::<AppState>()
+        .screens
+        .window_frames()
         .iter()
         .filter_map(|rect| shot.monitor.to_overlay(rect))
         .collect();
@@ -357,6 +411,7 @@ pub fn confirm(
         (attachment, preview, rect)
     };
     *lock(&selecting.region) = Some(attachment);
+    tracing::info!(width = rect.width, height = rect.height, "region selected");
     close(app);
     sidebar::bring_to_front(app);
     RegionSelected {

@@ -20,7 +20,7 @@ use tauri_specta::Event;
 /// the sidebar dock and stay on top (a native Wayland window can do
 /// neither). A user's own `GDK_BACKEND` stands.
 pub fn choose_window_backend() {
-    let session = sightline_client::seat::DisplayServer::current();
+    let session = sightline_client::platform::DisplayServer::current();
     if session.windows_through_xwayland() && std::env::var_os("GDK_BACKEND").is_none() {
         // Set before any thread that reads the environment starts.
         std::env::set_var("GDK_BACKEND", "x11");

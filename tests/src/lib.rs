@@ -11,6 +11,7 @@
 
 pub mod connection;
 pub mod display;
+pub mod gnome;
 pub mod login;
 pub mod mail;
 pub mod provision;

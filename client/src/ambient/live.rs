@@ -16,6 +16,7 @@ use crate::capture::{self, Encoding, Frame};
 use crate::desktop::chat::{ChatEvent, Question};
 use crate::desktop::Desktop;
 use crate::error::ClientError;
+use crate::platform::Screens;
 use crate::seat::{Seat, WindowRef};
 use crate::status::ConnectionStatus;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +31,7 @@ otherwise answer in one sentence what you see me working on.";
 pub(super) struct LiveEnv {
     pub(super) desktop: Arc<Desktop>,
     pub(super) seat: Option<Arc<dyn Seat>>,
+    pub(super) screens: Arc<dyn Screens>,
     pub(super) shell: Arc<dyn AmbientShell>,
     /// Paused by the user; shared with the watch.
     pub(super) paused: Arc<AtomicBool>,
@@ -106,12 +108,12 @@ impl AmbientEnv for LiveEnv {
             );
         }
         tracing::debug!(?blanked, "looking at the screen");
-        let monitors = capture::monitors()?;
+        let monitors = self.screens.monitors()?;
         let primary = monitors
             .iter()
             .find(|monitor| monitor.primary)
             .ok_or_else(|| ClientError::Capture("no monitor found".into()))?;
-        let mut frame = capture::capture_monitor(primary)?;
+        let mut frame = self.screens.grab(primary)?;
         for own in blanked {
             if let Some(rect) = own.intersect(&primary.bounds) {
                 frame.fill(
@@ -124,7 +126,7 @@ impl AmbientEnv for LiveEnv {
             .thumbnail()
             .ok_or_else(|| ClientError::Capture("the captured frame is empty".into()))?;
         if let Some(old) = self.frame.replace(frame) {
-            capture::recycle(old);
+            self.screens.recycle(old);
         }
         Ok(thumbnail)
     }
@@ -204,7 +206,7 @@ impl LiveEnv {
     /// unless they are the reference for a send that has not happened.
     pub(super) fn discard_frame(&mut self) {
         if let Some(frame) = self.frame.take() {
-            capture::recycle(frame);
+            self.screens.recycle(frame);
         }
     }
 }

@@ -11,6 +11,7 @@ use super::shell::{AmbientShell, AmbientStatus, Indicator};
 use super::uploads::{UploadEntry, UploadLog};
 use crate::desktop::Desktop;
 use crate::error::ClientError;
+use crate::platform::Screens;
 use crate::seat::Seat;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -47,6 +48,7 @@ impl AmbientWatch {
     pub fn start(
         desktop: Arc<Desktop>,
         seat: Option<Arc<dyn Seat>>,
+        screens: Arc<dyn Screens>,
         shell: Arc<dyn AmbientShell>,
         runtime: tokio::runtime::Handle,
     ) -> Result<Arc<Self>, ClientError> {
@@ -72,6 +74,7 @@ impl AmbientWatch {
         let env = LiveEnv {
             desktop,
             seat,
+            screens,
             shell: shell.clone(),
             paused: watch.paused.clone(),
             runtime,

@@ -215,6 +215,19 @@ pub fn monitors() -> Result<Vec<MonitorInfo>, ClientError> {
     Ok(infos)
 }
 
+/// The monitors as the X server (XWayland, on GNOME Wayland) lays them
+/// out, the first one primary where none is marked.
+#[cfg(target_os = "linux")]
+pub fn x_monitors() -> Result<Vec<MonitorInfo>, ClientError> {
+    let mut monitors = x11::monitors()?;
+    if !monitors.iter().any(|m| m.primary) {
+        if let Some(first) = monitors.first_mut() {
+            first.primary = true;
+        }
+    }
+    Ok(monitors)
+}
+
 /// Grabs one monitor in physical pixels.
 pub fn capture_monitor(monitor: &MonitorInfo) -> Result<Frame, ClientError> {
     #[cfg(target_os = "linux")]
@@ -236,17 +249,6 @@ pub fn recycle(frame: Frame) {
     x11::recycle(frame);
     #[cfg(not(target_os = "linux"))]
     drop(frame);
-}
-
-/// Grabs the primary monitor and encodes it as JPEG.
-pub fn capture_primary(max_side: u32, quality: u8) -> Result<Attachment, ClientError> {
-    let monitors = monitors()?;
-    let primary = monitors
-        .iter()
-        .find(|m| m.primary)
-        .ok_or_else(|| ClientError::Capture("no monitor found".into()))?;
-    let frame = capture_monitor(primary)?;
-    encode(&frame, max_side, Encoding::Jpeg { quality })
 }
 
 #[cfg(test)]

@@ -167,3 +167,41 @@ pub fn recycle(frame: Frame) {
         }
     }
 }
+
+/// The monitors as the X server lays them out (RandR 1.5 `GetMonitors`).
+/// On GNOME Wayland, XWayland reports mutter's layout in the coordinates
+/// the app's own (XWayland) windows are placed in.
+pub fn monitors() -> Result<Vec<super::geometry::MonitorInfo>, ClientError> {
+    use x11rb::protocol::randr::ConnectionExt as _;
+    let display = display()?;
+    let display = display.lock().unwrap_or_else(|p| p.into_inner());
+    let reply = display
+        .conn
+        .randr_get_monitors(display.root, true)
+        .map_err(failed)?
+        .reply()
+        .map_err(failed)?;
+    let mut monitors = Vec::with_capacity(reply.monitors.len());
+    for monitor in reply.monitors {
+        let name = display
+            .conn
+            .get_atom_name(monitor.name)
+            .ok()
+            .and_then(|cookie| cookie.reply().ok())
+            .map(|reply| String::from_utf8_lossy(&reply.name).into_owned())
+            .unwrap_or_default();
+        monitors.push(super::geometry::MonitorInfo {
+            id: monitor.outputs.first().copied().unwrap_or(monitor.name),
+            name,
+            bounds: PixelRect {
+                x: i32::from(monitor.x),
+                y: i32::from(monitor.y),
+                width: u32::from(monitor.width),
+                height: u32::from(monitor.height),
+            },
+            scale: 1.0,
+            primary: monitor.primary,
+        });
+    }
+    Ok(monitors)
+}

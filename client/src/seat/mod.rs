@@ -7,14 +7,14 @@
 //! cannot tell which window has the focus, and the rewrite flow refuses to
 //! type: not typing is always safe, typing into an unknown window is not.
 
-mod display_server;
 pub mod keyboard;
 mod window;
 #[cfg(target_os = "linux")]
 mod x11;
 
-pub use display_server::DisplayServer;
 pub use window::{FocusListener, WindowRef};
+#[cfg(target_os = "linux")]
+pub use x11::activate_own as activate_own_x11_window;
 
 use crate::capture::geometry::PixelRect;
 use crate::clipboard::{Clipboard, Snapshot};
@@ -66,12 +66,15 @@ pub fn injection_blocked() -> Option<String> {
         let wayland = std::env::var_os("WAYLAND_DISPLAY").is_some()
             || std::env::var("XDG_SESSION_TYPE").is_ok_and(|kind| kind == "wayland");
         let x11 = std::env::var_os("DISPLAY").is_some();
+        if wayland {
+            // XTest through XWayland reaches only XWayland windows, and a
+            // rewrite must reach whichever window the user selected in.
+            return Some(
+                "this Wayland session offers no supported way to type into other applications".into(),
+            );
+        }
         if !x11 {
-            return Some(if wayland {
-                "this Wayland session offers no supported way to type into other applications".into()
-            } else {
-                "there is no graphical session".into()
-            });
+            return Some("there is no graphical session".into());
         }
         None
     } else {

@@ -332,3 +332,53 @@ fn process_name(pid: u32) -> Option<String> {
         .ok()
         .map(|name| name.trim().to_owned())
 }
+
+/// Asks the window manager to give the keyboard focus to `window`, one of
+/// the app's own X windows. The request says it comes from a pager (source
+/// 2): on GNOME Wayland mutter refuses an application's own request while
+/// a Wayland window has the focus, and the app's windows that ask (the
+/// selection overlay) open because the user just pressed the app's shortcut.
+/// A window that is still being mapped ignores the request, so it is made
+/// again until the window has the focus (for up to a second).
+pub fn activate_own(window: u64) -> Result<(), ClientError> {
+    let window = Window::try_from(window).map_err(|_| failed("not an X window id"))?;
+    let (conn, screen) = x11rb::connect(None).map_err(failed)?;
+    let root = conn
+        .setup()
+        .roots
+        .get(screen)
+        .ok_or_else(|| failed("no X screen"))?
+        .root;
+    let active = conn
+        .intern_atom(false, b"_NET_ACTIVE_WINDOW")
+        .map_err(failed)?
+        .reply()
+        .map_err(failed)?
+        .atom;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        let event = ClientMessageEvent::new(32, window, active, [2, 0, 0, 0, 0]);
+        conn.send_event(
+            false,
+            root,
+            EventMask::SUBSTRUCTURE_REDIRECT | EventMask::SUBSTRUCTURE_NOTIFY,
+            event,
+        )
+        .map_err(failed)?;
+        conn.flush().map_err(failed)?;
+        std::thread::sleep(std::time::Duration::from_millis(40));
+        let focused = conn
+            .get_property(false, root, active, AtomEnum::WINDOW, 0, 1)
+            .map_err(failed)?
+            .reply()
+            .map_err(failed)?
+            .value32()
+            .and_then(|mut values| values.next());
+        if focused == Some(window) {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(failed("the window manager did not give the window the focus"));
+        }
+    }
+}

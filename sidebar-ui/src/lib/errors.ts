@@ -31,6 +31,19 @@ export function explain(error: ClientError | string, server?: string | null): st
       return `The clipboard is not available: ${error.detail}`;
     case "injection":
       return `Nothing was typed: ${error.detail}`;
+    case "screen_access":
+      switch (error.detail.state) {
+        case "not_asked":
+          return "Sightline has not been allowed to see the screen yet.";
+        case "refused":
+          return "Seeing the screen was not allowed.";
+        case "stopped":
+          return "Screen sharing was stopped from the desktop's top bar.";
+        case "unavailable":
+          return `The screen cannot be seen here: ${error.detail.reason}.`;
+        default:
+          return "Sightline may see the screen.";
+      }
     case "io":
       return error.detail || "Something went wrong.";
   }

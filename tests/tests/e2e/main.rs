@@ -8,6 +8,7 @@ mod ambient;
 mod analysis;
 mod client;
 mod desktop_setup;
+mod gnome;
 mod login;
 mod provisioning;
 mod region;

@@ -1,0 +1,262 @@
+//! A headless GNOME Shell on Wayland (with XWayland, PipeWire and the
+//! desktop portals) for the desktop app's GNOME tests, started by the
+//! scripts in `../shared/wayland/` in a folder of its own and ended on
+//! drop. Keys and the pointer go through mutter's own remote-desktop
+//! interface (`input.py`), which asks no consent; pictures of the screen
+//! come through the Screenshot portal, which the permission store allows
+//! (where GNOME keeps a user's "yes").
+
+use anyhow::{bail, Context, Result};
+use image::RgbaImage;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+
+/// The session's monitor.
+pub const WIDTH: u32 = 1920;
+pub const HEIGHT: u32 = 1080;
+
+/// Where the session scripts are: `../shared/wayland` beside the
+/// repository, or `SIGHTLINE_WAYLAND_SCRIPTS`.
+fn scripts() -> Result<PathBuf> {
+    let dir = match std::env::var_os("SIGHTLINE_WAYLAND_SCRIPTS") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/wayland"),
+    };
+    if !dir.join("start.sh").exists() {
+        bail!(
+            "{} has no start.sh: the GNOME session scripts are missing",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
+pub struct GnomeSession {
+    dir: tempfile::TempDir,
+    scripts: PathBuf,
+    /// A remote-desktop session kept open for the whole test: in a headless
+    /// session a window keeps the keyboard focus only while a virtual input
+    /// device exists.
+    keyboard: Option<Child>,
+}
+
+impl std::fmt::Debug for GnomeSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GnomeSession")
+            .field("dir", &self.dir.path())
+            .finish_non_exhaustive()
+    }
+}
+
+impl GnomeSession {
+    pub async fn start() -> Result<Self> {
+        let scripts = scripts()?;
+        let dir = tempfile::Builder::new().prefix("gnome-").tempdir()?;
+        let status = Command::new(scripts.join("start.sh"))
+            .env("GW", dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .status()
+            .await
+            .context("starting the GNOME session (run scripts/setup)")?;
+        if !status.success() {
+            let log = std::fs::read_to_string(dir.path().join("logs/shell.log")).unwrap_or_default();
+            bail!("the GNOME session did not come up:\n{log}");
+        }
+        let mut session = Self {
+            dir,
+            scripts,
+            keyboard: None,
+        };
+        // Screenshots for the test's pictures: the user's "yes" as GNOME
+        // keeps it.
+        session
+            .run(
+                "gdbus",
+                &[
+                    "call",
+                    "--session",
+                    "--dest",
+                    "org.freedesktop.impl.portal.PermissionStore",
+                    "--object-path",
+                    "/org/freedesktop/impl/portal/PermissionStore",
+                    "--method",
+                    "org.freedesktop.impl.portal.PermissionStore.SetPermission",
+                    "screenshot",
+                    "true",
+                    "screenshot",
+                    "",
+                    "['yes']",
+                ],
+            )
+            .await?;
+        // GNOME starts in the overview; Escape leaves it.
+        session.input(&["key:ff1b"]).await?;
+        session.keyboard = Some(
+            session
+                .command(Path::new("/usr/bin/python3"))
+                .arg(session.scripts.join("input.py"))
+                .arg("sleep:3600")
+                .stdout(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()?,
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        Ok(session)
+    }
+
+    /// The session's home folder (also `HOME` for what runs in it).
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    /// A command that runs inside the session (Wayland, XWayland, its bus).
+    pub fn command(&self, program: &Path) -> Command {
+        let mut command = Command::new(self.scripts.join("run-in.sh"));
+        command.env("GW", self.dir.path()).arg(program);
+        command
+    }
+
+    /// Runs `program` in the session and returns its output.
+    pub async fn run(&self, program: &str, args: &[&str]) -> Result<String> {
+        let output = self
+            .command(Path::new(program))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .with_context(|| format!("running {program}"))?;
+        if !output.status.success() {
+            bail!(
+                "{program} {args:?} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Keys and the pointer, as `input.py` steps (`key:ffe3+ffe1+20`,
+    /// `click:x,y`, `drag:x1,y1,x2,y2`, `type:text`).
+    pub async fn input(&self, steps: &[&str]) -> Result<()> {
+        let script = self.scripts.join("input.py");
+        let mut args = vec![script.to_str().context("a path")?];
+        args.extend_from_slice(steps);
+        self.run("/usr/bin/python3", &args).await.map(drop)
+    }
+
+    /// A picture of the whole screen through the Screenshot portal.
+    pub async fn screenshot(&self) -> Result<RgbaImage> {
+        let script = self.scripts.join("portal-screenshot.py");
+        let output = self
+            .run("/usr/bin/python3", &[script.to_str().context("a path")?])
+            .await?;
+        let uri = output
+            .split("'uri': '")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .with_context(|| format!("no picture: {output}"))?;
+        let path = uri.strip_prefix("file://").context("not a file")?;
+        let picture = image::open(path)?.to_rgba8();
+        std::fs::remove_file(path)?;
+        Ok(picture)
+    }
+
+    /// Saves a picture of the screen to `path`.
+    pub async fn save_screenshot(&self, path: &Path) -> Result<RgbaImage> {
+        let picture = self.screenshot().await?;
+        picture.save(path)?;
+        Ok(picture)
+    }
+
+    /// Takes pictures until `ready` holds for one (or `timeout` passes).
+    pub async fn wait_for_screen(
+        &self,
+        what: &str,
+        timeout: Duration,
+        ready: impl Fn(&RgbaImage) -> bool,
+    ) -> Result<RgbaImage> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let picture = self.screenshot().await?;
+            if ready(&picture) {
+                return Ok(picture);
+            }
+            if Instant::now() > deadline {
+                bail!("the screen never showed {what}");
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// Starts `tests/apps/picture.py` showing `picture` in a maximised
+    /// native Wayland window titled `title`.
+    pub fn show_picture(&self, title: &str, picture: &Path) -> Result<Child> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("apps/picture.py");
+        Ok(self
+            .command(Path::new("/usr/bin/python3"))
+            .arg(script)
+            .arg(title)
+            .arg(picture)
+            .env("GDK_BACKEND", "wayland")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?)
+    }
+}
+
+impl Drop for GnomeSession {
+    fn drop(&mut self) {
+        if let Some(mut keyboard) = self.keyboard.take() {
+            let _ = keyboard.start_kill();
+        }
+        let _ = std::process::Command::new(self.scripts.join("stop.sh"))
+            .env("GW", self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// The centre of the topmost run of at least `min_width` pixels of `colour`
+/// inside `area` (x, y, width, height) of `picture`, and of the rows below
+/// it that have the run too: where a person sees a button of that colour.
+pub fn find_block(
+    picture: &RgbaImage,
+    area: (u32, u32, u32, u32),
+    colour: [u8; 3],
+    min_width: u32,
+) -> Option<(u32, u32)> {
+    let (ax, ay, aw, ah) = area;
+    let near = |p: &image::Rgba<u8>| p.0.iter().zip(colour).take(3).all(|(a, b)| a.abs_diff(b) <= 6);
+    let run_in_row = |y: u32| -> Option<(u32, u32)> {
+        let mut start = None;
+        for x in ax..(ax + aw).min(picture.width()) {
+            if near(picture.get_pixel(x, y)) {
+                let first = *start.get_or_insert(x);
+                if x + 1 - first >= min_width {
+                    // Extend to the run's end.
+                    let mut end = x;
+                    while end + 1 < (ax + aw).min(picture.width()) && near(picture.get_pixel(end + 1, y)) {
+                        end += 1;
+                    }
+                    return Some((first, end));
+                }
+            } else {
+                start = None;
+            }
+        }
+        None
+    };
+    let bottom = (ay + ah).min(picture.height());
+    let top = (ay..bottom).find(|&y| run_in_row(y).is_some())?;
+    let (first, end) = run_in_row(top)?;
+    let mut last = top;
+    while last + 1 < bottom && run_in_row(last + 1).is_some() {
+        last += 1;
+    }
+    Some(((first + end) / 2, (top + last) / 2))
+}

@@ -1,0 +1,257 @@
+//! The desktop app on GNOME under Wayland, in a headless GNOME Shell of its
+//! own (`sightline_tests::gnome`): a native Wayland window shows a pattern
+//! in which every pixel tells where it is, and the user's keys and clicks
+//! go through mutter's remote-desktop input.
+//!
+//! - The sidebar stays docked at the right edge and above the focused
+//!   Wayland window.
+//! - The region shortcut is GNOME's own keybinding, and works while the
+//!   Wayland window has the focus. The first time, the sidebar explains
+//!   what GNOME will ask; the user presses Continue and answers GNOME's
+//!   Screen Share dialog (clicks, as a person would).
+//! - The region dragged on the frozen overlay reaches the model provider
+//!   pixel for pixel.
+//! - A second start of the app asks nothing: the shortcut opens the
+//!   overlay at once.
+//!
+//! Screenshots land in test-output/wayland/.
+
+use anyhow::{Context, Result};
+use image::RgbaImage;
+use sightline_tests::display::{app_binary, StubbedProfile};
+use sightline_tests::gnome::{find_block, GnomeSession, HEIGHT, WIDTH};
+use sightline_tests::stub::{Behaviour, StubProvider};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::process::Child;
+
+const PASSWORD: &str = "quartz-heron-meadow";
+const LONG: Duration = Duration::from_secs(30);
+/// Ctrl+Shift+Space, the region shortcut, as keysyms.
+const REGION_SHORTCUT: &str = "key:ffe3+ffe1+20";
+/// The sidebar's accent colour (light theme): its primary buttons.
+const ACCENT: [u8; 3] = [0x1f, 0x6f, 0xeb];
+/// The sidebar's default width.
+const SIDEBAR: u32 = 360;
+
+fn output_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../test-output/wayland")
+}
+
+/// Every pixel tells where it is: x in red and blue, y in green and blue.
+fn pattern() -> RgbaImage {
+    RgbaImage::from_fn(WIDTH, HEIGHT, |x, y| {
+        image::Rgba([
+            (x % 256) as u8,
+            (y % 256) as u8,
+            ((x / 256) * 16 + y / 256) as u8,
+            255,
+        ])
+    })
+}
+
+/// Which pattern pixel `pixel` is.
+fn decode(pixel: &image::Rgba<u8>) -> (u32, u32) {
+    let [r, g, b, _] = pixel.0;
+    (
+        u32::from(r) + 256 * u32::from(b / 16),
+        u32::from(g) + 256 * u32::from(b % 16),
+    )
+}
+
+/// Waits until the app's log has `times` lines with `text`.
+async fn logged_times(log: &Path, text: &str, times: usize) -> Result<()> {
+    let deadline = Instant::now() + LONG;
+    loop {
+        let content = std::fs::read_to_string(log).unwrap_or_default();
+        if content.lines().filter(|line| line.contains(text)).count() >= times {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the app never logged {text:?} {times} times"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn start_app(session: &GnomeSession, config_dir: &Path, log: &Path) -> Result<Child> {
+    let output = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+    Ok(session
+        .command(&app_binary()?)
+        .env("SIGHTLINE_CONFIG_DIR", config_dir)
+        .env("RUST_LOG", "info")
+        .stdout(output.try_clone()?)
+        .stderr(output)
+        .kill_on_drop(true)
+        .spawn()?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_gnome_wayland_a_region_by_shortcut_reaches_the_model_pixel_for_pixel() -> Result<()> {
+    let shots = output_dir();
+    std::fs::create_dir_all(&shots)?;
+    let StubbedProfile {
+        stub,
+        server: _server,
+        home,
+        config_dir,
+    } = StubbedProfile::start("gale", PASSWORD, ("Explain", "chat"), |s, mode| {
+        s.mode = Some(mode)
+    })
+    .await?;
+    let session = GnomeSession::start().await?;
+    let picture = home.path().join("pattern.png");
+    pattern().save(&picture)?;
+    let log = shots.join("app.log");
+    let _ = std::fs::remove_file(&log);
+
+    let mut app = start_app(&session, &config_dir, &log)?;
+    let result = async {
+        logged_times(&log, "sidebar interactive", 1).await?;
+        logged_times(&log, "Connected", 1).await?;
+        // The pattern in a native Wayland window, which takes the focus.
+        let _viewer = session.show_picture("Pattern", &picture)?;
+        walk(&session, &stub, &log, &config_dir, &mut app).await
+    }
+    .await;
+    if result.is_err() {
+        let _ = session.save_screenshot(&shots.join("failure-screen.png")).await;
+    }
+    app.kill().await?;
+    result
+}
+
+async fn walk(
+    session: &GnomeSession,
+    stub: &StubProvider,
+    log: &Path,
+    config_dir: &Path,
+    app: &mut Child,
+) -> Result<()> {
+    let shots = output_dir();
+    let sidebar_left = WIDTH - SIDEBAR;
+    // Docked and on top: the pattern fills the screen's left part, the
+    // sidebar (not the pattern) its right edge.
+    let screen = session
+        .wait_for_screen("the pattern beside the sidebar", LONG, |screen| {
+            // The pattern is on screen near where it was drawn (below
+            // GNOME's top bar).
+            let (x, y) = decode(screen.get_pixel(300, 300));
+            (200..=300).contains(&x) && (200..=300).contains(&y)
+        })
+        .await?;
+    screen.save(shots.join("01-docked-above-a-wayland-window.png"))?;
+    let (px, py) = decode(screen.get_pixel(300, 300));
+    let offset = (300 - px as i64, 300 - py as i64);
+    for y in (100..HEIGHT).step_by(97) {
+        let pixel = screen.get_pixel(sidebar_left + 100, y);
+        let (x, py) = decode(pixel);
+        assert!(
+            (x as i64 + offset.0, py as i64 + offset.1) != ((sidebar_left + 100) as i64, y as i64),
+            "the pattern shows through where the sidebar should be (y {y})"
+        );
+    }
+
+    // The first shortcut: the sidebar explains what GNOME will ask.
+    session.input(&[REGION_SHORTCUT]).await?;
+    logged_times(log, "the selection overlay could not open", 1).await?;
+    let explained = session
+        .wait_for_screen("the explanation in the sidebar", LONG, |screen| {
+            find_block(screen, (sidebar_left, 60, SIDEBAR, 600), ACCENT, 120).is_some()
+        })
+        .await?;
+    explained.save(shots.join("02-what-gnome-will-ask.png"))?;
+    let (x, y) = find_block(&explained, (sidebar_left, 60, SIDEBAR, 600), ACCENT, 120)
+        .context("no Continue button")?;
+    session.input(&[&format!("click:{x},{y}")]).await?;
+
+    // GNOME's Screen Share dialog: choose the monitor, then Share.
+    let dialog = session
+        .wait_for_screen("GNOME's Screen Share dialog", LONG, |screen| {
+            let [r, g, b, _] = screen.get_pixel(960, 660).0;
+            r > 240 && g > 240 && b > 240
+        })
+        .await?;
+    dialog.save(shots.join("03-gnome-asks.png"))?;
+    session
+        .input(&["click:960,581", "sleep:0.5", "click:1172,428"])
+        .await?;
+    let token = config_dir.join("screencast-token");
+    let deadline = Instant::now() + LONG;
+    while !token.exists() {
+        anyhow::ensure!(Instant::now() < deadline, "the consent was never stored");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    region_by_shortcut(session, stub, log, 1, offset).await?;
+
+    // A second start asks nothing: the shortcut opens the overlay at once.
+    app.kill().await?;
+    let _ = app.wait().await;
+    *app = start_app(session, config_dir, log)?;
+    logged_times(log, "sidebar interactive", 2).await?;
+    logged_times(log, "Connected", 2).await?;
+    session.input(&["click:300,300"]).await?;
+    let before = std::fs::read_to_string(log)?
+        .lines()
+        .filter(|line| line.contains("the selection overlay could not open"))
+        .count();
+    region_by_shortcut(session, stub, log, 2, offset).await?;
+    let after = std::fs::read_to_string(log)?
+        .lines()
+        .filter(|line| line.contains("the selection overlay could not open"))
+        .count();
+    assert_eq!(before, after, "the second start had to ask again");
+    Ok(())
+}
+
+/// The shortcut with the Wayland window focused, a drag from (200, 150) to
+/// (500, 400), Enter, a question: the region reaches the model exactly.
+async fn region_by_shortcut(
+    session: &GnomeSession,
+    stub: &StubProvider,
+    log: &Path,
+    opening: usize,
+    offset: (i64, i64),
+) -> Result<()> {
+    let shots = output_dir();
+    session.input(&[REGION_SHORTCUT]).await?;
+    logged_times(log, "selection overlay visible", opening).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    session
+        .save_screenshot(&shots.join(format!("{:02}-overlay.png", 3 + opening)))
+        .await?;
+    // Mutter drops the first virtual key after the focus moved (see
+    // WAYLAND-TESTING.md): a lone Shift goes first.
+    session
+        .input(&["key:ffe1", "drag:200,150,500,400", "sleep:0.3", "key:ff0d"])
+        .await?;
+    logged_times(log, "region selected", opening).await?;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let before = stub.requests().len();
+    stub.set(Behaviour::default());
+    session
+        .input(&["key:ffe1", "type:What is in this part?", "key:ff0d"])
+        .await?;
+    let deadline = Instant::now() + LONG;
+    while stub.requests().len() == before {
+        anyhow::ensure!(Instant::now() < deadline, "no question reached the model");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    session
+        .save_screenshot(&shots.join(format!("{:02}-answer.png", 5 + opening)))
+        .await?;
+    let (mime, png) = stub.last_image()?;
+    assert_eq!(mime, "image/png", "regions go lossless");
+    let region = image::load_from_memory(&png)?.to_rgba8();
+    assert_eq!(region.dimensions(), (300, 250));
+    let pattern = pattern();
+    for (x, y, pixel) in region.enumerate_pixels() {
+        let px = u32::try_from(200 + i64::from(x) - offset.0)?;
+        let py = u32::try_from(150 + i64::from(y) - offset.1)?;
+        assert_eq!(pixel, pattern.get_pixel(px, py), "pixel {x},{y} of the region");
+    }
+    Ok(())
+}
