@@ -43,6 +43,9 @@ pub enum ClientError {
     /// asks the user once).
     #[error("{0}")]
     ScreenAccess(crate::platform::access::ScreenAccess),
+    /// Which window has the focus cannot be told in this session.
+    #[error("the focused window cannot be told: {0}")]
+    FocusUnknown(String),
     #[error("the clipboard is not available: {0}")]
     Clipboard(String),
     /// Nothing was typed into (or read from) another application.

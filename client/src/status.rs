@@ -41,6 +41,7 @@ impl ConnectionStatus {
             | ClientError::Protocol(_)
             | ClientError::Capture(_)
             | ClientError::ScreenAccess(_)
+            | ClientError::FocusUnknown(_)
             | ClientError::Clipboard(_)
             | ClientError::Injection(_) => (Self::Connected, false),
         }

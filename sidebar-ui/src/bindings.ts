@@ -221,7 +221,9 @@ export type ClientError =
  *  The desktop has not let the app see the screen (GNOME on Wayland
  *  asks the user once).
  */
-{ kind: "screen_access"; detail: ScreenAccess } | { kind: "clipboard"; detail: string } | 
+{ kind: "screen_access"; detail: ScreenAccess } | 
+/**  Which window has the focus cannot be told in this session. */
+{ kind: "focus_unknown"; detail: string } | { kind: "clipboard"; detail: string } | 
 /**  Nothing was typed into (or read from) another application. */
 { kind: "injection"; detail: string } | 
 /**  The app is not set up yet (no server or certificate). */

@@ -10,7 +10,7 @@ use sightline_client::capture::geometry::PixelRect;
 use sightline_client::desktop::chat::ChatEvent;
 use sightline_client::desktop::Desktop;
 use sightline_client::platform::Screens;
-use sightline_client::seat::Seat;
+use sightline_client::seat::Windows;
 use sightline_client::ClientError;
 use std::sync::{Arc, Mutex};
 use tauri::menu::CheckMenuItem;
@@ -28,7 +28,7 @@ impl Ambient {
     pub fn start(
         app: &AppHandle,
         desktop: Arc<Desktop>,
-        seat: Option<Arc<dyn Seat>>,
+        windows: Option<Arc<dyn Windows>>,
         screens: Arc<dyn Screens>,
         runtime: tokio::runtime::Handle,
     ) -> Result<Self, ClientError> {
@@ -36,7 +36,7 @@ impl Ambient {
             app: app.clone(),
             last: Mutex::new(None),
         });
-        let watch = AmbientWatch::start(desktop, seat, screens, shell.clone(), runtime)?;
+        let watch = AmbientWatch::start(desktop, windows, screens, shell.clone(), runtime)?;
         Ok(Self { watch, shell })
     }
 

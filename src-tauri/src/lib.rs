@@ -25,7 +25,7 @@ use sightline_client::clipboard::Clipboard;
 use sightline_client::desktop::Desktop;
 use sightline_client::instance::Message;
 use sightline_client::platform::{Action, Platform};
-use sightline_client::seat::{keyboard::Keyboard, Seat, SystemSeat};
+use sightline_client::seat::{keyboard::Keyboard, Seat, SystemSeat, Windows};
 use state::AppState;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -82,7 +82,10 @@ pub fn run(config_dir: PathBuf, started: std::time::Instant, action: Option<Acti
             let ambient = ambient::Ambient::start(
                 app.handle(),
                 desktop.clone(),
-                seat.as_ref().ok().cloned(),
+                match &seat {
+                    Ok(seat) => Some(seat.clone() as Arc<dyn Windows>),
+                    Err(_) => platform.windows.clone(),
+                },
                 platform.screens.clone(),
                 runtime_handle.clone(),
             )?;

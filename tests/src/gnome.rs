@@ -2,7 +2,8 @@
 //! desktop portals) for the desktop app's GNOME tests, started by the
 //! scripts in `../shared/wayland/` in a folder of its own and ended on
 //! drop. Keys and the pointer go through mutter's own remote-desktop
-//! interface (`input.py`), which asks no consent; pictures of the screen
+//! interface, which asks no consent, in one session for the whole test
+//! (`tests/apps/gnome-input.py`); pictures of the screen
 //! come through the Screenshot portal, which the permission store allows
 //! (where GNOME keeps a user's "yes").
 
@@ -11,7 +12,9 @@ use image::RgbaImage;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-use tokio::process::{Child, Command};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::sync::Mutex;
 
 /// The session's monitor.
 pub const WIDTH: u32 = 1920;
@@ -33,13 +36,20 @@ fn scripts() -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// The input helper: its process, and its standard input and output.
+struct Input {
+    _process: Child,
+    steps: ChildStdin,
+    answers: Lines<BufReader<ChildStdout>>,
+}
+
 pub struct GnomeSession {
     dir: tempfile::TempDir,
     scripts: PathBuf,
-    /// A remote-desktop session kept open for the whole test: in a headless
-    /// session a window keeps the keyboard focus only while a virtual input
-    /// device exists.
-    keyboard: Option<Child>,
+    /// One remote-desktop session for the whole test: a window has the
+    /// keyboard focus only while a virtual keyboard exists, and mutter
+    /// takes the keyboard from Wayland clients whenever one goes away.
+    input: Mutex<Option<Input>>,
 }
 
 impl std::fmt::Debug for GnomeSession {
@@ -66,10 +76,10 @@ impl GnomeSession {
             let log = std::fs::read_to_string(dir.path().join("logs/shell.log")).unwrap_or_default();
             bail!("the GNOME session did not come up:\n{log}");
         }
-        let mut session = Self {
+        let session = Self {
             dir,
             scripts,
-            keyboard: None,
+            input: Mutex::new(None),
         };
         // Screenshots for the test's pictures: the user's "yes" as GNOME
         // keeps it.
@@ -93,18 +103,26 @@ impl GnomeSession {
                 ],
             )
             .await?;
+        let mut process = session
+            .command(Path::new("/usr/bin/python3"))
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("apps/gnome-input.py"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let steps = process.stdin.take().context("the input helper's stdin")?;
+        let mut answers = BufReader::new(process.stdout.take().context("its stdout")?).lines();
+        let ready = answers.next_line().await?;
+        if ready.as_deref() != Some("ready") {
+            bail!("the input helper did not start: {ready:?}");
+        }
+        *session.input.lock().await = Some(Input {
+            _process: process,
+            steps,
+            answers,
+        });
         // GNOME starts in the overview; Escape leaves it.
         session.input(&["key:ff1b"]).await?;
-        session.keyboard = Some(
-            session
-                .command(Path::new("/usr/bin/python3"))
-                .arg(session.scripts.join("input.py"))
-                .arg("sleep:3600")
-                .stdout(Stdio::null())
-                .kill_on_drop(true)
-                .spawn()?,
-        );
-        tokio::time::sleep(Duration::from_secs(2)).await;
         Ok(session)
     }
 
@@ -138,13 +156,21 @@ impl GnomeSession {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
-    /// Keys and the pointer, as `input.py` steps (`key:ffe3+ffe1+20`,
-    /// `click:x,y`, `drag:x1,y1,x2,y2`, `type:text`).
+    /// Keys and the pointer, as steps (`key:ffe3+ffe1+20`, `click:x,y`,
+    /// `drag:x1,y1,x2,y2`, `type:text`, `sleep:seconds`).
     pub async fn input(&self, steps: &[&str]) -> Result<()> {
-        let script = self.scripts.join("input.py");
-        let mut args = vec![script.to_str().context("a path")?];
-        args.extend_from_slice(steps);
-        self.run("/usr/bin/python3", &args).await.map(drop)
+        let mut guard = self.input.lock().await;
+        let input = guard.as_mut().context("the input helper is gone")?;
+        let line: Vec<String> = steps.iter().map(|step| shell_quote(step)).collect();
+        input
+            .steps
+            .write_all(format!("{}\n", line.join(" ")).as_bytes())
+            .await?;
+        input.steps.flush().await?;
+        match input.answers.next_line().await? {
+            Some(answer) if answer == "ok" => Ok(()),
+            other => bail!("the input helper answered {other:?} to {steps:?}"),
+        }
     }
 
     /// A picture of the whole screen through the Screenshot portal.
@@ -192,11 +218,15 @@ impl GnomeSession {
     }
 
     /// Starts `tests/apps/picture.py` showing `picture` in a maximised
-    /// native Wayland window titled `title`.
-    pub fn show_picture(&self, title: &str, picture: &Path) -> Result<Child> {
+    /// native Wayland window titled `title`; an `accessible` one is on the
+    /// accessibility bus, as GTK apps are by default.
+    pub fn show_picture(&self, title: &str, picture: &Path, accessible: bool) -> Result<Child> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("apps/picture.py");
-        Ok(self
-            .command(Path::new("/usr/bin/python3"))
+        let mut command = self.command(Path::new("/usr/bin/python3"));
+        if !accessible {
+            command.env("NO_AT_BRIDGE", "1");
+        }
+        Ok(command
             .arg(script)
             .arg(title)
             .arg(picture)
@@ -208,10 +238,15 @@ impl GnomeSession {
     }
 }
 
+/// One step quoted for the helper's `shlex.split`.
+fn shell_quote(step: &str) -> String {
+    format!("'{}'", step.replace('\'', "'\"'\"'"))
+}
+
 impl Drop for GnomeSession {
     fn drop(&mut self) {
-        if let Some(mut keyboard) = self.keyboard.take() {
-            let _ = keyboard.start_kill();
+        if let Some(input) = self.input.get_mut().take() {
+            drop(input);
         }
         let _ = std::process::Command::new(self.scripts.join("stop.sh"))
             .env("GW", self.dir.path())

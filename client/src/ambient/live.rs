@@ -17,7 +17,7 @@ use crate::desktop::chat::{ChatEvent, Question};
 use crate::desktop::Desktop;
 use crate::error::ClientError;
 use crate::platform::Screens;
-use crate::seat::{Seat, WindowRef};
+use crate::seat::{WindowRef, Windows};
 use crate::status::ConnectionStatus;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -30,7 +30,7 @@ otherwise answer in one sentence what you see me working on.";
 /// The real screen, seat and server, as the scheduler sees them.
 pub(super) struct LiveEnv {
     pub(super) desktop: Arc<Desktop>,
-    pub(super) seat: Option<Arc<dyn Seat>>,
+    pub(super) seat: Option<Arc<dyn Windows>>,
     pub(super) screens: Arc<dyn Screens>,
     pub(super) shell: Arc<dyn AmbientShell>,
     /// Paused by the user; shared with the watch.
@@ -142,15 +142,14 @@ impl AmbientEnv for LiveEnv {
                 Indicator::from(&gate).describe()
             )));
         }
-        let focused = capture::active_window().ok().flatten();
-        if let Some(rule) = focused.as_ref().and_then(|window| {
-            self.settings.excludes(&WindowRef {
-                id: 0,
-                pid: window.pid,
-                app: window.app.clone(),
-                title: window.title.clone(),
-            })
-        }) {
+        // The window the user is in (the one they came from, when it is
+        // the sidebar), for the exclusion check and the picture's words.
+        let focused = self.seat.as_ref().and_then(|seat| match seat.active_window() {
+            Ok(Some(window)) if seat.is_own(&window) => seat.last_foreign_window(),
+            Ok(window) => window,
+            Err(_) => None,
+        });
+        if let Some(rule) = focused.as_ref().and_then(|window| self.settings.excludes(window)) {
             self.discard_frame();
             return Err(ClientError::Capture(format!(
                 "not sent: a window matching “{rule}” has the focus"
@@ -239,7 +238,7 @@ impl Feed {
 /// The words that go with the picture: what it is, and which window the
 /// user is in (the gate has already ruled out excluded ones; our own
 /// sidebar is not worth naming).
-fn context(focused: Option<&capture::ActiveWindow>) -> String {
+fn context(focused: Option<&WindowRef>) -> String {
     match focused.filter(|window| window.pid != Some(std::process::id()) && !window.title.trim().is_empty()) {
         Some(window) if window.app.trim().is_empty() => {
             format!(
@@ -259,20 +258,14 @@ fn context(focused: Option<&capture::ActiveWindow>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::geometry::PixelRect;
 
     #[test]
     fn the_focused_window_is_named_unless_it_is_ours() {
-        let window = |pid: u32| capture::ActiveWindow {
+        let window = |pid: u32| WindowRef {
+            id: 7,
             pid: Some(pid),
             app: "gedit".into(),
             title: "Notes".into(),
-            bounds: PixelRect {
-                x: 0,
-                y: 0,
-                width: 10,
-                height: 10,
-            },
         };
         assert!(context(Some(&window(1))).ends_with("The focused window is “Notes” (gedit)."));
         assert_eq!(context(Some(&window(std::process::id()))), AMBIENT_CONTEXT);

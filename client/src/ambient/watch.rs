@@ -5,14 +5,14 @@
 //! in between. What a look and a send do is in `live`.
 
 use super::live::LiveEnv;
-use super::scheduler::{Activity, AmbientEnv, Outcome, Scheduler};
+use super::scheduler::{Activity, AmbientEnv, Gate, Outcome, Scheduler};
 use super::settings::AmbientSettings;
 use super::shell::{AmbientShell, AmbientStatus, Indicator};
 use super::uploads::{UploadEntry, UploadLog};
 use crate::desktop::Desktop;
 use crate::error::ClientError;
 use crate::platform::Screens;
-use crate::seat::Seat;
+use crate::seat::Windows;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -47,7 +47,7 @@ impl AmbientWatch {
     /// Starts the watch thread with the settings in `desktop`.
     pub fn start(
         desktop: Arc<Desktop>,
-        seat: Option<Arc<dyn Seat>>,
+        seat: Option<Arc<dyn Windows>>,
         screens: Arc<dyn Screens>,
         shell: Arc<dyn AmbientShell>,
         runtime: tokio::runtime::Handle,
@@ -204,6 +204,7 @@ fn run(
     settings: AmbientSettings,
 ) {
     let mut scheduler = Scheduler::new(settings, Instant::now());
+    let mut last_gate: Option<Gate> = None;
     let mut board = Board {
         shell: shell.clone(),
         status: AmbientStatus {
@@ -253,8 +254,17 @@ fn run(
         }
         match scheduler.tick(now, &mut env) {
             Outcome::Idle => {}
-            Outcome::Gated(gate) => board.update(|status| status.indicator = Indicator::from(&gate)),
+            Outcome::Gated(gate) => {
+                // Once per change of reason, so the log says why nothing
+                // was looked at without repeating it every tick.
+                if last_gate.as_ref() != Some(&gate) {
+                    tracing::info!(reason = %Indicator::from(&gate).describe(), "ambient awareness is not looking");
+                    last_gate = Some(gate.clone());
+                }
+                board.update(|status| status.indicator = Indicator::from(&gate));
+            }
             Outcome::Sent { trigger, difference } => {
+                last_gate = None;
                 tracing::info!(?trigger, difference, "the screen changed; sent");
                 board.update(|status| {
                     status.indicator = Indicator::Watching;
@@ -270,6 +280,7 @@ fn run(
                 });
             }
             Outcome::CoolingDown | Outcome::Baseline | Outcome::Unchanged(_) => {
+                last_gate = None;
                 board.update(|status| status.indicator = Indicator::Watching);
             }
         }

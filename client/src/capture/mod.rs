@@ -163,31 +163,6 @@ fn window_bounds(window: &xcap::Window) -> Option<PixelRect> {
     })
 }
 
-/// The window with the keyboard focus: its application, title and place on
-/// the screen in physical pixels.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[cfg_attr(feature = "specta", derive(specta::Type))]
-pub struct ActiveWindow {
-    pub pid: Option<u32>,
-    pub app: String,
-    pub title: String,
-    pub bounds: PixelRect,
-}
-
-/// The focused window, if any has the focus.
-pub fn active_window() -> Result<Option<ActiveWindow>, ClientError> {
-    let windows = xcap::Window::all().map_err(failed)?;
-    let Some(focused) = windows.into_iter().find(|w| w.is_focused().unwrap_or(false)) else {
-        return Ok(None);
-    };
-    Ok(Some(ActiveWindow {
-        pid: focused.pid().ok(),
-        app: focused.app_name().unwrap_or_default(),
-        title: focused.title().unwrap_or_default(),
-        bounds: window_bounds(&focused).ok_or_else(|| failed("the focused window has no place"))?,
-    }))
-}
-
 /// Every monitor, with its place on the screen and scale factor.
 pub fn monitors() -> Result<Vec<MonitorInfo>, ClientError> {
     let monitors = xcap::Monitor::all().map_err(failed)?;

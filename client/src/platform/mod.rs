@@ -86,6 +86,9 @@ pub struct Capabilities {
 pub struct Platform {
     pub session: DisplayServer,
     pub screens: Arc<dyn Screens>,
+    /// The focused and visible windows where the seat (which types into
+    /// other apps, and knows them too) is not available.
+    pub windows: Option<Arc<dyn crate::seat::Windows>>,
     pub shortcuts: ShortcutRoute,
     pub capabilities: Capabilities,
 }
@@ -116,6 +119,7 @@ impl Platform {
                 Self {
                     session,
                     screens: Arc::new(x11::X11Screens),
+                    windows: None,
                     shortcuts: ShortcutRoute::KeyGrabs,
                     capabilities: Capabilities {
                         session: "a Wayland desktop other than GNOME".into(),
@@ -133,6 +137,7 @@ impl Platform {
             _ => Self {
                 session,
                 screens: Arc::new(x11::X11Screens),
+                windows: None,
                 shortcuts: ShortcutRoute::KeyGrabs,
                 capabilities: Capabilities {
                     session: match session {
@@ -158,6 +163,7 @@ impl Platform {
                 config_dir.join("screencast-token"),
                 gnome::screen_cast_problem(),
             )),
+            windows: Some(Arc::new(gnome::windows::GnomeWindows::open())),
             shortcuts: if shortcuts_available {
                 ShortcutRoute::GnomeKeybindings
             } else {

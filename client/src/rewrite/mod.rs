@@ -309,7 +309,7 @@ pub(crate) mod tests {
         }
     }
 
-    impl Seat for FakeSeat {
+    impl crate::seat::Windows for FakeSeat {
         fn active_window(&self) -> Result<Option<WindowRef>, ClientError> {
             Ok(self.active.lock().unwrap().clone())
         }
@@ -319,6 +319,9 @@ pub(crate) mod tests {
         fn is_own(&self, window: &WindowRef) -> bool {
             window.app == "sightline"
         }
+    }
+
+    impl Seat for FakeSeat {
         fn activate(&self, window: &WindowRef) -> Result<(), ClientError> {
             self.note(format!("activate:{}", window.id));
             if self.activation_works {

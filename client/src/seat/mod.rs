@@ -10,7 +10,7 @@
 pub mod keyboard;
 mod window;
 #[cfg(target_os = "linux")]
-mod x11;
+pub(crate) mod x11;
 
 pub use window::{FocusListener, WindowRef};
 #[cfg(target_os = "linux")]
@@ -21,28 +21,18 @@ use crate::clipboard::{Clipboard, Snapshot};
 use crate::error::ClientError;
 use std::sync::Arc;
 
-/// What typing into other applications needs from the user's session.
-pub trait Seat: Send + Sync + std::fmt::Debug {
-    /// The window with the keyboard focus now.
+/// The windows of the user's session: which has the focus, which are on
+/// screen. What the privacy gate of ambient awareness needs.
+pub trait Windows: Send + Sync + std::fmt::Debug {
+    /// The window with the keyboard focus now. Where that cannot be told,
+    /// an error ([`ClientError::FocusUnknown`]): a privacy gate must treat
+    /// it as closed.
     fn active_window(&self) -> Result<Option<WindowRef>, ClientError>;
     /// The last window of another application that had the focus: the one
     /// the user left when they turned to the sidebar.
     fn last_foreign_window(&self) -> Option<WindowRef>;
     /// Is `window` one of this app's own?
     fn is_own(&self, window: &WindowRef) -> bool;
-    fn activate(&self, window: &WindowRef) -> Result<(), ClientError>;
-    /// Waits (briefly) for the user to let go of the shortcut's modifiers.
-    fn release_modifiers(&self) -> Result<(), ClientError>;
-    /// Whether a mouse button is held down now (a drag in progress).
-    fn button_held(&self) -> Result<bool, ClientError>;
-    fn press_copy(&self) -> Result<(), ClientError>;
-    fn press_paste(&self) -> Result<(), ClientError>;
-    fn type_text(&self, text: &str) -> Result<(), ClientError>;
-    fn clipboard_snapshot(&self) -> Result<Snapshot, ClientError>;
-    fn clipboard_restore(&self, snapshot: Snapshot) -> Result<(), ClientError>;
-    fn clipboard_clear(&self) -> Result<(), ClientError>;
-    fn clipboard_text(&self) -> Result<Option<String>, ClientError>;
-    fn clipboard_set_privately(&self, text: &str) -> Result<(), ClientError>;
     /// Calls `listener` whenever another application's window gets the
     /// focus. Where focus cannot be followed, it is never called.
     fn on_focus_change(&self, listener: FocusListener) {
@@ -58,6 +48,23 @@ pub trait Seat: Send + Sync + std::fmt::Debug {
     fn visible_windows(&self) -> Result<Vec<(WindowRef, PixelRect)>, ClientError> {
         Ok(Vec::new())
     }
+}
+
+/// What typing into other applications needs from the user's session.
+pub trait Seat: Windows {
+    fn activate(&self, window: &WindowRef) -> Result<(), ClientError>;
+    /// Waits (briefly) for the user to let go of the shortcut's modifiers.
+    fn release_modifiers(&self) -> Result<(), ClientError>;
+    /// Whether a mouse button is held down now (a drag in progress).
+    fn button_held(&self) -> Result<bool, ClientError>;
+    fn press_copy(&self) -> Result<(), ClientError>;
+    fn press_paste(&self) -> Result<(), ClientError>;
+    fn type_text(&self, text: &str) -> Result<(), ClientError>;
+    fn clipboard_snapshot(&self) -> Result<Snapshot, ClientError>;
+    fn clipboard_restore(&self, snapshot: Snapshot) -> Result<(), ClientError>;
+    fn clipboard_clear(&self) -> Result<(), ClientError>;
+    fn clipboard_text(&self) -> Result<Option<String>, ClientError>;
+    fn clipboard_set_privately(&self, text: &str) -> Result<(), ClientError>;
 }
 
 /// Why typing into other windows cannot work in this session, if it can't.
@@ -117,7 +124,7 @@ impl SystemSeat {
 }
 
 #[cfg(target_os = "linux")]
-impl Seat for SystemSeat {
+impl Windows for SystemSeat {
     fn active_window(&self) -> Result<Option<WindowRef>, ClientError> {
         self.x11.active_window()
     }
@@ -130,6 +137,21 @@ impl Seat for SystemSeat {
         window.pid == Some(self.x11.own_pid())
     }
 
+    fn on_focus_change(&self, listener: FocusListener) {
+        self.x11.on_focus_change(listener);
+    }
+
+    fn screen_locked(&self) -> bool {
+        self.x11.screen_locked()
+    }
+
+    fn visible_windows(&self) -> Result<Vec<(WindowRef, PixelRect)>, ClientError> {
+        self.x11.visible_windows()
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Seat for SystemSeat {
     fn activate(&self, window: &WindowRef) -> Result<(), ClientError> {
         self.x11.activate(window.id)
     }
@@ -181,17 +203,5 @@ impl Seat for SystemSeat {
 
     fn clipboard_set_privately(&self, text: &str) -> Result<(), ClientError> {
         self.clipboard.set_text_privately(text)
-    }
-
-    fn on_focus_change(&self, listener: FocusListener) {
-        self.x11.on_focus_change(listener);
-    }
-
-    fn screen_locked(&self) -> bool {
-        self.x11.screen_locked()
-    }
-
-    fn visible_windows(&self) -> Result<Vec<(WindowRef, PixelRect)>, ClientError> {
-        self.x11.visible_windows()
     }
 }

@@ -44,6 +44,8 @@ export function explain(error: ClientError | string, server?: string | null): st
         default:
           return "Sightline may see the screen.";
       }
+    case "focus_unknown":
+      return `Which window has the focus cannot be told: ${error.detail}.`;
     case "io":
       return error.detail || "Something went wrong.";
   }

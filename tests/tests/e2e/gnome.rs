@@ -14,6 +14,11 @@
 //! - A second start of the app asks nothing: the shortcut opens the
 //!   overlay at once.
 //!
+//! - Ambient awareness asks for the screen at start, sends nothing of a
+//!   still screen for a minute, one picture for one change, and nothing
+//!   while an excluded Wayland window, or one whose focus cannot be told,
+//!   has the focus.
+//!
 //! Screenshots land in test-output/wayland/.
 
 use anyhow::{Context, Result};
@@ -111,7 +116,7 @@ async fn on_gnome_wayland_a_region_by_shortcut_reaches_the_model_pixel_for_pixel
         logged_times(&log, "sidebar interactive", 1).await?;
         logged_times(&log, "Connected", 1).await?;
         // The pattern in a native Wayland window, which takes the focus.
-        let _viewer = session.show_picture("Pattern", &picture)?;
+        let _viewer = session.show_picture("Pattern", &picture, true)?;
         walk(&session, &stub, &log, &config_dir, &mut app).await
     }
     .await;
@@ -156,33 +161,13 @@ async fn walk(
     // The first shortcut: the sidebar explains what GNOME will ask.
     session.input(&[REGION_SHORTCUT]).await?;
     logged_times(log, "the selection overlay could not open", 1).await?;
-    let explained = session
-        .wait_for_screen("the explanation in the sidebar", LONG, |screen| {
-            find_block(screen, (sidebar_left, 60, SIDEBAR, 600), ACCENT, 120).is_some()
-        })
-        .await?;
-    explained.save(shots.join("02-what-gnome-will-ask.png"))?;
-    let (x, y) = find_block(&explained, (sidebar_left, 60, SIDEBAR, 600), ACCENT, 120)
-        .context("no Continue button")?;
-    session.input(&[&format!("click:{x},{y}")]).await?;
-
-    // GNOME's Screen Share dialog: choose the monitor, then Share.
-    let dialog = session
-        .wait_for_screen("GNOME's Screen Share dialog", LONG, |screen| {
-            let [r, g, b, _] = screen.get_pixel(960, 660).0;
-            r > 240 && g > 240 && b > 240
-        })
-        .await?;
-    dialog.save(shots.join("03-gnome-asks.png"))?;
-    session
-        .input(&["click:960,581", "sleep:0.5", "click:1172,428"])
-        .await?;
-    let token = config_dir.join("screencast-token");
-    let deadline = Instant::now() + LONG;
-    while !token.exists() {
-        anyhow::ensure!(Instant::now() < deadline, "the consent was never stored");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    grant_screen_access(
+        session,
+        config_dir,
+        "02-what-gnome-will-ask.png",
+        "03-gnome-asks.png",
+    )
+    .await?;
 
     region_by_shortcut(session, stub, log, 1, offset).await?;
 
@@ -203,6 +188,45 @@ async fn walk(
         .filter(|line| line.contains("the selection overlay could not open"))
         .count();
     assert_eq!(before, after, "the second start had to ask again");
+    Ok(())
+}
+
+/// The user reads the sidebar's explanation (saved as `explained`),
+/// presses Continue and answers GNOME's Screen Share dialog (saved as
+/// `asked`): the monitor, then Share.
+async fn grant_screen_access(
+    session: &GnomeSession,
+    config_dir: &Path,
+    explained: &str,
+    asked: &str,
+) -> Result<()> {
+    let shots = output_dir();
+    let sidebar_left = WIDTH - SIDEBAR;
+    let area = (sidebar_left, 60, SIDEBAR, 600);
+    let screen = session
+        .wait_for_screen("the explanation in the sidebar", LONG, |screen| {
+            find_block(screen, area, ACCENT, 120).is_some()
+        })
+        .await?;
+    screen.save(shots.join(explained))?;
+    let (x, y) = find_block(&screen, area, ACCENT, 120).context("no Continue button")?;
+    session.input(&[&format!("click:{x},{y}")]).await?;
+    let dialog = session
+        .wait_for_screen("GNOME's Screen Share dialog", LONG, |screen| {
+            let [r, g, b, _] = screen.get_pixel(960, 660).0;
+            r > 240 && g > 240 && b > 240
+        })
+        .await?;
+    dialog.save(shots.join(asked))?;
+    session
+        .input(&["click:960,581", "sleep:0.5", "click:1172,428"])
+        .await?;
+    let token = config_dir.join("screencast-token");
+    let deadline = Instant::now() + LONG;
+    while !token.exists() {
+        anyhow::ensure!(Instant::now() < deadline, "the consent was never stored");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     Ok(())
 }
 
@@ -253,5 +277,187 @@ async fn region_by_shortcut(
         let py = u32::try_from(150 + i64::from(y) - offset.1)?;
         assert_eq!(pixel, pattern.get_pixel(px, py), "pixel {x},{y} of the region");
     }
+    Ok(())
+}
+
+/// A calm screen: a soft vertical gradient.
+fn calm() -> RgbaImage {
+    RgbaImage::from_fn(WIDTH, HEIGHT, |_, y| {
+        image::Rgba([40, 60, (80 + y / 8) as u8, 255])
+    })
+}
+
+/// A busy one: coloured tiles, 60 px each.
+fn tiles(seed: u32) -> RgbaImage {
+    RgbaImage::from_fn(WIDTH, HEIGHT, |x, y| {
+        let tile = (x / 60) * 7 + (y / 60) * 13 + seed;
+        image::Rgba([
+            (tile * 37 % 256) as u8,
+            (tile * 91 % 256) as u8,
+            (tile * 53 % 256) as u8,
+            255,
+        ])
+    })
+}
+
+/// Replaces the picture a `picture.py` window shows (it notices the new
+/// file within a fifth of a second).
+fn replace(path: &Path, picture: &RgbaImage) -> Result<()> {
+    let fresh = path.with_extension("new.png");
+    picture.save(&fresh)?;
+    std::fs::rename(&fresh, path)?;
+    Ok(())
+}
+
+async fn wait_for_requests(stub: &StubProvider, wanted: usize, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    while stub.requests().len() < wanted {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{} pictures reached the model, {wanted} expected",
+            stub.requests().len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+const COOLDOWN_SECS: u32 = 5;
+/// Alt+Tab, as keysyms: to the other application.
+const ALT_TAB: &str = "key:ffe9+ff09";
+
+/// Ambient awareness on GNOME Wayland: the sidebar asks for the screen at
+/// start, a still screen sends nothing for a minute, one change sends one
+/// picture, and nothing goes while an excluded Wayland window or one whose
+/// focus cannot be told (no accessibility) has the focus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_gnome_wayland_ambient_awareness_sends_changes_and_honours_the_gate() -> Result<()> {
+    let shots = output_dir();
+    std::fs::create_dir_all(&shots)?;
+    let StubbedProfile {
+        stub,
+        server: _server,
+        home,
+        config_dir,
+    } = StubbedProfile::start("wren", PASSWORD, ("Watch", "chat"), |s, mode| {
+        s.mode = Some(mode.clone());
+        s.ambient.enabled = true;
+        s.ambient.mode = Some(mode);
+        s.ambient.cooldown_secs = COOLDOWN_SECS;
+        s.ambient.excluded_titles = vec!["Secret".into()];
+    })
+    .await?;
+    stub.set(Behaviour {
+        deltas: vec!["You are looking ".into(), "at coloured tiles.".into()],
+        ..Behaviour::default()
+    });
+    let session = GnomeSession::start().await?;
+    let screen = home.path().join("screen.png");
+    calm().save(&screen)?;
+    let log = shots.join("ambient-app.log");
+    let _ = std::fs::remove_file(&log);
+    let mut app = start_app(&session, &config_dir, &log)?;
+    let result = async {
+        logged_times(&log, "sidebar interactive", 1).await?;
+        let _notes = session.show_picture("Notes", &screen, true)?;
+        grant_screen_access(
+            &session,
+            &config_dir,
+            "11-ambient-asks-first.png",
+            "12-gnome-asks.png",
+        )
+        .await?;
+        session.input(&["click:300,500"]).await?;
+        ambient_walk(&session, &stub, &screen, home.path()).await
+    }
+    .await;
+    if result.is_err() {
+        let _ = session
+            .save_screenshot(&shots.join("ambient-failure-screen.png"))
+            .await;
+    }
+    app.kill().await?;
+    result
+}
+
+async fn ambient_walk(session: &GnomeSession, stub: &StubProvider, screen: &Path, home: &Path) -> Result<()> {
+    let shots = output_dir();
+    let cooldown = Duration::from_secs(u64::from(COOLDOWN_SECS));
+
+    // A minute of a still screen: looked at, never sent.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    anyhow::ensure!(
+        stub.requests().is_empty(),
+        "a still screen sent {} pictures",
+        stub.requests().len()
+    );
+    session
+        .save_screenshot(&shots.join("13-ambient-watching.png"))
+        .await?;
+
+    // One change: one picture, of the screen.
+    let busy = tiles(0);
+    replace(screen, &busy)?;
+    wait_for_requests(stub, 1, cooldown * 3).await?;
+    let (mime, jpeg) = stub.last_image()?;
+    assert_eq!(mime, "image/jpeg", "screens go as JPEG");
+    let upstream = stub
+        .requests()
+        .pop()
+        .context("nothing reached the stub")?
+        .to_string();
+    assert!(upstream.contains("The focused window is “Notes”"), "{upstream}");
+    let sent = image::load_from_memory(&jpeg)?.to_rgba8();
+    assert_eq!(sent.dimensions(), (WIDTH, HEIGHT));
+    tokio::time::sleep(cooldown * 2 + Duration::from_secs(1)).await;
+    assert_eq!(stub.requests().len(), 1, "a still screen was sent again");
+    session
+        .save_screenshot(&shots.join("14-ambient-insight.png"))
+        .await?;
+
+    // An excluded Wayland window has the focus: a change sends nothing.
+    // It opens showing what is on screen already (so its opening is no
+    // change) behind the focused window (GNOME does not hand the focus to a
+    // window started from outside), and the user switches to it.
+    let secret_picture = home.join("secret.png");
+    busy.save(&secret_picture)?;
+    let mut secret = session.show_picture("Secret plans", &secret_picture, true)?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    session.input(&[ALT_TAB, "sleep:1"]).await?;
+    replace(&secret_picture, &tiles(5))?;
+    tokio::time::sleep(cooldown * 3).await;
+    assert_eq!(
+        stub.requests().len(),
+        1,
+        "a picture went while an excluded window had the focus"
+    );
+    session
+        .save_screenshot(&shots.join("15-ambient-excluded.png"))
+        .await?;
+    secret.kill().await?;
+
+    // A window that is not on the accessibility bus has the focus: which
+    // window it is cannot be told, so nothing goes.
+    let mute_picture = home.join("mute.png");
+    busy.save(&mute_picture)?;
+    let mut mute = session.show_picture("Mute", &mute_picture, false)?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    session.input(&["click:300,500", ALT_TAB, "sleep:1"]).await?;
+    replace(&mute_picture, &tiles(13))?;
+    tokio::time::sleep(cooldown * 3).await;
+    assert_eq!(
+        stub.requests().len(),
+        1,
+        "a picture went while the focus could not be told"
+    );
+    session
+        .save_screenshot(&shots.join("16-ambient-focus-unknown.png"))
+        .await?;
+    mute.kill().await?;
+
+    // The focus is back on Notes: a change goes.
+    session.input(&["click:300,500"]).await?;
+    replace(screen, &tiles(21))?;
+    wait_for_requests(stub, 2, cooldown * 3).await?;
     Ok(())
 }

@@ -1,15 +1,18 @@
 //! The GNOME Wayland backend. GNOME lets no ordinary app see the screen,
 //! grab keys or type into other windows on its own: frames come from the
 //! ScreenCast portal over PipeWire ([`screens`]), shortcuts are GNOME's own
-//! custom keybindings ([`shortcuts`]). The app's own windows go through
+//! custom keybindings ([`shortcuts`]), the focused window comes from
+//! XWayland or the accessibility bus ([`windows`]). The app's own windows go through
 //! XWayland, where mutter keeps them placed and on top
 //! ([`super::session`]).
 
+mod atspi;
 mod pipewire;
 mod portal;
 mod screencast;
 pub mod screens;
 pub mod shortcuts;
+pub mod windows;
 
 const SCREEN_CAST: &str = "org.freedesktop.portal.ScreenCast";
 
