@@ -368,7 +368,7 @@ async fn on_gnome_wayland_ambient_awareness_sends_changes_and_honours_the_gate()
         )
         .await?;
         session.input(&["click:300,500"]).await?;
-        ambient_walk(&session, &stub, &screen, home.path()).await
+        ambient_walk(&session, &stub, &log, &screen, home.path()).await
     }
     .await;
     if result.is_err() {
@@ -380,7 +380,13 @@ async fn on_gnome_wayland_ambient_awareness_sends_changes_and_honours_the_gate()
     result
 }
 
-async fn ambient_walk(session: &GnomeSession, stub: &StubProvider, screen: &Path, home: &Path) -> Result<()> {
+async fn ambient_walk(
+    session: &GnomeSession,
+    stub: &StubProvider,
+    log: &Path,
+    screen: &Path,
+    home: &Path,
+) -> Result<()> {
     let shots = output_dir();
     let cooldown = Duration::from_secs(u64::from(COOLDOWN_SECS));
 
@@ -431,6 +437,7 @@ async fn ambient_walk(session: &GnomeSession, stub: &StubProvider, screen: &Path
         1,
         "a picture went while an excluded window had the focus"
     );
+    logged_times(log, "a window matching “Secret” has the focus", 1).await?;
     session
         .save_screenshot(&shots.join("15-ambient-excluded.png"))
         .await?;
@@ -450,6 +457,7 @@ async fn ambient_walk(session: &GnomeSession, stub: &StubProvider, screen: &Path
         1,
         "a picture went while the focus could not be told"
     );
+    logged_times(log, "the focused window cannot be told", 1).await?;
     session
         .save_screenshot(&shots.join("16-ambient-focus-unknown.png"))
         .await?;
