@@ -19,6 +19,11 @@ use tokio::sync::Mutex;
 /// The session's monitor.
 pub const WIDTH: u32 = 1920;
 pub const HEIGHT: u32 = 1080;
+/// The sidebar's default width.
+pub const SIDEBAR: u32 = 360;
+/// The sidebar's accent colour (light theme): its primary buttons.
+const ACCENT: [u8; 3] = [0x1f, 0x6f, 0xeb];
+const LONG: Duration = Duration::from_secs(30);
 
 /// Where the session scripts are: `../shared/wayland` beside the
 /// repository, or `SIGHTLINE_WAYLAND_SCRIPTS`.
@@ -126,6 +131,18 @@ impl GnomeSession {
         Ok(session)
     }
 
+    /// The process id of one of the session's own processes
+    /// (`gnome-shell`, `pipewire`, `wireplumber`).
+    pub fn process(&self, name: &str) -> Option<u32> {
+        std::fs::read_to_string(self.dir.path().join("logs/pids.txt"))
+            .ok()?
+            .lines()
+            .find_map(|line| {
+                let (process, pid) = line.split_once(' ')?;
+                (process == name).then(|| pid.trim().parse().ok()).flatten()
+            })
+    }
+
     /// The session's home folder (also `HOME` for what runs in it).
     pub fn home(&self) -> PathBuf {
         self.dir.path().join("home")
@@ -217,6 +234,55 @@ impl GnomeSession {
         }
     }
 
+    /// Starts the desktop app `binary` in the session with its state in
+    /// `config_dir`, its output (at the `RUST_LOG` level `filter`) appended
+    /// to `log`.
+    pub fn start_app(&self, binary: &Path, config_dir: &Path, log: &Path, filter: &str) -> Result<Child> {
+        let output = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+        Ok(self
+            .command(binary)
+            .env("SIGHTLINE_CONFIG_DIR", config_dir)
+            .env("RUST_LOG", filter)
+            .stdout(output.try_clone()?)
+            .stderr(output)
+            .kill_on_drop(true)
+            .spawn()?)
+    }
+
+    /// The sidebar asks for the screen: the user reads its explanation
+    /// (a picture of it saved to `explained`), presses Continue and answers
+    /// GNOME's Screen Share dialog (saved to `asked`) — the monitor, then
+    /// Share — as a person would. Returns once the app stored the consent
+    /// in `config_dir`.
+    pub async fn grant_screen_access(&self, config_dir: &Path, explained: &Path, asked: &Path) -> Result<()> {
+        let sidebar_left = WIDTH - SIDEBAR;
+        let area = (sidebar_left, 60, SIDEBAR, 600);
+        let screen = self
+            .wait_for_screen("the explanation in the sidebar", LONG, |screen| {
+                find_block(screen, area, ACCENT, 120).is_some()
+            })
+            .await?;
+        screen.save(explained)?;
+        let (x, y) = find_block(&screen, area, ACCENT, 120).context("no Continue button")?;
+        self.input(&[&format!("click:{x},{y}")]).await?;
+        let dialog = self
+            .wait_for_screen("GNOME's Screen Share dialog", LONG, |screen| {
+                let [r, g, b, _] = screen.get_pixel(960, 660).0;
+                r > 240 && g > 240 && b > 240
+            })
+            .await?;
+        dialog.save(asked)?;
+        self.input(&["click:960,581", "sleep:0.5", "click:1172,428"])
+            .await?;
+        let token = config_dir.join("screencast-token");
+        let deadline = Instant::now() + LONG;
+        while !token.exists() {
+            anyhow::ensure!(Instant::now() < deadline, "the consent was never stored");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    }
+
     /// Starts `tests/apps/picture.py` showing `picture` in a maximised
     /// native Wayland window titled `title`; an `accessible` one is on the
     /// accessibility bus, as GTK apps are by default.
@@ -253,6 +319,22 @@ impl Drop for GnomeSession {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+    }
+}
+
+/// Waits until the app's log has `times` lines with `text`.
+pub async fn wait_for_log(log: &Path, text: &str, times: usize) -> Result<()> {
+    let deadline = Instant::now() + LONG;
+    loop {
+        let content = std::fs::read_to_string(log).unwrap_or_default();
+        if content.lines().filter(|line| line.contains(text)).count() >= times {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the app never logged {text:?} {times} times"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

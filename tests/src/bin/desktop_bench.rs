@@ -20,6 +20,7 @@
 
 use anyhow::{bail, Context, Result};
 use sightline_tests::display::{make_test_screen, Display, StubbedProfile};
+use sightline_tests::procs::{clock_ticks_per_second, cpu_ticks, process_tree, without_colours};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -131,26 +132,6 @@ async fn ambient_cpu(app: &Path, display: &Display, seconds: u64) -> Result<()> 
     Ok(())
 }
 
-fn clock_ticks_per_second() -> Result<f64> {
-    let output = std::process::Command::new("getconf").arg("CLK_TCK").output()?;
-    Ok(String::from_utf8(output.stdout)?.trim().parse()?)
-}
-
-/// User + system clock ticks of `root` alone, and of `root` with every
-/// process below it.
-fn cpu_ticks(root: u32) -> Result<(u64, u64)> {
-    let ticks = |pid: u32| -> u64 {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
-        let fields: Vec<&str> = after_name.split_whitespace().collect();
-        // utime and stime are the 14th and 15th fields; the 3rd is first here.
-        let field = |n: usize| fields.get(n).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        field(11) + field(12)
-    };
-    let tree = process_tree(root)?;
-    Ok((ticks(root), tree.into_iter().map(ticks).sum()))
-}
-
 /// Presses the region shortcut `times` times and reads how long the
 /// overlay took to paint (Esc closes it in between).
 async fn overlay_times(
@@ -204,24 +185,6 @@ region shortcut to painted overlay: first opening {first:.0} ms (a new web view)
     Ok(())
 }
 
-/// The log line without its terminal colour codes (`ESC [ ... m`).
-fn without_colours(line: &str) -> String {
-    let mut plain = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for code in chars.by_ref() {
-                if code == 'm' {
-                    break;
-                }
-            }
-        } else {
-            plain.push(c);
-        }
-    }
-    plain
-}
-
 type LogLines = Option<tokio::sync::mpsc::UnboundedReceiver<String>>;
 
 /// Starts the app and waits for its "sidebar interactive" log line; with
@@ -269,36 +232,6 @@ async fn start(
 
 fn kb_to_mb(kb: u64) -> f64 {
     kb as f64 / 1024.0
-}
-
-/// `root` and every process below it.
-fn process_tree(root: u32) -> Result<Vec<u32>> {
-    let mut parents = Vec::new();
-    for entry in std::fs::read_dir("/proc")? {
-        let Ok(pid) = entry?.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // The parent pid is the second field after the parenthesised name.
-        let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
-        if let Some(ppid) = after_name
-            .split_whitespace()
-            .nth(1)
-            .and_then(|p| p.parse::<u32>().ok())
-        {
-            parents.push((pid, ppid));
-        }
-    }
-    let mut tree = vec![root];
-    let mut index = 0;
-    while index < tree.len() {
-        let parent = tree[index];
-        tree.extend(parents.iter().filter(|(_, p)| *p == parent).map(|(pid, _)| *pid));
-        index += 1;
-    }
-    Ok(tree)
 }
 
 /// PSS in kB of `root` and every process below it, with their names.

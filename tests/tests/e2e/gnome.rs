@@ -24,7 +24,7 @@
 use anyhow::{Context, Result};
 use image::RgbaImage;
 use sightline_tests::display::{app_binary, StubbedProfile};
-use sightline_tests::gnome::{find_block, GnomeSession, HEIGHT, WIDTH};
+use sightline_tests::gnome::{wait_for_log, GnomeSession, HEIGHT, SIDEBAR, WIDTH};
 use sightline_tests::stub::{Behaviour, StubProvider};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -34,10 +34,6 @@ const PASSWORD: &str = "quartz-heron-meadow";
 const LONG: Duration = Duration::from_secs(30);
 /// Ctrl+Shift+Space, the region shortcut, as keysyms.
 const REGION_SHORTCUT: &str = "key:ffe3+ffe1+20";
-/// The sidebar's accent colour (light theme): its primary buttons.
-const ACCENT: [u8; 3] = [0x1f, 0x6f, 0xeb];
-/// The sidebar's default width.
-const SIDEBAR: u32 = 360;
 
 fn output_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../test-output/wayland")
@@ -64,34 +60,6 @@ fn decode(pixel: &image::Rgba<u8>) -> (u32, u32) {
     )
 }
 
-/// Waits until the app's log has `times` lines with `text`.
-async fn logged_times(log: &Path, text: &str, times: usize) -> Result<()> {
-    let deadline = Instant::now() + LONG;
-    loop {
-        let content = std::fs::read_to_string(log).unwrap_or_default();
-        if content.lines().filter(|line| line.contains(text)).count() >= times {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the app never logged {text:?} {times} times"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn start_app(session: &GnomeSession, config_dir: &Path, log: &Path) -> Result<Child> {
-    let output = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
-    Ok(session
-        .command(&app_binary()?)
-        .env("SIGHTLINE_CONFIG_DIR", config_dir)
-        .env("RUST_LOG", "info")
-        .stdout(output.try_clone()?)
-        .stderr(output)
-        .kill_on_drop(true)
-        .spawn()?)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_gnome_wayland_a_region_by_shortcut_reaches_the_model_pixel_for_pixel() -> Result<()> {
     let shots = output_dir();
@@ -111,10 +79,10 @@ async fn on_gnome_wayland_a_region_by_shortcut_reaches_the_model_pixel_for_pixel
     let log = shots.join("app.log");
     let _ = std::fs::remove_file(&log);
 
-    let mut app = start_app(&session, &config_dir, &log)?;
+    let mut app = session.start_app(&app_binary()?, &config_dir, &log, "info")?;
     let result = async {
-        logged_times(&log, "sidebar interactive", 1).await?;
-        logged_times(&log, "Connected", 1).await?;
+        wait_for_log(&log, "sidebar interactive", 1).await?;
+        wait_for_log(&log, "Connected", 1).await?;
         // The pattern in a native Wayland window, which takes the focus.
         let _viewer = session.show_picture("Pattern", &picture, true)?;
         walk(&session, &stub, &log, &config_dir, &mut app).await
@@ -160,23 +128,23 @@ async fn walk(
 
     // The first shortcut: the sidebar explains what GNOME will ask.
     session.input(&[REGION_SHORTCUT]).await?;
-    logged_times(log, "the selection overlay could not open", 1).await?;
-    grant_screen_access(
-        session,
-        config_dir,
-        "02-what-gnome-will-ask.png",
-        "03-gnome-asks.png",
-    )
-    .await?;
+    wait_for_log(log, "the selection overlay could not open", 1).await?;
+    session
+        .grant_screen_access(
+            config_dir,
+            &shots.join("02-what-gnome-will-ask.png"),
+            &shots.join("03-gnome-asks.png"),
+        )
+        .await?;
 
     region_by_shortcut(session, stub, log, 1, offset).await?;
 
     // A second start asks nothing: the shortcut opens the overlay at once.
     app.kill().await?;
     let _ = app.wait().await;
-    *app = start_app(session, config_dir, log)?;
-    logged_times(log, "sidebar interactive", 2).await?;
-    logged_times(log, "Connected", 2).await?;
+    *app = session.start_app(&app_binary()?, config_dir, log, "info")?;
+    wait_for_log(log, "sidebar interactive", 2).await?;
+    wait_for_log(log, "Connected", 2).await?;
     session.input(&["click:300,300"]).await?;
     let before = std::fs::read_to_string(log)?
         .lines()
@@ -191,45 +159,6 @@ async fn walk(
     Ok(())
 }
 
-/// The user reads the sidebar's explanation (saved as `explained`),
-/// presses Continue and answers GNOME's Screen Share dialog (saved as
-/// `asked`): the monitor, then Share.
-async fn grant_screen_access(
-    session: &GnomeSession,
-    config_dir: &Path,
-    explained: &str,
-    asked: &str,
-) -> Result<()> {
-    let shots = output_dir();
-    let sidebar_left = WIDTH - SIDEBAR;
-    let area = (sidebar_left, 60, SIDEBAR, 600);
-    let screen = session
-        .wait_for_screen("the explanation in the sidebar", LONG, |screen| {
-            find_block(screen, area, ACCENT, 120).is_some()
-        })
-        .await?;
-    screen.save(shots.join(explained))?;
-    let (x, y) = find_block(&screen, area, ACCENT, 120).context("no Continue button")?;
-    session.input(&[&format!("click:{x},{y}")]).await?;
-    let dialog = session
-        .wait_for_screen("GNOME's Screen Share dialog", LONG, |screen| {
-            let [r, g, b, _] = screen.get_pixel(960, 660).0;
-            r > 240 && g > 240 && b > 240
-        })
-        .await?;
-    dialog.save(shots.join(asked))?;
-    session
-        .input(&["click:960,581", "sleep:0.5", "click:1172,428"])
-        .await?;
-    let token = config_dir.join("screencast-token");
-    let deadline = Instant::now() + LONG;
-    while !token.exists() {
-        anyhow::ensure!(Instant::now() < deadline, "the consent was never stored");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
-}
-
 /// The shortcut with the Wayland window focused, a drag from (200, 150) to
 /// (500, 400), Enter, a question: the region reaches the model exactly.
 async fn region_by_shortcut(
@@ -241,7 +170,7 @@ async fn region_by_shortcut(
 ) -> Result<()> {
     let shots = output_dir();
     session.input(&[REGION_SHORTCUT]).await?;
-    logged_times(log, "selection overlay visible", opening).await?;
+    wait_for_log(log, "selection overlay visible", opening).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     session
         .save_screenshot(&shots.join(format!("{:02}-overlay.png", 3 + opening)))
@@ -251,7 +180,7 @@ async fn region_by_shortcut(
     session
         .input(&["key:ffe1", "drag:200,150,500,400", "sleep:0.3", "key:ff0d"])
         .await?;
-    logged_times(log, "region selected", opening).await?;
+    wait_for_log(log, "region selected", opening).await?;
     tokio::time::sleep(Duration::from_millis(700)).await;
     let before = stub.requests().len();
     stub.set(Behaviour::default());
@@ -356,17 +285,17 @@ async fn on_gnome_wayland_ambient_awareness_sends_changes_and_honours_the_gate()
     calm().save(&screen)?;
     let log = shots.join("ambient-app.log");
     let _ = std::fs::remove_file(&log);
-    let mut app = start_app(&session, &config_dir, &log)?;
+    let mut app = session.start_app(&app_binary()?, &config_dir, &log, "info")?;
     let result = async {
-        logged_times(&log, "sidebar interactive", 1).await?;
+        wait_for_log(&log, "sidebar interactive", 1).await?;
         let _notes = session.show_picture("Notes", &screen, true)?;
-        grant_screen_access(
-            &session,
-            &config_dir,
-            "11-ambient-asks-first.png",
-            "12-gnome-asks.png",
-        )
-        .await?;
+        session
+            .grant_screen_access(
+                &config_dir,
+                &shots.join("11-ambient-asks-first.png"),
+                &shots.join("12-gnome-asks.png"),
+            )
+            .await?;
         session.input(&["click:300,500"]).await?;
         ambient_walk(&session, &stub, &log, &screen, home.path()).await
     }
@@ -437,7 +366,7 @@ async fn ambient_walk(
         1,
         "a picture went while an excluded window had the focus"
     );
-    logged_times(log, "a window matching “Secret” has the focus", 1).await?;
+    wait_for_log(log, "a window matching “Secret” has the focus", 1).await?;
     session
         .save_screenshot(&shots.join("15-ambient-excluded.png"))
         .await?;
@@ -457,7 +386,7 @@ async fn ambient_walk(
         1,
         "a picture went while the focus could not be told"
     );
-    logged_times(log, "the focused window cannot be told", 1).await?;
+    wait_for_log(log, "the focused window cannot be told", 1).await?;
     session
         .save_screenshot(&shots.join("16-ambient-focus-unknown.png"))
         .await?;
