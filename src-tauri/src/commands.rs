@@ -4,7 +4,7 @@
 //! TypeScript. The commands are listed for the bindings in `bindings.rs`.
 
 use crate::ambient::Ambient;
-use crate::events::StatusChanged;
+use crate::events::{ScreenAccessChanged, StatusChanged};
 use crate::hotkeys;
 use crate::overlay::{self, Selecting};
 use crate::sidebar;
@@ -23,7 +23,8 @@ use sightline_client::settings::{CaptureSettings, Hotkeys, RewriteSettings, Sett
 use sightline_client::ClientError;
 use sightline_proto::ModeSummary;
 use tauri::ipc::Channel;
-use tauri::{AppHandle, State, WebviewWindow};
+use tauri::{AppHandle, Manager, State, WebviewWindow};
+use tauri_specta::Event;
 
 type Result<T> = std::result::Result<T, ClientError>;
 
@@ -131,7 +132,18 @@ pub async fn ask(
                     },
                 )
             })
-            .await?,
+            .await
+            .inspect_err(|error| {
+                // The sidebar explains what the desktop will ask.
+                if let ClientError::ScreenAccess(access) = error {
+                    let changed = ScreenAccessChanged {
+                        access: access.clone(),
+                    };
+                    if let Err(error) = changed.emit(window.app_handle()) {
+                        tracing::debug!(%error, "the sidebar did not hear of it");
+                    }
+                }
+            })?,
         )
     } else {
         None

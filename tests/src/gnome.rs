@@ -108,24 +108,7 @@ impl GnomeSession {
                 ],
             )
             .await?;
-        let mut process = session
-            .command(Path::new("/usr/bin/python3"))
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("apps/gnome-input.py"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()?;
-        let steps = process.stdin.take().context("the input helper's stdin")?;
-        let mut answers = BufReader::new(process.stdout.take().context("its stdout")?).lines();
-        let ready = answers.next_line().await?;
-        if ready.as_deref() != Some("ready") {
-            bail!("the input helper did not start: {ready:?}");
-        }
-        *session.input.lock().await = Some(Input {
-            _process: process,
-            steps,
-            answers,
-        });
+        session.restart_input().await?;
         // GNOME starts in the overview; Escape leaves it.
         session.input(&["key:ff1b"]).await?;
         Ok(session)
@@ -171,6 +154,29 @@ impl GnomeSession {
             );
         }
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Starts the input helper (again, where one ended).
+    pub async fn restart_input(&self) -> Result<()> {
+        let mut process = self
+            .command(Path::new("/usr/bin/python3"))
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("apps/gnome-input.py"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let steps = process.stdin.take().context("the input helper's stdin")?;
+        let mut answers = BufReader::new(process.stdout.take().context("its stdout")?).lines();
+        let ready = answers.next_line().await?;
+        if ready.as_deref() != Some("ready") {
+            bail!("the input helper did not start: {ready:?}");
+        }
+        *self.input.lock().await = Some(Input {
+            _process: process,
+            steps,
+            answers,
+        });
+        Ok(())
     }
 
     /// Keys and the pointer, as steps (`key:ffe3+ffe1+20`, `click:x,y`,
@@ -255,16 +261,8 @@ impl GnomeSession {
     /// Share — as a person would. Returns once the app stored the consent
     /// in `config_dir`.
     pub async fn grant_screen_access(&self, config_dir: &Path, explained: &Path, asked: &Path) -> Result<()> {
-        let sidebar_left = WIDTH - SIDEBAR;
-        let area = (sidebar_left, 60, SIDEBAR, 600);
-        let screen = self
-            .wait_for_screen("the explanation in the sidebar", LONG, |screen| {
-                find_block(screen, area, ACCENT, 120).is_some()
-            })
+        self.press_sidebar_button("the explanation in the sidebar", explained)
             .await?;
-        screen.save(explained)?;
-        let (x, y) = find_block(&screen, area, ACCENT, 120).context("no Continue button")?;
-        self.input(&[&format!("click:{x},{y}")]).await?;
         let dialog = self
             .wait_for_screen("GNOME's Screen Share dialog", LONG, |screen| {
                 let [r, g, b, _] = screen.get_pixel(960, 660).0;
@@ -281,6 +279,21 @@ impl GnomeSession {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Ok(())
+    }
+
+    /// Waits for a primary (accent-coloured) button near the top of the
+    /// sidebar, as a person looks for it, saves the picture to `picture`
+    /// and clicks the button.
+    pub async fn press_sidebar_button(&self, what: &str, picture: &Path) -> Result<()> {
+        let area = (WIDTH - SIDEBAR, 60, SIDEBAR, 600);
+        let screen = self
+            .wait_for_screen(what, LONG, |screen| {
+                find_block(screen, area, ACCENT, 120).is_some()
+            })
+            .await?;
+        screen.save(picture)?;
+        let (x, y) = find_block(&screen, area, ACCENT, 120).context("no button")?;
+        self.input(&[&format!("click:{x},{y}")]).await
     }
 
     /// Starts `tests/apps/picture.py` showing `picture` in a maximised

@@ -95,7 +95,6 @@ impl AmbientEnv for LiveEnv {
     }
 
     fn look(&mut self) -> Result<Thumbnail, ClientError> {
-        let started = std::time::Instant::now();
         // Excluded windows that are on screen without the focus are
         // blanked like our own: found before the grab, painted over before
         // the frame is compared or encoded.
@@ -129,10 +128,6 @@ impl AmbientEnv for LiveEnv {
         if let Some(old) = self.frame.replace(frame) {
             self.screens.recycle(old);
         }
-        tracing::debug!(
-            elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-            "looked at the screen"
-        );
         Ok(thumbnail)
     }
 

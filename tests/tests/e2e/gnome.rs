@@ -396,5 +396,6 @@ async fn ambient_walk(
     session.input(&["click:300,500"]).await?;
     replace(screen, &tiles(21))?;
     wait_for_requests(stub, 2, cooldown * 3).await?;
+
     Ok(())
 }
