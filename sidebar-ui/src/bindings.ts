@@ -93,8 +93,6 @@ export const commands = {
 	 *  for the user's answer.
 	 */
 	askScreenAccess: () => typedError<ScreenAccess, ClientError>(__TAURI_INVOKE("ask_screen_access")),
-	/**  What this session offers each desktop job. */
-	capabilities: () => __TAURI_INVOKE<Capabilities>("capabilities"),
 };
 
 /** Events */
@@ -161,22 +159,6 @@ export type AmbientStatus = {
 export type CaPreview = {
 	pem: string,
 	fingerprint: string,
-};
-
-/**
- *  What this session offers each desktop job, in the user's words where it
- *  does not.
- */
-export type Capabilities = {
-	/**  A sentence naming the session ("GNOME on Wayland"). */
-	session: string,
-	/**
-	 *  Why typing into other applications does not work here, if it does
-	 *  not.
-	 */
-	typing: string | null,
-	/**  Why global shortcuts do not work here, if they do not. */
-	shortcuts: string | null,
 };
 
 /**  How pictures of the screen are prepared for upload. */

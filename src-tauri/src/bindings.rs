@@ -46,7 +46,6 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             commands::upload_log,
             commands::screen_access,
             commands::ask_screen_access,
-            commands::capabilities,
         ])
         .events(collect_events![
             events::StatusChanged,

@@ -4,7 +4,7 @@
 //! TypeScript. The commands are listed for the bindings in `bindings.rs`.
 
 use crate::ambient::Ambient;
-use crate::events::{ScreenAccessChanged, StatusChanged};
+use crate::events::StatusChanged;
 use crate::hotkeys;
 use crate::overlay::{self, Selecting};
 use crate::sidebar;
@@ -16,15 +16,14 @@ use sightline_client::desktop::chat::{ChatEvent, Question};
 use sightline_client::desktop::login::{CodeNeeded, LoggedIn};
 use sightline_client::desktop::onboarding::{CaPreview, ImportRequest};
 use sightline_client::desktop::Overview;
-use sightline_client::platform::{self, Capabilities, ScreenAccess};
+use sightline_client::platform::{self, ScreenAccess};
 use sightline_client::rewrite::session::{InjectionEntry, RewriteAsk, RewritePanel};
 use sightline_client::rewrite::{diff, Injected};
 use sightline_client::settings::{CaptureSettings, Hotkeys, RewriteSettings, Settings};
 use sightline_client::ClientError;
 use sightline_proto::ModeSummary;
 use tauri::ipc::Channel;
-use tauri::{AppHandle, Manager, State, WebviewWindow};
-use tauri_specta::Event;
+use tauri::{AppHandle, State, WebviewWindow};
 
 type Result<T> = std::result::Result<T, ClientError>;
 
@@ -132,18 +131,7 @@ pub async fn ask(
                     },
                 )
             })
-            .await
-            .inspect_err(|error| {
-                // The sidebar explains what the desktop will ask.
-                if let ClientError::ScreenAccess(access) = error {
-                    let changed = ScreenAccessChanged {
-                        access: access.clone(),
-                    };
-                    if let Err(error) = changed.emit(window.app_handle()) {
-                        tracing::debug!(%error, "the sidebar did not hear of it");
-                    }
-                }
-            })?,
+            .await?,
         )
     } else {
         None
@@ -367,11 +355,4 @@ pub async fn ask_screen_access(state: State<'_, AppState>) -> Result<ScreenAcces
     tauri::async_runtime::spawn_blocking(move || screens.ask())
         .await
         .map_err(|e| ClientError::Io(e.to_string()))?
-}
-
-/// What this session offers each desktop job.
-#[tauri::command]
-#[specta::specta]
-pub fn capabilities(state: State<'_, AppState>) -> Capabilities {
-    state.capabilities.clone()
 }

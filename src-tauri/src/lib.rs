@@ -96,7 +96,6 @@ pub fn run(config_dir: PathBuf, started: std::time::Instant, action: Option<Acti
                 seat,
                 screens: platform.screens.clone(),
                 shortcuts: platform.shortcuts,
-                capabilities: platform.capabilities.clone(),
                 started,
             });
             let handle = app.handle().clone();

@@ -5,7 +5,7 @@
 
 use sightline_client::clipboard::Clipboard;
 use sightline_client::desktop::Desktop;
-use sightline_client::platform::{Capabilities, Screens, ShortcutRoute};
+use sightline_client::platform::{Screens, ShortcutRoute};
 use sightline_client::seat::Seat;
 use sightline_client::ClientError;
 use std::sync::Arc;
@@ -20,8 +20,6 @@ pub struct AppState {
     /// The monitors and their frames, through this session's backend.
     pub screens: Arc<dyn Screens>,
     pub shortcuts: ShortcutRoute,
-    /// What this session offers each job, in words for the sidebar.
-    pub capabilities: Capabilities,
     /// When the process began, for the start-up time in the log.
     pub started: std::time::Instant,
 }
@@ -32,7 +30,6 @@ impl std::fmt::Debug for AppState {
             .field("desktop", &self.desktop)
             .field("seat", &self.seat)
             .field("shortcuts", &self.shortcuts)
-            .field("capabilities", &self.capabilities)
             .finish_non_exhaustive()
     }
 }

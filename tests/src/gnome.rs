@@ -335,22 +335,6 @@ impl Drop for GnomeSession {
     }
 }
 
-/// Waits until the app's log has `times` lines with `text`.
-pub async fn wait_for_log(log: &Path, text: &str, times: usize) -> Result<()> {
-    let deadline = Instant::now() + LONG;
-    loop {
-        let content = std::fs::read_to_string(log).unwrap_or_default();
-        if content.lines().filter(|line| line.contains(text)).count() >= times {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the app never logged {text:?} {times} times"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// The centre of the topmost run of at least `min_width` pixels of `colour`
 /// inside `area` (x, y, width, height) of `picture`, and of the rows below
 /// it that have the run too: where a person sees a button of that colour.

@@ -14,6 +14,7 @@ pub mod display;
 pub mod gnome;
 pub mod login;
 pub mod mail;
+pub mod pictures;
 pub mod procs;
 pub mod provision;
 pub mod server;

@@ -2,6 +2,8 @@
 //! processes below them (from `/proc`), and their log lines.
 
 use anyhow::Result;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 pub fn clock_ticks_per_second() -> Result<f64> {
     let output = std::process::Command::new("getconf").arg("CLK_TCK").output()?;
@@ -69,4 +71,20 @@ pub fn without_colours(line: &str) -> String {
         }
     }
     plain
+}
+
+/// Waits (up to 30 s) until the log at `log` has `times` lines with `text`.
+pub async fn wait_for_log(log: &Path, text: &str, times: usize) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let content = std::fs::read_to_string(log).unwrap_or_default();
+        if content.lines().filter(|line| line.contains(text)).count() >= times {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the app never logged {text:?} {times} times"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -127,6 +127,20 @@ impl StubProvider {
     }
 
     /// The JSON bodies received so far.
+    /// Waits until `wanted` requests have arrived, or fails after `timeout`.
+    pub async fn wait_for_requests(&self, wanted: usize, timeout: std::time::Duration) -> anyhow::Result<()> {
+        let deadline = std::time::Instant::now() + timeout;
+        while self.requests().len() < wanted {
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "{} requests reached the model, {wanted} expected",
+                self.requests().len()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Ok(())
+    }
+
     pub fn requests(&self) -> Vec<serde_json::Value> {
         self.shared
             .requests

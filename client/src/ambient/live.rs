@@ -108,12 +108,7 @@ impl AmbientEnv for LiveEnv {
             );
         }
         tracing::debug!(?blanked, "looking at the screen");
-        let monitors = self.screens.monitors()?;
-        let primary = monitors
-            .iter()
-            .find(|monitor| monitor.primary)
-            .ok_or_else(|| ClientError::Capture("no monitor found".into()))?;
-        let mut frame = self.screens.grab(primary)?;
+        let (primary, mut frame) = crate::platform::grab_primary(self.screens.as_ref())?;
         for own in blanked {
             if let Some(rect) = own.intersect(&primary.bounds) {
                 frame.fill(

@@ -205,6 +205,7 @@ fn run(
 ) {
     let mut scheduler = Scheduler::new(settings, Instant::now());
     let mut last_gate: Option<Gate> = None;
+    let mut last_failure: Option<ClientError> = None;
     let mut board = Board {
         shell: shell.clone(),
         status: AmbientStatus {
@@ -265,6 +266,7 @@ fn run(
             }
             Outcome::Sent { trigger, difference } => {
                 last_gate = None;
+                last_failure = None;
                 tracing::info!(?trigger, difference, "the screen changed; sent");
                 board.update(|status| {
                     status.indicator = Indicator::Watching;
@@ -273,7 +275,12 @@ fn run(
                 });
             }
             Outcome::Failed(error) => {
-                tracing::warn!(%error, "ambient awareness could not look or send");
+                // Once per kind of failure: a refused screen share fails
+                // every tick until the user answers.
+                if last_failure.as_ref() != Some(&error) {
+                    tracing::warn!(%error, "ambient awareness could not look or send");
+                    last_failure = Some(error.clone());
+                }
                 board.update(|status| {
                     status.indicator = Indicator::Watching;
                     status.problem = Some(error);
@@ -281,6 +288,7 @@ fn run(
             }
             Outcome::CoolingDown | Outcome::Baseline | Outcome::Unchanged(_) => {
                 last_gate = None;
+                last_failure = None;
                 board.update(|status| status.indicator = Indicator::Watching);
             }
         }

@@ -4,9 +4,10 @@
 //!
 //! - [`Screens`]: the monitors and their frames (region selection, "attach
 //!   screen", ambient looks);
-//! - [`crate::seat::Seat`]: the focused window and visible windows, the
-//!   keyboard and the clipboard (rewrite, the privacy gate);
-//! - [`Shortcuts`]: global shortcuts that fire whichever window has the
+//! - [`crate::seat::Windows`] and [`crate::seat::Seat`]: the focused and
+//!   visible windows (the privacy gate), the keyboard and the clipboard
+//!   (rewrite);
+//! - [`ShortcutRoute`]: how global shortcuts fire whichever window has the
 //!   focus.
 //!
 //! [`Platform::detect`] picks the backends at start from the session
@@ -15,8 +16,9 @@
 //! desktop's version number. X11 sessions get the X11 backend
 //! ([`x11`]); GNOME on Wayland gets [`gnome`] (ScreenCast portal and
 //! PipeWire for frames, GNOME's own keybindings for shortcuts). Where a
-//! session lacks what a job needs, the backend says so in words a person
-//! understands ([`Capabilities`]), and the sidebar shows them.
+//! session lacks what a job needs, that job says so in words a person
+//! understands: `ScreenAccess::Unavailable`, `ClientError::FocusUnknown`,
+//! the seat's refusal to type.
 
 pub(crate) mod access;
 pub(crate) mod action;
@@ -68,37 +70,19 @@ pub fn install_desktop_shortcuts(
     }
 }
 
-/// What this session offers each desktop job, in the user's words where it
-/// does not.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[cfg_attr(feature = "specta", derive(specta::Type))]
-pub struct Capabilities {
-    /// A sentence naming the session ("GNOME on Wayland").
-    pub session: String,
-    /// Why typing into other applications does not work here, if it does
-    /// not.
-    pub typing: Option<String>,
-    /// Why global shortcuts do not work here, if they do not.
-    pub shortcuts: Option<String>,
-}
-
 /// The backends chosen for this session.
 pub struct Platform {
-    pub session: DisplayServer,
     pub screens: Arc<dyn Screens>,
     /// The focused and visible windows where the seat (which types into
     /// other apps, and knows them too) is not available.
     pub windows: Option<Arc<dyn crate::seat::Windows>>,
     pub shortcuts: ShortcutRoute,
-    pub capabilities: Capabilities,
 }
 
 impl std::fmt::Debug for Platform {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Platform")
-            .field("session", &self.session)
             .field("shortcuts", &self.shortcuts)
-            .field("capabilities", &self.capabilities)
             .finish_non_exhaustive()
     }
 }
@@ -106,80 +90,38 @@ impl std::fmt::Debug for Platform {
 impl Platform {
     /// Picks the backends for the session this process runs in; state the
     /// backends keep (the cast's restore token) lives in `config_dir`.
+    /// What a session lacks is said where it shows: the seat's refusal for
+    /// typing (`seat::injection_blocked`), `ScreenAccess::Unavailable` for
+    /// the screen, a logged warning for a shortcut that cannot be had.
     pub fn detect(config_dir: &Path) -> Self {
-        let session = DisplayServer::current();
-        match session {
+        match DisplayServer::current() {
             #[cfg(target_os = "linux")]
-            DisplayServer::Wayland {
-                gnome: true,
-                xwayland,
-            } => Self::gnome(session, xwayland, config_dir),
-            DisplayServer::Wayland { .. } => {
+            DisplayServer::Wayland { gnome: true, .. } => Self::gnome(config_dir),
+            _ => {
                 let _ = config_dir;
                 Self {
-                    session,
                     screens: Arc::new(x11::X11Screens),
                     windows: None,
                     shortcuts: ShortcutRoute::KeyGrabs,
-                    capabilities: Capabilities {
-                        session: "a Wayland desktop other than GNOME".into(),
-                        typing: Some(
-                            "this Wayland desktop offers no supported way to type into other applications"
-                                .into(),
-                        ),
-                        shortcuts: Some(
-                            "global shortcuts work only while Sightline has the focus on this Wayland desktop"
-                                .into(),
-                        ),
-                    },
                 }
             }
-            _ => Self {
-                session,
-                screens: Arc::new(x11::X11Screens),
-                windows: None,
-                shortcuts: ShortcutRoute::KeyGrabs,
-                capabilities: Capabilities {
-                    session: match session {
-                        DisplayServer::X11 => "X11".into(),
-                        _ => "this desktop".into(),
-                    },
-                    typing: crate::seat::injection_blocked(),
-                    shortcuts: None,
-                },
-            },
         }
     }
-}
 
-impl Platform {
     /// GNOME on Wayland, after asking the portals what they offer.
     #[cfg(target_os = "linux")]
-    fn gnome(session: DisplayServer, xwayland: bool, config_dir: &Path) -> Self {
-        let shortcuts_available = gnome::shortcuts::available();
+    fn gnome(config_dir: &Path) -> Self {
         Self {
-            session,
             screens: Arc::new(gnome::screens::GnomeScreens::new(
                 config_dir.join("screencast-token"),
                 gnome::screen_cast_problem(),
             )),
             windows: Some(Arc::new(gnome::windows::GnomeWindows::open())),
-            shortcuts: if shortcuts_available {
+            shortcuts: if gnome::shortcuts::available() {
                 ShortcutRoute::GnomeKeybindings
             } else {
+                tracing::warn!("GNOME's keyboard settings are missing: shortcuts work only while Sightline has the focus");
                 ShortcutRoute::KeyGrabs
-            },
-            capabilities: Capabilities {
-                session: "GNOME on Wayland".into(),
-                typing: Some(if xwayland {
-                    "on GNOME Wayland, Sightline cannot yet type into other applications".into()
-                } else {
-                    "this GNOME session runs no XWayland, which Sightline needs".into()
-                }),
-                shortcuts: (!shortcuts_available).then(|| {
-                    "GNOME's keyboard settings are missing, so shortcuts work only while Sightline has the focus"
-                        .into()
-                }),
             },
         }
     }

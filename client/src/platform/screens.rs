@@ -34,11 +34,6 @@ pub trait Screens: Send + Sync {
     fn on_access_change(&self, listener: AccessListener) {
         drop(listener);
     }
-    /// What the sidebar should tell the user while frames are being taken
-    /// (GNOME's screen-sharing indicator), if anything.
-    fn while_seeing(&self) -> Option<&'static str> {
-        None
-    }
 }
 
 /// Grabs the primary monitor (or the first one).

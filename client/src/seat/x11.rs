@@ -223,16 +223,7 @@ impl X11 {
     /// focus-stealing prevention lets it through).
     pub fn activate(&self, window: u64) -> Result<(), ClientError> {
         let window = Window::try_from(window).map_err(|_| failed("not an X window id"))?;
-        let conn = lock(&self.conn);
-        let event = ClientMessageEvent::new(32, window, self.atoms.active_window, [2, 0, 0, 0, 0]);
-        conn.send_event(
-            false,
-            self.root,
-            EventMask::SUBSTRUCTURE_REDIRECT | EventMask::SUBSTRUCTURE_NOTIFY,
-            event,
-        )
-        .map_err(failed)?;
-        conn.flush().map_err(failed)
+        request_focus(&lock(&self.conn), self.root, self.atoms.active_window, window)
     }
 
     /// Whether Shift, Ctrl, Alt or Super is held down right now.
@@ -333,6 +324,25 @@ fn process_name(pid: u32) -> Option<String> {
         .map(|name| name.trim().to_owned())
 }
 
+/// `_NET_ACTIVE_WINDOW` for `window`, marked as coming from a pager
+/// (source 2): window managers honour that over their focus-stealing rules.
+fn request_focus(
+    conn: &RustConnection,
+    root: Window,
+    active: Atom,
+    window: Window,
+) -> Result<(), ClientError> {
+    let event = ClientMessageEvent::new(32, window, active, [2, 0, 0, 0, 0]);
+    conn.send_event(
+        false,
+        root,
+        EventMask::SUBSTRUCTURE_REDIRECT | EventMask::SUBSTRUCTURE_NOTIFY,
+        event,
+    )
+    .map_err(failed)?;
+    conn.flush().map_err(failed)
+}
+
 /// Asks the window manager to give the keyboard focus to `window`, one of
 /// the app's own X windows. The request says it comes from a pager (source
 /// 2): on GNOME Wayland mutter refuses an application's own request while
@@ -357,15 +367,7 @@ pub fn activate_own(window: u64) -> Result<(), ClientError> {
         .atom;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
     loop {
-        let event = ClientMessageEvent::new(32, window, active, [2, 0, 0, 0, 0]);
-        conn.send_event(
-            false,
-            root,
-            EventMask::SUBSTRUCTURE_REDIRECT | EventMask::SUBSTRUCTURE_NOTIFY,
-            event,
-        )
-        .map_err(failed)?;
-        conn.flush().map_err(failed)?;
+        request_focus(&conn, root, active, window)?;
         std::thread::sleep(std::time::Duration::from_millis(40));
         let focused = conn
             .get_property(false, root, active, AtomEnum::WINDOW, 0, 1)

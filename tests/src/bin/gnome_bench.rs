@@ -16,8 +16,8 @@
 
 use anyhow::{bail, Context, Result};
 use sightline_tests::display::StubbedProfile;
-use sightline_tests::gnome::{wait_for_log, GnomeSession};
-use sightline_tests::procs::{clock_ticks_per_second, cpu_ticks, without_colours};
+use sightline_tests::gnome::GnomeSession;
+use sightline_tests::procs::{clock_ticks_per_second, cpu_ticks, wait_for_log, without_colours};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 

@@ -11,6 +11,7 @@
 use anyhow::{ensure, Context, Result};
 use image::RgbaImage;
 use sightline_tests::display::{app_binary, Display, Driver, StubbedProfile, TextPad};
+use sightline_tests::pictures::{calm, tiles};
 use sightline_tests::stub::{Behaviour, StubProvider};
 use sightline_tests::webdriver::WebDriver;
 use std::path::{Path, PathBuf};
@@ -22,24 +23,6 @@ const COOLDOWN_SECS: u32 = 5;
 
 fn output_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../test-output/ambient")
-}
-
-/// A calm screen: a soft vertical gradient.
-fn calm() -> RgbaImage {
-    RgbaImage::from_fn(1920, 1080, |_, y| image::Rgba([40, 60, (80 + y / 8) as u8, 255]))
-}
-
-/// A busy one: coloured tiles, 60 px each.
-fn tiles(seed: u32) -> RgbaImage {
-    RgbaImage::from_fn(1920, 1080, |x, y| {
-        let tile = (x / 60) * 7 + (y / 60) * 13 + seed;
-        image::Rgba([
-            (tile * 37 % 256) as u8,
-            (tile * 91 % 256) as u8,
-            (tile * 53 % 256) as u8,
-            255,
-        ])
-    })
 }
 
 async fn show(display: &Display, picture: &RgbaImage, dir: &Path, name: &str) -> Result<()> {
@@ -70,7 +53,7 @@ async fn ambient_awareness_sends_one_change_once_and_nothing_of_excluded_windows
     });
 
     let display = Display::start().await?;
-    show(&display, &calm(), home.path(), "calm").await?;
+    show(&display, &calm(1920, 1080), home.path(), "calm").await?;
     // On screen before the app starts, so its first look already has it.
     let notes = TextPad::start(&display, "Notes", "meeting notes", home.path()).await?;
     let driver_process = Driver::start(
@@ -102,19 +85,6 @@ async fn wait_for_indicator(driver: &WebDriver, wanted: &str) -> Result<()> {
             LONG,
         )
         .await?;
-    Ok(())
-}
-
-async fn wait_for_requests(stub: &StubProvider, wanted: usize, timeout: Duration) -> Result<()> {
-    let deadline = Instant::now() + timeout;
-    while stub.requests().len() < wanted {
-        ensure!(
-            Instant::now() < deadline,
-            "{} pictures reached the model, {wanted} expected",
-            stub.requests().len()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     Ok(())
 }
 
@@ -179,7 +149,7 @@ async fn walk(
     // One change, made while the user types in the editor: the timer
     // waits for the typing pause (keys seen through the input listener),
     // then one picture goes.
-    let busy = tiles(0);
+    let busy = tiles(1920, 1080, 0);
     let typing = display.run(
         "xdotool",
         &[
@@ -197,7 +167,7 @@ async fn walk(
     let (typed, changed) = tokio::join!(typing, change);
     typed?;
     changed?;
-    wait_for_requests(stub, 1, cooldown * 3).await?;
+    stub.wait_for_requests(1, cooldown * 3).await?;
     let (mime, jpeg) = stub.last_image()?;
     assert_eq!(mime, "image/jpeg", "screens go as JPEG");
     let upstream = stub
@@ -267,7 +237,7 @@ async fn walk(
         .run("xdotool", &["windowactivate", "--sync", &vault.window])
         .await?;
     wait_for_indicator(driver, "excluded").await?;
-    let other = tiles(5);
+    let other = tiles(1920, 1080, 5);
     show(display, &other, home, "other").await?;
     tokio::time::sleep(cooldown * 2 + Duration::from_secs(2)).await;
     assert_eq!(
@@ -286,7 +256,7 @@ async fn walk(
         .run("xdotool", &["windowactivate", "--sync", &notes.window])
         .await?;
     wait_for_indicator(driver, "watching").await?;
-    wait_for_requests(stub, 2, cooldown * 3).await?;
+    stub.wait_for_requests(2, cooldown * 3).await?;
     let (_, jpeg) = stub.last_image()?;
     std::fs::write(shots.join("04-sent-with-excluded-window-blanked.jpg"), &jpeg)?;
     let sent = image::load_from_memory(&jpeg)?.to_rgba8();

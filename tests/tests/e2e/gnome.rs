@@ -24,7 +24,9 @@
 use anyhow::{Context, Result};
 use image::RgbaImage;
 use sightline_tests::display::{app_binary, StubbedProfile};
-use sightline_tests::gnome::{wait_for_log, GnomeSession, HEIGHT, SIDEBAR, WIDTH};
+use sightline_tests::gnome::{GnomeSession, HEIGHT, SIDEBAR, WIDTH};
+use sightline_tests::pictures::{calm, position_of, position_pattern, tiles};
+use sightline_tests::procs::wait_for_log;
 use sightline_tests::stub::{Behaviour, StubProvider};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -37,27 +39,6 @@ const REGION_SHORTCUT: &str = "key:ffe3+ffe1+20";
 
 fn output_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../test-output/wayland")
-}
-
-/// Every pixel tells where it is: x in red and blue, y in green and blue.
-fn pattern() -> RgbaImage {
-    RgbaImage::from_fn(WIDTH, HEIGHT, |x, y| {
-        image::Rgba([
-            (x % 256) as u8,
-            (y % 256) as u8,
-            ((x / 256) * 16 + y / 256) as u8,
-            255,
-        ])
-    })
-}
-
-/// Which pattern pixel `pixel` is.
-fn decode(pixel: &image::Rgba<u8>) -> (u32, u32) {
-    let [r, g, b, _] = pixel.0;
-    (
-        u32::from(r) + 256 * u32::from(b / 16),
-        u32::from(g) + 256 * u32::from(b % 16),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,7 +56,7 @@ async fn on_gnome_wayland_a_region_by_shortcut_reaches_the_model_pixel_for_pixel
     .await?;
     let session = GnomeSession::start().await?;
     let picture = home.path().join("pattern.png");
-    pattern().save(&picture)?;
+    position_pattern(WIDTH, HEIGHT).save(&picture)?;
     let log = shots.join("app.log");
     let _ = std::fs::remove_file(&log);
 
@@ -110,16 +91,16 @@ async fn walk(
         .wait_for_screen("the pattern beside the sidebar", LONG, |screen| {
             // The pattern is on screen near where it was drawn (below
             // GNOME's top bar).
-            let (x, y) = decode(screen.get_pixel(300, 300));
+            let (x, y) = position_of(screen.get_pixel(300, 300));
             (200..=300).contains(&x) && (200..=300).contains(&y)
         })
         .await?;
     screen.save(shots.join("01-docked-above-a-wayland-window.png"))?;
-    let (px, py) = decode(screen.get_pixel(300, 300));
+    let (px, py) = position_of(screen.get_pixel(300, 300));
     let offset = (300 - px as i64, 300 - py as i64);
     for y in (100..HEIGHT).step_by(97) {
         let pixel = screen.get_pixel(sidebar_left + 100, y);
-        let (x, py) = decode(pixel);
+        let (x, py) = position_of(pixel);
         assert!(
             (x as i64 + offset.0, py as i64 + offset.1) != ((sidebar_left + 100) as i64, y as i64),
             "the pattern shows through where the sidebar should be (y {y})"
@@ -200,7 +181,7 @@ async fn region_by_shortcut(
     assert_eq!(mime, "image/png", "regions go lossless");
     let region = image::load_from_memory(&png)?.to_rgba8();
     assert_eq!(region.dimensions(), (300, 250));
-    let pattern = pattern();
+    let pattern = position_pattern(WIDTH, HEIGHT);
     for (x, y, pixel) in region.enumerate_pixels() {
         let px = u32::try_from(200 + i64::from(x) - offset.0)?;
         let py = u32::try_from(150 + i64::from(y) - offset.1)?;
@@ -209,45 +190,12 @@ async fn region_by_shortcut(
     Ok(())
 }
 
-/// A calm screen: a soft vertical gradient.
-fn calm() -> RgbaImage {
-    RgbaImage::from_fn(WIDTH, HEIGHT, |_, y| {
-        image::Rgba([40, 60, (80 + y / 8) as u8, 255])
-    })
-}
-
-/// A busy one: coloured tiles, 60 px each.
-fn tiles(seed: u32) -> RgbaImage {
-    RgbaImage::from_fn(WIDTH, HEIGHT, |x, y| {
-        let tile = (x / 60) * 7 + (y / 60) * 13 + seed;
-        image::Rgba([
-            (tile * 37 % 256) as u8,
-            (tile * 91 % 256) as u8,
-            (tile * 53 % 256) as u8,
-            255,
-        ])
-    })
-}
-
 /// Replaces the picture a `picture.py` window shows (it notices the new
 /// file within a fifth of a second).
 fn replace(path: &Path, picture: &RgbaImage) -> Result<()> {
     let fresh = path.with_extension("new.png");
     picture.save(&fresh)?;
     std::fs::rename(&fresh, path)?;
-    Ok(())
-}
-
-async fn wait_for_requests(stub: &StubProvider, wanted: usize, timeout: Duration) -> Result<()> {
-    let deadline = Instant::now() + timeout;
-    while stub.requests().len() < wanted {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "{} pictures reached the model, {wanted} expected",
-            stub.requests().len()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     Ok(())
 }
 
@@ -282,7 +230,7 @@ async fn on_gnome_wayland_ambient_awareness_sends_changes_and_honours_the_gate()
     });
     let session = GnomeSession::start().await?;
     let screen = home.path().join("screen.png");
-    calm().save(&screen)?;
+    calm(WIDTH, HEIGHT).save(&screen)?;
     let log = shots.join("ambient-app.log");
     let _ = std::fs::remove_file(&log);
     let mut app = session.start_app(&app_binary()?, &config_dir, &log, "info")?;
@@ -331,9 +279,9 @@ async fn ambient_walk(
         .await?;
 
     // One change: one picture, of the screen.
-    let busy = tiles(0);
+    let busy = tiles(WIDTH, HEIGHT, 0);
     replace(screen, &busy)?;
-    wait_for_requests(stub, 1, cooldown * 3).await?;
+    stub.wait_for_requests(1, cooldown * 3).await?;
     let (mime, jpeg) = stub.last_image()?;
     assert_eq!(mime, "image/jpeg", "screens go as JPEG");
     let upstream = stub
@@ -359,7 +307,7 @@ async fn ambient_walk(
     let mut secret = session.show_picture("Secret plans", &secret_picture, true)?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     session.input(&[ALT_TAB, "sleep:1"]).await?;
-    replace(&secret_picture, &tiles(5))?;
+    replace(&secret_picture, &tiles(WIDTH, HEIGHT, 5))?;
     tokio::time::sleep(cooldown * 3).await;
     assert_eq!(
         stub.requests().len(),
@@ -379,7 +327,7 @@ async fn ambient_walk(
     let mut mute = session.show_picture("Mute", &mute_picture, false)?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     session.input(&["click:300,500", ALT_TAB, "sleep:1"]).await?;
-    replace(&mute_picture, &tiles(13))?;
+    replace(&mute_picture, &tiles(WIDTH, HEIGHT, 13))?;
     tokio::time::sleep(cooldown * 3).await;
     assert_eq!(
         stub.requests().len(),
@@ -394,8 +342,8 @@ async fn ambient_walk(
 
     // The focus is back on Notes: a change goes.
     session.input(&["click:300,500"]).await?;
-    replace(screen, &tiles(21))?;
-    wait_for_requests(stub, 2, cooldown * 3).await?;
+    replace(screen, &tiles(WIDTH, HEIGHT, 21))?;
+    stub.wait_for_requests(2, cooldown * 3).await?;
 
     Ok(())
 }

@@ -14,6 +14,8 @@
 use anyhow::{Context, Result};
 use image::RgbaImage;
 use sightline_tests::display::{app_binary, Display, StubbedProfile};
+use sightline_tests::pictures::position_pattern;
+use sightline_tests::procs::wait_for_log;
 use sightline_tests::stub::{Behaviour, StubProvider};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -23,18 +25,6 @@ const LONG: Duration = Duration::from_secs(30);
 
 fn output_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../test-output/region")
-}
-
-/// Every pixel tells where it is: x in red and blue, y in green and blue.
-fn pattern() -> RgbaImage {
-    RgbaImage::from_fn(1920, 1080, |x, y| {
-        image::Rgba([
-            (x % 256) as u8,
-            (y % 256) as u8,
-            ((x / 256) * 16 + y / 256) as u8,
-            255,
-        ])
-    })
 }
 
 /// How many overlay windows are on screen.
@@ -74,7 +64,7 @@ async fn a_dragged_region_reaches_the_model_pixel_for_pixel() -> Result<()> {
 
     let display = Display::start().await?;
     let picture = home.path().join("pattern.png");
-    let pattern = pattern();
+    let pattern = position_pattern(1920, 1080);
     pattern.save(&picture)?;
     display.set_background(&picture).await?;
     let log = shots.join("app.log");
@@ -95,31 +85,10 @@ async fn a_dragged_region_reaches_the_model_pixel_for_pixel() -> Result<()> {
     result
 }
 
-/// Waits until the app's log has a line with `text`.
-async fn logged(log: &std::path::Path, text: &str) -> Result<()> {
-    logged_times(log, text, 1).await
-}
-
-/// Waits until the app's log has `times` lines with `text`.
-async fn logged_times(log: &std::path::Path, text: &str, times: usize) -> Result<()> {
-    let deadline = Instant::now() + LONG;
-    loop {
-        let content = std::fs::read_to_string(log).unwrap_or_default();
-        if content.lines().filter(|line| line.contains(text)).count() >= times {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the app never logged {text:?} {times} times"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// The overlay of the `opening`th shortcut press has painted its frame
 /// (only then does it take a selection).
 async fn painted(log: &std::path::Path, opening: usize) -> Result<()> {
-    logged_times(log, "selection overlay visible", opening).await
+    wait_for_log(log, "selection overlay visible", opening).await
 }
 
 async fn walk(
@@ -130,8 +99,8 @@ async fn walk(
     dir: &std::path::Path,
 ) -> Result<()> {
     let shots = output_dir();
-    logged(log, "sidebar interactive").await?;
-    logged(log, "Connected").await?;
+    wait_for_log(log, "sidebar interactive", 1).await?;
+    wait_for_log(log, "Connected", 1).await?;
 
     // Esc cancels: the overlay closes and nothing is sent.
     display.run("xdotool", &["key", "ctrl+shift+space"]).await?;

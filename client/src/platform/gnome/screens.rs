@@ -34,6 +34,8 @@ struct Cast {
     portal: Portal,
     session: zbus::zvariant::OwnedObjectPath,
     streams: Vec<CastStream>,
+    /// How many monitors there were when the cast started.
+    monitors: usize,
     frames: Frames,
     last_used: Instant,
 }
@@ -56,6 +58,8 @@ struct Inner {
     token_path: PathBuf,
     state: Mutex<State>,
     listeners: Mutex<Vec<AccessListener>>,
+    /// What the listeners last heard, so each change is told once.
+    reported: Mutex<Option<ScreenAccess>>,
     /// Set when the ScreenCast portal is missing.
     unavailable: Option<String>,
 }
@@ -77,6 +81,7 @@ impl GnomeScreens {
             token_path,
             state: Mutex::new(State::Closed),
             listeners: Mutex::new(Vec::new()),
+            reported: Mutex::new(None),
             unavailable,
         });
         // Closes an unused cast (and notices one the user stopped).
@@ -97,7 +102,17 @@ impl Inner {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn notify(&self, access: ScreenAccess) {
+    /// Tells the listeners (the sidebar) when the access changed: a grab
+    /// that was refused, the user stopping the sharing, an answer to the
+    /// dialog. Every job that grabs is covered by this one place.
+    fn report(&self, access: ScreenAccess) {
+        {
+            let mut reported = self.reported.lock().unwrap_or_else(|p| p.into_inner());
+            if reported.as_ref() == Some(&access) {
+                return;
+            }
+            *reported = Some(access.clone());
+        }
         for listener in self.listeners.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             listener(access.clone());
         }
@@ -112,7 +127,7 @@ impl Inner {
             tracing::info!(%reason, "the screen cast ended");
             *state = State::Held(ScreenAccess::Stopped);
             drop(state);
-            self.notify(ScreenAccess::Stopped);
+            self.report(ScreenAccess::Stopped);
         } else if cast.last_used.elapsed() > KEEP_OPEN {
             tracing::debug!("closing the unused screen cast");
             *state = State::Closed;
@@ -171,9 +186,49 @@ impl Inner {
             portal,
             session: session.session,
             streams: session.streams,
+            monitors: capture::x_monitors().map(|m| m.len()).unwrap_or(1),
             frames,
             last_used: Instant::now(),
         }))
+    }
+}
+
+impl GnomeScreens {
+    fn grab_frame(&self, monitor: &MonitorInfo) -> Result<Frame, ClientError> {
+        let inner = &self.inner;
+        if let Some(reason) = &inner.unavailable {
+            return Err(ClientError::ScreenAccess(ScreenAccess::Unavailable(
+                reason.clone(),
+            )));
+        }
+        inner.check();
+        let mut state = inner.state();
+        if let State::Held(access) = &*state {
+            return Err(ClientError::ScreenAccess(access.clone()));
+        }
+        if let State::Closed = &*state {
+            *state = State::Open(inner.open(true)?.map_err(ClientError::ScreenAccess)?);
+        }
+        let State::Open(cast) = &mut *state else {
+            return Err(ClientError::ScreenAccess(ScreenAccess::NotAsked));
+        };
+        cast.last_used = Instant::now();
+        let node = stream_for(&cast.streams, monitor, cast.monitors).ok_or_else(|| {
+            ClientError::Capture(format!(
+                "GNOME shares another monitor than {}; stop sharing and allow this one",
+                monitor.name
+            ))
+        })?;
+        let latest = cast.frames.latest(node, FIRST_FRAME);
+        drop(state);
+        if latest.is_err() {
+            // No frame because the user stopped the sharing?
+            inner.check();
+            if let State::Held(access) = &*inner.state() {
+                return Err(ClientError::ScreenAccess(access.clone()));
+            }
+        }
+        latest
     }
 }
 
@@ -195,45 +250,13 @@ impl Screens for GnomeScreens {
     }
 
     fn grab(&self, monitor: &MonitorInfo) -> Result<Frame, ClientError> {
-        let inner = &self.inner;
-        if let Some(reason) = &inner.unavailable {
-            return Err(ClientError::ScreenAccess(ScreenAccess::Unavailable(
-                reason.clone(),
-            )));
+        let grabbed = self.grab_frame(monitor);
+        match &grabbed {
+            Ok(_) => self.inner.report(ScreenAccess::Granted),
+            Err(ClientError::ScreenAccess(access)) => self.inner.report(access.clone()),
+            Err(_) => {}
         }
-        inner.check();
-        let mut state = inner.state();
-        match &*state {
-            State::Held(access) => return Err(ClientError::ScreenAccess(access.clone())),
-            State::Closed => match inner.open(true)? {
-                Ok(cast) => *state = State::Open(cast),
-                Err(access) => return Err(ClientError::ScreenAccess(access)),
-            },
-            State::Open(_) => {}
-        }
-        let State::Open(cast) = &mut *state else {
-            return Err(ClientError::ScreenAccess(ScreenAccess::NotAsked));
-        };
-        cast.last_used = Instant::now();
-        let monitors = capture::x_monitors().map(|m| m.len()).unwrap_or(1);
-        let node = stream_for(&cast.streams, monitor, monitors).ok_or_else(|| {
-            ClientError::Capture(format!(
-                "GNOME shares another monitor than {}; stop sharing and allow this one",
-                monitor.name
-            ))
-        })?;
-        match cast.frames.latest(node, FIRST_FRAME) {
-            Ok(frame) => Ok(frame),
-            Err(error) => {
-                if cast.frames.ended().is_some() {
-                    *state = State::Held(ScreenAccess::Stopped);
-                    drop(state);
-                    inner.notify(ScreenAccess::Stopped);
-                    return Err(ClientError::ScreenAccess(ScreenAccess::Stopped));
-                }
-                Err(error)
-            }
-        }
+        grabbed
     }
 
     fn window_frames(&self) -> Vec<PixelRect> {
@@ -277,7 +300,7 @@ impl Screens for GnomeScreens {
                 access
             }
         };
-        self.inner.notify(access.clone());
+        self.inner.report(access.clone());
         Ok(access)
     }
 
@@ -287,13 +310,6 @@ impl Screens for GnomeScreens {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(listener);
-    }
-
-    fn while_seeing(&self) -> Option<&'static str> {
-        Some(
-            "GNOME shows a screen-sharing icon in the top bar while Sightline can see the screen. \
-             It goes away a minute after the last look; choosing “Stop sharing” there stops Sightline seeing the screen.",
-        )
     }
 }
 

@@ -24,6 +24,8 @@ const FOCUS_POLL: Duration = Duration::from_secs(1);
 
 struct Shared {
     atspi: Mutex<Option<Atspi>>,
+    /// The session bus, for GNOME's screen saver (asked at every gate).
+    session_bus: Mutex<Option<zbus::blocking::Connection>>,
     own_pid: u32,
     last_foreign: Mutex<Option<WindowRef>>,
 }
@@ -94,6 +96,7 @@ impl GnomeWindows {
             x11,
             shared: Arc::new(Shared {
                 atspi: Mutex::new(None),
+                session_bus: Mutex::new(None),
                 own_pid: std::process::id(),
                 last_foreign: Mutex::new(None),
             }),
@@ -151,17 +154,21 @@ impl Windows for GnomeWindows {
 
     fn screen_locked(&self) -> bool {
         // GNOME's lock screen, as its screen saver interface reports it.
-        zbus::blocking::Connection::session()
-            .and_then(|bus| {
-                zbus::blocking::Proxy::new(
-                    &bus,
-                    "org.gnome.ScreenSaver",
-                    "/org/gnome/ScreenSaver",
-                    "org.gnome.ScreenSaver",
-                )?
-                .call::<_, _, bool>("GetActive", &())
-            })
-            .unwrap_or(false)
+        let mut bus = lock(&self.shared.session_bus);
+        if bus.is_none() {
+            *bus = zbus::blocking::Connection::session().ok();
+        }
+        let Some(connection) = bus.as_ref() else {
+            return false;
+        };
+        zbus::blocking::Proxy::new(
+            connection,
+            "org.gnome.ScreenSaver",
+            "/org/gnome/ScreenSaver",
+            "org.gnome.ScreenSaver",
+        )
+        .and_then(|proxy| proxy.call::<_, _, bool>("GetActive", &()))
+        .unwrap_or(false)
     }
 
     fn visible_windows(&self) -> Result<Vec<(WindowRef, PixelRect)>, ClientError> {
