@@ -203,6 +203,15 @@ pub(crate) fn write_private(path: &Path, contents: &[u8]) -> Result<(), ClientEr
     write_with_mode(path, contents, 0o600)
 }
 
+/// Removes `path`; one that is not there is not an error.
+pub(crate) fn remove_if_present(path: &Path) -> Result<(), ClientError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(ClientError::Io(e.to_string())),
+    }
+}
+
 fn write_public(path: &Path, contents: &[u8]) -> Result<(), ClientError> {
     write_with_mode(path, contents, 0o644)
 }

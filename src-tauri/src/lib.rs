@@ -25,7 +25,7 @@ use sightline_client::clipboard::Clipboard;
 use sightline_client::desktop::Desktop;
 use sightline_client::instance::Message;
 use sightline_client::platform::{Action, Platform};
-use sightline_client::seat::{keyboard::Keyboard, Seat, SystemSeat, Windows};
+use sightline_client::seat::{keyboard::Keyboard, Windows};
 use state::AppState;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -72,7 +72,7 @@ pub fn run(config_dir: PathBuf, started: std::time::Instant, action: Option<Acti
         .setup(move |app| {
             builder.mount_events(app);
             let clipboard = Arc::new(Clipboard::new());
-            let seat = open_seat(app.handle(), clipboard.clone());
+            let seat = platform.open_seat(clipboard.clone(), || keyboard(app.handle()));
             if let Err(error) = &seat {
                 tracing::warn!(%error, "rewriting text in other applications is unavailable");
             }
@@ -125,21 +125,17 @@ pub fn run(config_dir: PathBuf, started: std::time::Instant, action: Option<Acti
     Ok(())
 }
 
-/// The real seat. macOS wants keystrokes from the main thread; elsewhere
-/// they get a thread of their own.
-fn open_seat(
-    app: &tauri::AppHandle,
-    clipboard: Arc<Clipboard>,
-) -> std::result::Result<Arc<dyn Seat>, sightline_client::ClientError> {
-    let keyboard = if cfg!(target_os = "macos") {
+/// The keyboard for X11 keystrokes. macOS wants keystrokes from the main
+/// thread; elsewhere they get a thread of their own.
+fn keyboard(app: &tauri::AppHandle) -> std::result::Result<Keyboard, sightline_client::ClientError> {
+    if cfg!(target_os = "macos") {
         let app = app.clone();
-        Keyboard::with_runner(Arc::new(move |job| {
+        Ok(Keyboard::with_runner(Arc::new(move |job| {
             if let Err(error) = app.run_on_main_thread(job) {
                 tracing::warn!(%error, "keystrokes could not reach the main thread");
             }
-        }))
+        })))
     } else {
-        Keyboard::on_own_thread()?
-    };
-    Ok(Arc::new(SystemSeat::open(clipboard, keyboard)?))
+        Keyboard::on_own_thread()
+    }
 }

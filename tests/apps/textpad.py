@@ -5,6 +5,9 @@ file named by the second argument (atomically) each time it changes, so a
 test can read exactly what the application holds.
 
     textpad.py TITLE OUTPUT [INITIAL_TEXT]
+
+With TEXTPAD_MAXIMIZED=1 the window is maximised (where the window manager,
+not the app, places windows, as on Wayland).
 """
 import os
 import sys
@@ -39,6 +42,8 @@ def main():
     scroll.add(view)
     window.add(scroll)
     window.connect("destroy", Gtk.main_quit)
+    if os.environ.get("TEXTPAD_MAXIMIZED") == "1":
+        window.maximize()
     window.show_all()
     view.grab_focus()
     Gtk.main()

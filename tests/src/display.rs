@@ -378,31 +378,42 @@ pub struct TextPad {
 
 impl TextPad {
     pub async fn start(display: &Display, title: &str, initial: &str, dir: &Path) -> Result<Self> {
+        let mut command = Command::new("/usr/bin/python3");
+        command.env("DISPLAY", display.name()).env("NO_AT_BRIDGE", "1");
+        let mut pad = Self::launch(command, title, initial, dir)?;
+        pad.window = display.wait_for_window(title).await?;
+        Ok(pad)
+    }
+
+    /// Starts `tests/apps/textpad.py` through `python` (a `python3`
+    /// command with the session's environment), titled `title`, holding
+    /// `initial`, its text mirrored into a file in `dir`. The window id is
+    /// left empty: the caller knows how to find the window in its session.
+    pub fn launch(mut python: Command, title: &str, initial: &str, dir: &Path) -> Result<Self> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("apps/textpad.py");
         let output = dir.join(format!("{}.txt", title.replace(' ', "-")));
-        let child = Command::new("/usr/bin/python3")
+        let child = python
             .arg(&script)
             .args([title, &output.to_string_lossy(), initial])
-            .env("DISPLAY", display.name())
-            .env("NO_AT_BRIDGE", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .context("starting textpad.py (python3-gi): run scripts/setup")?;
-        let window = display.wait_for_window(title).await?;
-        let pad = Self {
+        Ok(Self {
             title: title.to_owned(),
-            window,
+            window: String::new(),
             output,
             child,
-        };
-        Ok(pad)
+        })
     }
 
-    /// Everything the editor holds now.
+    /// Everything the editor holds now ("" before it has started).
     pub fn text(&self) -> Result<String> {
-        Ok(std::fs::read_to_string(&self.output)?)
+        match std::fs::read_to_string(&self.output) {
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+            read => Ok(read?),
+        }
     }
 
     /// Waits until the editor holds `wanted`; the text it last held if not.

@@ -7,6 +7,7 @@
 //! come through the Screenshot portal, which the permission store allows
 //! (where GNOME keeps a user's "yes").
 
+use crate::display::TextPad;
 use anyhow::{bail, Context, Result};
 use image::RgbaImage;
 use std::path::{Path, PathBuf};
@@ -261,7 +262,7 @@ impl GnomeSession {
     /// Share — as a person would. Returns once the app stored the consent
     /// in `config_dir`.
     pub async fn grant_screen_access(&self, config_dir: &Path, explained: &Path, asked: &Path) -> Result<()> {
-        self.press_sidebar_button("the explanation in the sidebar", explained)
+        self.press_sidebar_button("the explanation in the sidebar", explained, 120)
             .await?;
         let dialog = self
             .wait_for_screen("GNOME's Screen Share dialog", LONG, |screen| {
@@ -281,19 +282,56 @@ impl GnomeSession {
         Ok(())
     }
 
-    /// Waits for a primary (accent-coloured) button near the top of the
-    /// sidebar, as a person looks for it, saves the picture to `picture`
-    /// and clicks the button.
-    pub async fn press_sidebar_button(&self, what: &str, picture: &Path) -> Result<()> {
-        let area = (WIDTH - SIDEBAR, 60, SIDEBAR, 600);
+    /// Waits for a primary (accent-coloured) button at least `min_width`
+    /// wide in the upper part of the sidebar, as a person looks for it,
+    /// saves the picture to `picture` and clicks the button.
+    pub async fn press_sidebar_button(&self, what: &str, picture: &Path, min_width: u32) -> Result<()> {
+        let area = (WIDTH - SIDEBAR, 60, SIDEBAR, 840);
         let screen = self
             .wait_for_screen(what, LONG, |screen| {
-                find_block(screen, area, ACCENT, 120).is_some()
+                find_block(screen, area, ACCENT, min_width).is_some()
             })
             .await?;
         screen.save(picture)?;
-        let (x, y) = find_block(&screen, area, ACCENT, 120).context("no button")?;
+        let (x, y) = find_block(&screen, area, ACCENT, min_width).context("no button")?;
         self.input(&[&format!("click:{x},{y}")]).await
+    }
+
+    /// Starts the test editor (`tests/apps/textpad.py`) as a native Wayland
+    /// window, maximised, or (`wayland` false) an XWayland one of 700×400
+    /// at (40, 40); on the accessibility bus as GTK apps are by default.
+    pub fn start_editor(&self, title: &str, initial: &str, wayland: bool) -> Result<TextPad> {
+        let mut python = self.command(Path::new("/usr/bin/python3"));
+        python.env("GDK_BACKEND", if wayland { "wayland" } else { "x11" });
+        if wayland {
+            // Mutter places Wayland windows; maximised, a test knows where.
+            python.env("TEXTPAD_MAXIMIZED", "1");
+        }
+        TextPad::launch(python, title, initial, &self.home())
+    }
+
+    /// Puts `text` on the clipboard through XWayland (`xclip` stays behind
+    /// as its owner), as another application would.
+    pub async fn set_clipboard(&self, text: &str) -> Result<()> {
+        let mut child = self
+            .command(Path::new("/usr/bin/xclip"))
+            .args(["-selection", "clipboard", "-i"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("xclip is missing: run scripts/setup")?;
+        let mut stdin = child.stdin.take().context("xclip stdin")?;
+        stdin.write_all(text.as_bytes()).await?;
+        drop(stdin);
+        child.wait().await?;
+        Ok(())
+    }
+
+    /// The clipboard's text, read through XWayland.
+    pub async fn clipboard(&self) -> Result<String> {
+        self.run("/usr/bin/xclip", &["-selection", "clipboard", "-o"])
+            .await
     }
 
     /// Starts `tests/apps/picture.py` showing `picture` in a maximised

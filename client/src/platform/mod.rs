@@ -77,6 +77,19 @@ pub struct Platform {
     /// other apps, and knows them too) is not available.
     pub windows: Option<Arc<dyn crate::seat::Windows>>,
     pub shortcuts: ShortcutRoute,
+    seat: SeatBackend,
+}
+
+/// Which [`Seat`](crate::seat::Seat) types into other applications.
+enum SeatBackend {
+    /// X11 keys ([`crate::seat::SystemSeat`]).
+    System,
+    /// The RemoteDesktop portal, with the restore token kept at `token`.
+    #[cfg(target_os = "linux")]
+    Gnome {
+        windows: Arc<gnome::windows::GnomeWindows>,
+        token: std::path::PathBuf,
+    },
 }
 
 impl std::fmt::Debug for Platform {
@@ -103,6 +116,7 @@ impl Platform {
                     screens: Arc::new(x11::X11Screens),
                     windows: None,
                     shortcuts: ShortcutRoute::KeyGrabs,
+                    seat: SeatBackend::System,
                 }
             }
         }
@@ -111,18 +125,43 @@ impl Platform {
     /// GNOME on Wayland, after asking the portals what they offer.
     #[cfg(target_os = "linux")]
     fn gnome(config_dir: &Path) -> Self {
+        let windows = Arc::new(gnome::windows::GnomeWindows::open());
         Self {
             screens: Arc::new(gnome::screens::GnomeScreens::new(
                 config_dir.join("screencast-token"),
                 gnome::screen_cast_problem(),
             )),
-            windows: Some(Arc::new(gnome::windows::GnomeWindows::open())),
+            windows: Some(windows.clone()),
+            seat: SeatBackend::Gnome {
+                windows,
+                token: config_dir.join("remote-desktop-token"),
+            },
             shortcuts: if gnome::shortcuts::available() {
                 ShortcutRoute::GnomeKeybindings
             } else {
                 tracing::warn!("GNOME's keyboard settings are missing: shortcuts work only while Sightline has the focus");
                 ShortcutRoute::KeyGrabs
             },
+        }
+    }
+
+    /// The seat that types into other applications for a rewrite: X11
+    /// keys from `keyboard` (opened only here), or GNOME's RemoteDesktop
+    /// portal. Fails, in words for the sidebar, where this session offers
+    /// no way.
+    pub fn open_seat(
+        &self,
+        clipboard: Arc<crate::clipboard::Clipboard>,
+        keyboard: impl FnOnce() -> Result<crate::seat::keyboard::Keyboard, ClientError>,
+    ) -> Result<Arc<dyn crate::seat::Seat>, ClientError> {
+        match &self.seat {
+            SeatBackend::System => Ok(Arc::new(crate::seat::SystemSeat::open(clipboard, keyboard()?)?)),
+            #[cfg(target_os = "linux")]
+            SeatBackend::Gnome { windows, token } => Ok(Arc::new(gnome::seat::GnomeSeat::open(
+                windows.clone(),
+                clipboard,
+                token.clone(),
+            )?)),
         }
     }
 }

@@ -94,6 +94,7 @@ pub fn read_selection(seat: &dyn Seat, timing: Timing) -> Result<Selection, Clie
         ));
     }
     let started = Instant::now();
+    seat.prepare()?;
     seat.release_modifiers()?;
     ensure_focused(seat, &target)?;
     let before = seat.clipboard_snapshot()?;
@@ -214,6 +215,7 @@ pub fn inject_with(
             ))
         }
     }
+    seat.prepare()?;
     seat.activate(target)?;
     let deadline = Instant::now() + timing.focus_timeout;
     loop {

@@ -275,6 +275,7 @@ impl RewriteSession {
                 Err(_) => "nothing typed".into(),
             },
         };
+        tracing::info!(outcome = %entry.outcome, chars = entry.chars, "rewrite applied");
         if let Err(error) = self.injections.append(&entry) {
             tracing::warn!(%error, "the injection log could not be written");
         }

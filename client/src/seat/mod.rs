@@ -3,9 +3,10 @@
 //! from it, so that flow is tested with a recording fake; [`SystemSeat`]
 //! is the real one.
 //!
-//! Windows are known on X11 (EWMH). Elsewhere the seat reports that it
-//! cannot tell which window has the focus, and the rewrite flow refuses to
-//! type: not typing is always safe, typing into an unknown window is not.
+//! [`SystemSeat`] serves X11 sessions (EWMH windows, XTest keys); GNOME on
+//! Wayland has its own (`platform::gnome::seat`). Where the focused window
+//! cannot be told, the rewrite flow refuses to type: not typing is always
+//! safe, typing into an unknown window is not.
 
 pub mod keyboard;
 mod window;
@@ -52,6 +53,11 @@ pub trait Windows: Send + Sync + std::fmt::Debug {
 
 /// What typing into other applications needs from the user's session.
 pub trait Seat: Windows {
+    /// Gets the keyboard ready before the rewrite reads or types; where
+    /// the desktop asks the user first (GNOME on Wayland), this is when.
+    fn prepare(&self) -> Result<(), ClientError> {
+        Ok(())
+    }
     fn activate(&self, window: &WindowRef) -> Result<(), ClientError>;
     /// Waits (briefly) for the user to let go of the shortcut's modifiers.
     fn release_modifiers(&self) -> Result<(), ClientError>;
@@ -67,7 +73,8 @@ pub trait Seat: Windows {
     fn clipboard_set_privately(&self, text: &str) -> Result<(), ClientError>;
 }
 
-/// Why typing into other windows cannot work in this session, if it can't.
+/// Why [`SystemSeat`] (X11 keys) cannot type into other windows in this
+/// session, if it can't.
 pub fn injection_blocked() -> Option<String> {
     if cfg!(target_os = "linux") {
         let wayland = std::env::var_os("WAYLAND_DISPLAY").is_some()
@@ -76,8 +83,10 @@ pub fn injection_blocked() -> Option<String> {
         if wayland {
             // XTest through XWayland reaches only XWayland windows, and a
             // rewrite must reach whichever window the user selected in.
+            // GNOME's own way is its RemoteDesktop portal, which other
+            // Wayland desktops do not offer alike.
             return Some(
-                "this Wayland session offers no supported way to type into other applications".into(),
+                "typing into other applications works on GNOME and X11 sessions; this Wayland desktop offers no supported way".into(),
             );
         }
         if !x11 {

@@ -9,6 +9,7 @@ mod analysis;
 mod client;
 mod desktop_setup;
 mod gnome;
+mod gnome_rewrite;
 mod login;
 mod provisioning;
 mod region;

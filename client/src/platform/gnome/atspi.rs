@@ -116,13 +116,23 @@ impl Atspi {
     }
 }
 
+/// The bit that marks ids of windows known only from the accessibility
+/// bus (native Wayland ones), kept apart from X window ids (which fit in
+/// 32 bits).
+const ACCESSIBLE_ID: u64 = 1 << 63;
+
+/// Whether `id` names a window known only from the accessibility bus.
+pub(crate) fn is_accessible_id(id: u64) -> bool {
+    id & ACCESSIBLE_ID != 0
+}
+
 /// A stable id for a window known only by its place on the accessibility
-/// bus, kept apart from X window ids (which fit in 32 bits) by its high bit.
+/// bus.
 fn window_id(bus: &str, path: &str) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     (bus, path).hash(&mut hasher);
-    hasher.finish() | (1 << 63)
+    hasher.finish() | ACCESSIBLE_ID
 }
 
 #[cfg(test)]
@@ -133,6 +143,8 @@ mod tests {
     fn window_ids_never_look_like_x_windows() {
         let id = window_id(":1.42", "/org/a11y/atspi/accessible/7");
         assert!(id > u64::from(u32::MAX));
+        assert!(is_accessible_id(id));
+        assert!(!is_accessible_id(0x0260_0007));
         assert_eq!(id, window_id(":1.42", "/org/a11y/atspi/accessible/7"));
         assert_ne!(id, window_id(":1.43", "/org/a11y/atspi/accessible/7"));
     }

@@ -2,15 +2,19 @@
 //! grab keys or type into other windows on its own: frames come from the
 //! ScreenCast portal over PipeWire ([`screens`]), shortcuts are GNOME's own
 //! custom keybindings ([`shortcuts`]), the focused window comes from
-//! XWayland or the accessibility bus ([`windows`]). The app's own windows go through
+//! XWayland or the accessibility bus ([`windows`]), keystrokes for a
+//! rewrite from the RemoteDesktop portal ([`seat`]). The app's own windows go through
 //! XWayland, where mutter keeps them placed and on top
 //! ([`super::session`]).
 
 mod atspi;
+mod keyboard;
 mod pipewire;
 mod portal;
+mod remote_desktop;
 mod screencast;
 pub mod screens;
+pub mod seat;
 pub mod shortcuts;
 pub mod windows;
 

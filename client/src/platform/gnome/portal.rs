@@ -6,6 +6,7 @@
 
 use crate::error::ClientError;
 use serde::de::DeserializeOwned;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use zbus::blocking::{Connection, Proxy};
 use zbus::zvariant::{DynamicType, OwnedObjectPath, Type};
@@ -47,9 +48,17 @@ impl Portal {
         proxy.get_property::<u32>("version").ok()
     }
 
-    /// A proxy for a portal interface on the portal's main object.
+    /// A proxy for a portal interface on the portal's main object. It
+    /// caches no properties: fetching them would cost a round trip for
+    /// every proxy, and method calls are all it is used for.
     pub(crate) fn interface(&self, interface: &'static str) -> Result<Proxy<'static>, ClientError> {
-        Proxy::new(&self.connection, DESKTOP, DESKTOP_PATH, interface).map_err(failed)
+        zbus::blocking::proxy::Builder::new(&self.connection)
+            .destination(DESKTOP)
+            .and_then(|builder| builder.path(DESKTOP_PATH))
+            .and_then(|builder| builder.interface(interface))
+            .map(|builder| builder.cache_properties(zbus::proxy::CacheProperties::No))
+            .and_then(|builder| builder.build())
+            .map_err(failed)
     }
 
     /// A token unique in this connection, for `handle_token` and
@@ -131,5 +140,32 @@ impl Portal {
             return false;
         };
         store.call_method("Lookup", &(table, id)).is_ok()
+    }
+}
+
+/// A portal's restore token, kept 0600 in the config directory. Tokens
+/// are single-use: each start answers with the next one, saved at once.
+pub(crate) struct TokenFile {
+    pub(crate) path: PathBuf,
+    /// What the token restores, for the log.
+    pub(crate) what: &'static str,
+}
+
+impl TokenFile {
+    pub(crate) fn read(&self) -> Option<String> {
+        std::fs::read_to_string(&self.path)
+            .ok()
+            .map(|token| token.trim().to_owned())
+            .filter(|token| !token.is_empty())
+    }
+
+    pub(crate) fn save(&self, token: Option<&str>) {
+        let saved = match token {
+            Some(token) => crate::store::write_private(&self.path, token.as_bytes()),
+            None => crate::store::remove_if_present(&self.path),
+        };
+        if let Err(error) = saved {
+            tracing::warn!(%error, what = self.what, "a restore token could not be stored");
+        }
     }
 }

@@ -11,7 +11,7 @@
 //! it in the sidebar.
 
 use super::pipewire::Frames;
-use super::portal::{Answer, Portal};
+use super::portal::{Answer, Portal, TokenFile};
 use super::screencast::{self, CastStream, TOKEN_TABLE};
 use crate::capture::geometry::{MonitorInfo, PixelRect};
 use crate::capture::{self, Frame};
@@ -55,7 +55,7 @@ enum State {
 }
 
 struct Inner {
-    token_path: PathBuf,
+    token: TokenFile,
     state: Mutex<State>,
     listeners: Mutex<Vec<AccessListener>>,
     /// What the listeners last heard, so each change is told once.
@@ -78,7 +78,10 @@ impl std::fmt::Debug for GnomeScreens {
 impl GnomeScreens {
     pub(crate) fn new(token_path: PathBuf, unavailable: Option<String>) -> Self {
         let inner = Arc::new(Inner {
-            token_path,
+            token: TokenFile {
+                path: token_path,
+                what: "screen cast",
+            },
             state: Mutex::new(State::Closed),
             listeners: Mutex::new(Vec::new()),
             reported: Mutex::new(None),
@@ -134,32 +137,11 @@ impl Inner {
         }
     }
 
-    fn token(&self) -> Option<String> {
-        std::fs::read_to_string(&self.token_path)
-            .ok()
-            .map(|token| token.trim().to_owned())
-            .filter(|token| !token.is_empty())
-    }
-
-    fn save_token(&self, token: Option<&str>) {
-        let saved = match token {
-            Some(token) => crate::store::write_private(&self.token_path, token.as_bytes()),
-            None => match std::fs::remove_file(&self.token_path) {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(ClientError::Io(e.to_string())),
-            },
-        };
-        if let Err(error) = saved {
-            tracing::warn!(%error, "the screen cast's restore token could not be stored");
-        }
-    }
-
     /// Starts a cast; `silent` refuses to start one that would show the
     /// dialog.
     fn open(&self, silent: bool) -> Result<Result<Cast, ScreenAccess>, ClientError> {
         let portal = Portal::connect()?;
-        let token = self.token();
+        let token = self.token.read();
         if silent
             && !token
                 .as_deref()
@@ -174,7 +156,7 @@ impl Inner {
             Answer::Ended => return Ok(Err(ScreenAccess::NotAsked)),
         };
         // Single use: the next start needs the one this start gave.
-        self.save_token(session.restore_token.as_deref());
+        self.token.save(session.restore_token.as_deref());
         let fd = screencast::open_pipewire_remote(&portal, &session.session)?;
         let frames = Frames::start(fd, session.streams.iter().map(|s| s.node).collect())?;
         tracing::info!(
@@ -274,7 +256,7 @@ impl Screens for GnomeScreens {
             State::Held(access) => return access.clone(),
             State::Closed => {}
         }
-        let remembered = self.inner.token().is_some_and(|token| {
+        let remembered = self.inner.token.read().is_some_and(|token| {
             Portal::connect().is_ok_and(|portal| portal.remembered(TOKEN_TABLE, &token))
         });
         if remembered {

@@ -23,16 +23,17 @@ use std::time::Duration;
 const FOCUS_POLL: Duration = Duration::from_secs(1);
 
 struct Shared {
+    x11: Option<X11>,
     atspi: Mutex<Option<Atspi>>,
     /// The session bus, for GNOME's screen saver (asked at every gate).
     session_bus: Mutex<Option<zbus::blocking::Connection>>,
     own_pid: u32,
     last_foreign: Mutex<Option<WindowRef>>,
+    listeners: Mutex<Vec<FocusListener>>,
 }
 
 /// The GNOME Wayland [`Windows`].
 pub struct GnomeWindows {
-    x11: Option<X11>,
     shared: Arc<Shared>,
 }
 
@@ -76,9 +77,31 @@ impl Shared {
         }
     }
 
+    /// The focused window: XWayland's if an X11 window has it, else the
+    /// accessibility bus's.
+    fn focused(&self) -> Result<WindowRef, ClientError> {
+        if let Some(x11) = &self.x11 {
+            if let Some(window) = x11.active_window()? {
+                return Ok(window);
+            }
+        }
+        self.accessible_focus()
+    }
+
+    /// Keeps `window` as the last foreign one; tells the listeners if the
+    /// focus moved to another application's window.
     fn remember(&self, window: &WindowRef) {
-        if window.pid != Some(self.own_pid) {
-            *lock(&self.last_foreign) = Some(window.clone());
+        if window.pid == Some(self.own_pid) {
+            return;
+        }
+        let moved = {
+            let mut last = lock(&self.last_foreign);
+            let moved = last.as_ref().is_none_or(|last| last.id != window.id);
+            *last = Some(window.clone());
+            moved
+        };
+        if moved {
+            lock(&self.listeners).iter().for_each(|listener| listener());
         }
     }
 }
@@ -92,27 +115,54 @@ impl GnomeWindows {
                 None
             }
         };
-        Self {
+        let shared = Arc::new(Shared {
             x11,
-            shared: Arc::new(Shared {
-                atspi: Mutex::new(None),
-                session_bus: Mutex::new(None),
-                own_pid: std::process::id(),
-                last_foreign: Mutex::new(None),
-            }),
-        }
+            atspi: Mutex::new(None),
+            session_bus: Mutex::new(None),
+            own_pid: std::process::id(),
+            last_foreign: Mutex::new(None),
+            listeners: Mutex::new(Vec::new()),
+        });
+        follow_focus(&shared);
+        Self { shared }
     }
+
+    /// XWayland, where the app's own windows and X11 applications live.
+    pub(crate) fn x11(&self) -> Option<&X11> {
+        self.shared.x11.as_ref()
+    }
+}
+
+/// Follows the focus from the start, so the window the user left for the
+/// sidebar is known to the rewrite whether or not anyone listens: XWayland
+/// reports its own focus changes at once, moves between Wayland windows
+/// only the accessibility bus sees, so it is asked every [`FOCUS_POLL`].
+fn follow_focus(shared: &Arc<Shared>) {
+    if let Some(x11) = &shared.x11 {
+        let weak = Arc::downgrade(shared);
+        x11.on_focus_change(Box::new(move || {
+            if let Some(shared) = weak.upgrade() {
+                if let Some(window) = shared.x11.as_ref().and_then(X11::last_foreign_window) {
+                    shared.remember(&window);
+                }
+            }
+        }));
+    }
+    let weak = Arc::downgrade(shared);
+    let _ = std::thread::Builder::new()
+        .name("focus-poll".into())
+        .spawn(move || loop {
+            std::thread::sleep(FOCUS_POLL);
+            let Some(shared) = weak.upgrade() else { return };
+            if let Ok(window) = shared.focused() {
+                shared.remember(&window);
+            }
+        });
 }
 
 impl Windows for GnomeWindows {
     fn active_window(&self) -> Result<Option<WindowRef>, ClientError> {
-        if let Some(x11) = &self.x11 {
-            if let Some(window) = x11.active_window()? {
-                self.shared.remember(&window);
-                return Ok(Some(window));
-            }
-        }
-        let window = self.shared.accessible_focus()?;
+        let window = self.shared.focused()?;
         self.shared.remember(&window);
         Ok(Some(window))
     }
@@ -126,30 +176,7 @@ impl Windows for GnomeWindows {
     }
 
     fn on_focus_change(&self, listener: FocusListener) {
-        let listener: Arc<FocusListener> = Arc::new(listener);
-        if let Some(x11) = &self.x11 {
-            let heard = listener.clone();
-            x11.on_focus_change(Box::new(move || heard()));
-        }
-        // Between Wayland windows only the accessibility bus sees the move.
-        let shared = Arc::downgrade(&self.shared);
-        let _ = std::thread::Builder::new()
-            .name("focus-poll".into())
-            .spawn(move || {
-                let mut last: Option<u64> = None;
-                loop {
-                    std::thread::sleep(FOCUS_POLL);
-                    let Some(shared) = shared.upgrade() else { return };
-                    let Ok(window) = shared.accessible_focus() else {
-                        continue;
-                    };
-                    if last.is_some_and(|id| id != window.id) && window.pid != Some(shared.own_pid) {
-                        shared.remember(&window);
-                        listener();
-                    }
-                    last = Some(window.id);
-                }
-            });
+        lock(&self.shared.listeners).push(listener);
     }
 
     fn screen_locked(&self) -> bool {
@@ -172,7 +199,7 @@ impl Windows for GnomeWindows {
     }
 
     fn visible_windows(&self) -> Result<Vec<(WindowRef, PixelRect)>, ClientError> {
-        match &self.x11 {
+        match &self.shared.x11 {
             Some(x11) => x11.visible_windows(),
             None => Ok(Vec::new()),
         }
