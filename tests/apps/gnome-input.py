@@ -8,6 +8,7 @@ Steps (the syntax of ../shared/wayland/input.py):
   key:<keysym hex>[+<keysym hex>...]   a chord, e.g. key:ffe3+ffe1+20
   type:<text>                          one key press per character
   move:<x>,<y>  click:<x>,<y>  drag:<x1>,<y1>,<x2>,<y2>  sleep:<seconds>
+  tap                                  a click where the pointer is
 
 One session matters: mutter takes the keyboard away from Wayland clients
 when any virtual keyboard goes, so a session per step would leave windows
@@ -86,6 +87,9 @@ def step(text):
         time.sleep(0.1)
         button(False)
         time.sleep(0.15)
+    elif cmd == "tap":
+        button(True)
+        button(False)
     elif cmd == "sleep":
         time.sleep(float(arg))
     else:

@@ -22,6 +22,8 @@ pub const WIDTH: u32 = 1920;
 pub const HEIGHT: u32 = 1080;
 /// The sidebar's default width.
 pub const SIDEBAR: u32 = 360;
+/// Ctrl+Shift+R, the rewrite shortcut, as keysyms.
+pub const REWRITE_SHORTCUT: &str = "key:ffe3+ffe1+72";
 /// The sidebar's accent colour (light theme): its primary buttons.
 const ACCENT: [u8; 3] = [0x1f, 0x6f, 0xeb];
 const LONG: Duration = Duration::from_secs(30);
@@ -181,6 +183,7 @@ impl GnomeSession {
     }
 
     /// Keys and the pointer, as steps (`key:ffe3+ffe1+20`, `click:x,y`,
+    /// `move:x,y`, `tap` (a click where the pointer is),
     /// `drag:x1,y1,x2,y2`, `type:text`, `sleep:seconds`).
     pub async fn input(&self, steps: &[&str]) -> Result<()> {
         let mut guard = self.input.lock().await;
@@ -282,10 +285,52 @@ impl GnomeSession {
         Ok(())
     }
 
+    /// GNOME's Remote desktop dialog, which the first rewrite shows: the
+    /// user turns on "Allow remote interaction" and presses Share, as a
+    /// person would. A picture of it is saved to `picture`.
+    pub async fn allow_remote_interaction(&self, picture: &Path) -> Result<()> {
+        let dialog = self
+            .wait_for_screen("GNOME's Remote desktop dialog", LONG, |screen| {
+                // Its Share button, blue where the editor is white.
+                let [r, _, b, _] = screen.get_pixel(1130, 420).0;
+                b > r.saturating_add(40)
+            })
+            .await?;
+        dialog.save(picture)?;
+        self.input(&["click:1139,479", "sleep:0.5", "click:1162,429"])
+            .await
+    }
+
+    /// Selects all of the focused editor's text and presses the rewrite
+    /// shortcut. Mutter drops the first virtual key after the focus moved:
+    /// a lone Shift goes first.
+    pub async fn rewrite_all(&self) -> Result<()> {
+        self.input(&[
+            "sleep:0.3",
+            "key:ffe1",
+            "key:ffe3+61",
+            "sleep:0.2",
+            REWRITE_SHORTCUT,
+        ])
+        .await
+    }
+
     /// Waits for a primary (accent-coloured) button at least `min_width`
     /// wide in the upper part of the sidebar, as a person looks for it,
     /// saves the picture to `picture` and clicks the button.
     pub async fn press_sidebar_button(&self, what: &str, picture: &Path, min_width: u32) -> Result<()> {
+        let (x, y) = self.find_sidebar_button(what, picture, min_width).await?;
+        self.input(&[&format!("click:{x},{y}")]).await
+    }
+
+    /// Waits for a primary button as [`Self::press_sidebar_button`] does and
+    /// returns where it is, without clicking it.
+    pub async fn find_sidebar_button(
+        &self,
+        what: &str,
+        picture: &Path,
+        min_width: u32,
+    ) -> Result<(u32, u32)> {
         let area = (WIDTH - SIDEBAR, 60, SIDEBAR, 840);
         let screen = self
             .wait_for_screen(what, LONG, |screen| {
@@ -293,8 +338,7 @@ impl GnomeSession {
             })
             .await?;
         screen.save(picture)?;
-        let (x, y) = find_block(&screen, area, ACCENT, min_width).context("no button")?;
-        self.input(&[&format!("click:{x},{y}")]).await
+        find_block(&screen, area, ACCENT, min_width).context("no button")
     }
 
     /// Starts the test editor (`tests/apps/textpad.py`) as a native Wayland

@@ -22,8 +22,6 @@ use std::time::Duration;
 
 const PASSWORD: &str = "quartz-heron-meadow";
 const LONG: Duration = Duration::from_secs(30);
-/// Ctrl+Shift+R, the rewrite shortcut, as keysyms.
-const REWRITE_SHORTCUT: &str = "key:ffe3+ffe1+72";
 /// Where a click lands in the maximised Wayland editor's text.
 const IN_WAYLAND_EDITOR: &str = "click:600,500";
 
@@ -78,8 +76,10 @@ async fn walk(session: &GnomeSession, stub: &StubProvider, log: &Path) -> Result
         ..Behaviour::default()
     });
     session.input(&[IN_WAYLAND_EDITOR]).await?;
-    select_all_and_press_shortcut(session).await?;
-    allow_keyboard(session, &shots.join("20-gnome-asks-for-the-keyboard.png")).await?;
+    session.rewrite_all().await?;
+    session
+        .allow_remote_interaction(&shots.join("20-gnome-asks-for-the-keyboard.png"))
+        .await?;
     approve(
         session,
         stub,
@@ -105,7 +105,7 @@ async fn walk(session: &GnomeSession, stub: &StubProvider, log: &Path) -> Result
         ..Behaviour::default()
     });
     session.input(&[IN_WAYLAND_EDITOR]).await?;
-    select_all_and_press_shortcut(session).await?;
+    session.rewrite_all().await?;
     approve(
         session,
         stub,
@@ -131,7 +131,7 @@ async fn walk(session: &GnomeSession, stub: &StubProvider, log: &Path) -> Result
         ..Behaviour::default()
     });
     focus_xwayland_editor(session).await?;
-    select_all_and_press_shortcut(session).await?;
+    session.rewrite_all().await?;
     approve(
         session,
         stub,
@@ -146,7 +146,7 @@ async fn walk(session: &GnomeSession, stub: &StubProvider, log: &Path) -> Result
         ..Behaviour::default()
     });
     focus_xwayland_editor(session).await?;
-    select_all_and_press_shortcut(session).await?;
+    session.rewrite_all().await?;
     approve(
         session,
         stub,
@@ -172,7 +172,7 @@ async fn walk(session: &GnomeSession, stub: &StubProvider, log: &Path) -> Result
         ..Behaviour::default()
     });
     focus_xwayland_editor(session).await?;
-    select_all_and_press_shortcut(session).await?;
+    session.rewrite_all().await?;
     stub.wait_for_requests(5, LONG).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     // The user clicks into the Wayland editor (beside the smaller XWayland
@@ -202,23 +202,6 @@ async fn walk(session: &GnomeSession, stub: &StubProvider, log: &Path) -> Result
         "typed into the window the focus moved to"
     );
     Ok(())
-}
-
-/// GNOME's Remote desktop dialog: the user turns on "Allow remote
-/// interaction" and presses Share, as a person would. A picture of it is
-/// saved to `picture`.
-async fn allow_keyboard(session: &GnomeSession, picture: &Path) -> Result<()> {
-    let dialog = session
-        .wait_for_screen("GNOME's Remote desktop dialog", LONG, |screen| {
-            // Its Share button, blue where the editor is white.
-            let [r, _, b, _] = screen.get_pixel(1130, 420).0;
-            b > r.saturating_add(40)
-        })
-        .await?;
-    dialog.save(picture)?;
-    session
-        .input(&["click:1139,479", "sleep:0.5", "click:1162,429"])
-        .await
 }
 
 /// Waits for the proposal (the `requests`-th request reached the model,
@@ -253,21 +236,6 @@ async fn focus_xwayland_editor(session: &GnomeSession) -> Result<()> {
         .await
         .context("activating the XWayland editor")?;
     session.input(&["click:300,250"]).await
-}
-
-/// Selects all of the focused editor's text and presses the rewrite
-/// shortcut. Mutter drops the first virtual key after the focus moved: a
-/// lone Shift goes first.
-async fn select_all_and_press_shortcut(session: &GnomeSession) -> Result<()> {
-    session
-        .input(&[
-            "sleep:0.3",
-            "key:ffe1",
-            "key:ffe3+61",
-            "sleep:0.2",
-            REWRITE_SHORTCUT,
-        ])
-        .await
 }
 
 async fn wait_for_text(pad: &TextPad, wanted: &str) -> Result<()> {
