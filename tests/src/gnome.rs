@@ -316,7 +316,7 @@ impl GnomeSession {
     }
 
     /// Waits for a primary (accent-coloured) button at least `min_width`
-    /// wide in the upper part of the sidebar, as a person looks for it,
+    /// wide in the sidebar (above its status line), as a person looks for it,
     /// saves the picture to `picture` and clicks the button.
     pub async fn press_sidebar_button(&self, what: &str, picture: &Path, min_width: u32) -> Result<()> {
         let (x, y) = self.find_sidebar_button(what, picture, min_width).await?;
@@ -331,7 +331,7 @@ impl GnomeSession {
         picture: &Path,
         min_width: u32,
     ) -> Result<(u32, u32)> {
-        let area = (WIDTH - SIDEBAR, 60, SIDEBAR, 840);
+        let area = (WIDTH - SIDEBAR, 60, SIDEBAR, HEIGHT - 100);
         let screen = self
             .wait_for_screen(what, LONG, |screen| {
                 find_block(screen, area, ACCENT, min_width).is_some()
