@@ -27,12 +27,18 @@ const MODIFIER_GRACE: Duration = Duration::from_millis(800);
 const SHORTCUT_RELEASE: Duration = Duration::from_millis(300);
 /// How long the focus may take to come back after GNOME's dialog.
 const DIALOG_FOCUS: Duration = Duration::from_secs(2);
+/// How long a check that no modifier is held stands: Apply waits for the
+/// modifiers while the sidebar has the focus, and does not wait again
+/// blind once Alt+Tab has brought a Wayland window back.
+const MODIFIERS_SEEN_FREE: Duration = Duration::from_secs(1);
 
 /// The GNOME Wayland [`Seat`].
 pub struct GnomeSeat {
     windows: Arc<GnomeWindows>,
     keyboard: GnomeKeyboard,
     clipboard: Arc<Clipboard>,
+    /// When XWayland last showed no modifier held.
+    modifiers_free: std::sync::Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for GnomeSeat {
@@ -57,28 +63,39 @@ impl GnomeSeat {
             windows,
             keyboard,
             clipboard,
+            modifiers_free: std::sync::Mutex::new(None),
         })
     }
 
     /// Waits (up to `grace`) until no modifier is held, where XWayland can
     /// tell: while one of its windows (the sidebar, an X11 target) has the
-    /// focus. Elsewhere it waits [`SHORTCUT_RELEASE`].
+    /// focus. Elsewhere it waits [`SHORTCUT_RELEASE`], unless XWayland saw
+    /// them all let go a moment ago.
     fn wait_for_modifiers(&self, grace: Duration) -> Result<(), ClientError> {
-        let Some(x11) = self.windows.x11() else {
-            std::thread::sleep(SHORTCUT_RELEASE);
-            return Ok(());
+        let mut free = self.modifiers_free.lock().unwrap_or_else(|p| p.into_inner());
+        let x11 = match self.windows.x11() {
+            Some(x11) if x11.active_window()?.is_some() => x11,
+            _ => {
+                if !free.is_some_and(|seen| seen.elapsed() < MODIFIERS_SEEN_FREE) {
+                    std::thread::sleep(SHORTCUT_RELEASE);
+                }
+                return Ok(());
+            }
         };
-        if x11.active_window()?.is_none() {
-            std::thread::sleep(SHORTCUT_RELEASE);
-            return Ok(());
-        }
         let deadline = Instant::now() + grace;
-        while x11.modifiers_held()? && Instant::now() < deadline {
+        loop {
+            if !x11.modifiers_held()? {
+                *free = Some(Instant::now());
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                // Still held: GNOME lets no app let go of the user's keys;
+                // the copy is pressed again if the first one is lost.
+                *free = None;
+                return Ok(());
+            }
             std::thread::sleep(Duration::from_millis(10));
         }
-        // Still held: GNOME lets no app let go of the user's keys; the
-        // copy is pressed again if the first one is lost.
-        Ok(())
     }
 }
 
