@@ -120,7 +120,7 @@ pub fn validate(request: &NewRequest) -> Result<NewRequest, Invalid> {
 pub async fn submit(ctx: &Context, request: &NewRequest, client_addr: &str) -> Result<()> {
     let now = ctx.clock.now();
     let inserted = sqlx::query(
-        "INSERT INTO access_requests (email, name, reason, created_at, client_addr) VALUES (?, ?, ?, ?, ?)
+        "INSERT INTO access_requests (email, name, reason, created_at, client_addr) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT DO NOTHING",
     )
     .bind(&request.email)
@@ -152,7 +152,7 @@ const REQUEST_COLUMNS: &str =
 
 pub async fn list(ctx: &Context, state: Option<RequestState>, limit: i64) -> Result<Vec<AccessRequest>> {
     Ok(sqlx::query_as::<_, AccessRequest>(&format!(
-        "SELECT {REQUEST_COLUMNS} FROM access_requests WHERE (?1 IS NULL OR state = ?1) ORDER BY created_at DESC, id DESC LIMIT ?2"
+        "SELECT {REQUEST_COLUMNS} FROM access_requests WHERE ($1 IS NULL OR state = $1) ORDER BY created_at DESC, id DESC LIMIT $2"
     ))
     .bind(state.map(RequestState::as_str))
     .bind(limit)
@@ -162,7 +162,7 @@ pub async fn list(ctx: &Context, state: Option<RequestState>, limit: i64) -> Res
 
 pub async fn get(ctx: &Context, id: i64) -> Result<AccessRequest> {
     sqlx::query_as::<_, AccessRequest>(&format!(
-        "SELECT {REQUEST_COLUMNS} FROM access_requests WHERE id = ?"
+        "SELECT {REQUEST_COLUMNS} FROM access_requests WHERE id = $1"
     ))
     .bind(id)
     .fetch_optional(&ctx.db)
@@ -191,10 +191,27 @@ pub async fn approve(ctx: &Context, id: i64, note: Option<&str>, actor: Actor<'_
         )));
     }
     let mut tx = ctx.db.begin().await?;
-    let existing: Option<(i64, String)> = sqlx::query_as("SELECT id, username FROM users WHERE email = ?")
-        .bind(&request.email)
-        .fetch_optional(&mut *tx)
-        .await?;
+    // The decision is taken first: of two admins approving at once (on one
+    // instance or two), the second waits on this row and then finds it
+    // decided, before either has made an account.
+    let decided = sqlx::query(
+        "UPDATE access_requests SET state = 'approved', decided_at = $1, decided_by = $2, note = $3
+         WHERE id = $4 AND state = 'pending'",
+    )
+    .bind(now)
+    .bind(actor_name(&actor))
+    .bind(note)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    if decided.rows_affected() != 1 {
+        return Err(Error::Conflict(format!("a decision on request {id}")));
+    }
+    let existing: Option<(i64, String)> =
+        sqlx::query_as("SELECT id, username FROM users WHERE lower(email) = lower($1)")
+            .bind(&request.email)
+            .fetch_optional(&mut *tx)
+            .await?;
     let (user_id, username, created_account) = match existing {
         Some((user_id, username)) => (user_id, username, false),
         None => {
@@ -212,20 +229,11 @@ pub async fn approve(ctx: &Context, id: i64, note: Option<&str>, actor: Actor<'_
             (user_id, username, true)
         }
     };
-    let decided = sqlx::query(
-        "UPDATE access_requests SET state = 'approved', decided_at = ?, decided_by = ?, note = ?, user_id = ?
-         WHERE id = ? AND state = 'pending'",
-    )
-    .bind(now)
-    .bind(actor_name(&actor))
-    .bind(note)
-    .bind(user_id)
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
-    if decided.rows_affected() != 1 {
-        return Err(Error::Conflict(format!("a decision on request {id}")));
-    }
+    sqlx::query("UPDATE access_requests SET user_id = $1 WHERE id = $2")
+        .bind(user_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     let (link, expires_at) = create_link(ctx, &mut tx, user_id, Some(id), now).await?;
     let expiry = format_time(expires_at);
     let mail = OutgoingMail {
@@ -269,8 +277,8 @@ pub async fn reject(ctx: &Context, id: i64, note: Option<&str>, actor: Actor<'_>
     let request = get(ctx, id).await?;
     let mut tx = ctx.db.begin().await?;
     let decided = sqlx::query(
-        "UPDATE access_requests SET state = 'rejected', decided_at = ?, decided_by = ?, note = ?
-         WHERE id = ? AND state = 'pending'",
+        "UPDATE access_requests SET state = 'rejected', decided_at = $1, decided_by = $2, note = $3
+         WHERE id = $4 AND state = 'pending'",
     )
     .bind(now)
     .bind(actor_name(&actor))
@@ -352,7 +360,7 @@ pub async fn invite(
 /// Creates a one-time link for `user_id`: 256 random bits, only the hash kept.
 pub async fn create_link(
     ctx: &Context,
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     user_id: i64,
     request_id: Option<i64>,
     now: i64,
@@ -360,7 +368,7 @@ pub async fn create_link(
     let token = random_token();
     let expires_at = now + i64::from(ctx.config.provisioning.link_ttl_hours) * 3600;
     sqlx::query(
-        "INSERT INTO download_links (token_hash, user_id, request_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO download_links (token_hash, user_id, request_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(token_hash(&token))
     .bind(user_id)
@@ -377,7 +385,7 @@ pub async fn create_link(
 /// decision's transaction, commits, and tries to deliver at once.
 async fn conclude(
     ctx: &Context,
-    mut tx: sqlx::Transaction<'_, sqlx::Sqlite>,
+    mut tx: sqlx::Transaction<'_, sqlx::Any>,
     now: i64,
     mail: &OutgoingMail,
     event: AuditEvent<'_>,

@@ -21,7 +21,7 @@ pub struct AdminSession {
 /// Opens a session; returns the cookie value and the CSRF token.
 pub async fn open(
     ctx: &Context,
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     user_id: i64,
     thumbprint: &[u8],
     client_addr: &str,
@@ -31,7 +31,7 @@ pub async fn open(
     let csrf = random_token();
     sqlx::query(
         "INSERT INTO admin_sessions (id_hash, user_id, csrf_token, cert_thumbprint, client_addr, created_at, last_seen_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(token_hash(&cookie))
     .bind(user_id)
@@ -55,7 +55,9 @@ struct Row {
     last_seen_at: i64,
     expires_at: i64,
     ended_at: Option<i64>,
+    #[sqlx(try_from = "crate::db::Flag")]
     is_admin: bool,
+    #[sqlx(try_from = "crate::db::Flag")]
     disabled: bool,
 }
 
@@ -66,7 +68,7 @@ pub async fn find(ctx: &Context, cookie: &str, thumbprint: Option<&[u8]>) -> Res
     let row: Option<Row> = sqlx::query_as(
         "SELECT s.user_id, u.username, s.csrf_token, s.cert_thumbprint, s.last_seen_at, s.expires_at, s.ended_at,
                 u.is_admin, u.disabled
-         FROM admin_sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?",
+         FROM admin_sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1",
     )
     .bind(&hash)
     .fetch_optional(&ctx.db)
@@ -87,7 +89,7 @@ pub async fn find(ctx: &Context, cookie: &str, thumbprint: Option<&[u8]>) -> Res
     }
     // Touch at most once a minute: a page view should not always write.
     if now - row.last_seen_at >= 60 {
-        sqlx::query("UPDATE admin_sessions SET last_seen_at = ? WHERE id_hash = ?")
+        sqlx::query("UPDATE admin_sessions SET last_seen_at = $1 WHERE id_hash = $2")
             .bind(now)
             .bind(&hash)
             .execute(&ctx.db)
@@ -103,7 +105,7 @@ pub async fn find(ctx: &Context, cookie: &str, thumbprint: Option<&[u8]>) -> Res
 /// Ends the session behind a cookie.
 pub async fn end(ctx: &Context, cookie: &str, username: &str) -> Result<()> {
     let now = ctx.clock.now();
-    sqlx::query("UPDATE admin_sessions SET ended_at = ? WHERE id_hash = ? AND ended_at IS NULL")
+    sqlx::query("UPDATE admin_sessions SET ended_at = $1 WHERE id_hash = $2 AND ended_at IS NULL")
         .bind(now)
         .bind(token_hash(cookie))
         .execute(&ctx.db)

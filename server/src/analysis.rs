@@ -4,6 +4,7 @@
 
 use crate::auth::throttle::{Policy, Throttle};
 use crate::context::Context;
+use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::imagecheck::{self, ImageInfo};
 use crate::modes::{self, Mode};
@@ -38,7 +39,7 @@ impl Analysis {
         text: String,
         image: Option<CheckedImage>,
     ) -> Result<mpsc::Receiver<StreamEvent>> {
-        let permit = self.limits.admit(user_id, ctx.clock.now())?;
+        let permit = self.limits.admit(&ctx.db, user_id, ctx.clock.now()).await?;
         let provider = self
             .providers
             .get(&mode.provider)
@@ -70,7 +71,9 @@ impl Analysis {
     }
 }
 
-/// Per-user concurrency and rate limits.
+/// Per-user concurrency and rate limits. The rate is counted in the
+/// database, so instances behind a balancer share one allowance; the
+/// number running at once is held per instance (a stream lives on one).
 #[derive(Debug)]
 struct Limits {
     concurrent_per_user: usize,
@@ -83,19 +86,22 @@ impl Limits {
         Self {
             concurrent_per_user: concurrent_per_user.max(1),
             running: Mutex::new(HashMap::new()),
-            rate: Throttle::new(Policy {
-                allowance: requests_per_minute.max(1),
-                window_secs: 60,
-                first_lock_secs: 10,
-                max_lock_secs: 60,
-            }),
+            rate: Throttle::new(
+                "analysis-user",
+                Policy {
+                    allowance: requests_per_minute.max(1),
+                    window_secs: 60,
+                    first_lock_secs: 10,
+                    max_lock_secs: 60,
+                },
+            ),
         }
     }
 
     /// A slot for one request of `user_id`, or [`Error::RateLimited`].
-    fn admit(&self, user_id: i64, now: i64) -> Result<OwnedSemaphorePermit> {
+    async fn admit(&self, db: &Db, user_id: i64, now: i64) -> Result<OwnedSemaphorePermit> {
         let key = user_id.to_string();
-        if let Some(wait) = self.rate.locked_for(&key, now) {
+        if let Some(wait) = self.rate.locked_for(db, &key, now).await? {
             return Err(Error::RateLimited {
                 retry_after: wait,
                 reason: "Too many requests; slow down a little.",
@@ -115,7 +121,7 @@ impl Limits {
             retry_after: 1,
             reason: "Too many requests at once; wait for one to finish.",
         })?;
-        self.rate.failure(&key, now);
+        self.rate.failure(db, &key, now).await?;
         Ok(permit)
     }
 }

@@ -53,10 +53,10 @@ impl<'a> AuditEvent<'a> {
 /// change it describes, so both happen or neither).
 pub async fn audit<'e, E>(executor: E, now: i64, event: AuditEvent<'_>) -> Result<()>
 where
-    E: sqlx::SqliteExecutor<'e>,
+    E: sqlx::AnyExecutor<'e>,
 {
     sqlx::query(
-        "INSERT INTO audit_events (at, actor, action, subject, client_addr, detail) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit_events (at, actor, action, subject, client_addr, detail) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(now)
     .bind(event.actor.name())
@@ -85,7 +85,7 @@ pub struct AuditRecord {
 
 pub async fn list(ctx: &Context, limit: i64) -> Result<Vec<AuditRecord>> {
     Ok(sqlx::query_as::<_, AuditRecord>(
-        "SELECT id, at, actor, action, subject, client_addr, detail FROM audit_events ORDER BY id DESC LIMIT ?",
+        "SELECT id, at, actor, action, subject, client_addr, detail FROM audit_events ORDER BY id DESC LIMIT $1",
     )
     .bind(limit)
     .fetch_all(&ctx.db)
@@ -123,9 +123,9 @@ pub async fn search(
     };
     let mut rows = sqlx::query_as::<_, AuditRecord>(
         "SELECT id, at, actor, action, subject, client_addr, detail FROM audit_events
-         WHERE action LIKE ?1 ESCAPE '\\' AND actor LIKE ?2 ESCAPE '\\' AND COALESCE(subject, '') LIKE ?3 ESCAPE '\\'
-           AND (?4 IS NULL OR at >= ?4) AND (?5 IS NULL OR at <= ?5)
-         ORDER BY id DESC LIMIT ?6 OFFSET ?7",
+         WHERE lower(action) LIKE lower($1) ESCAPE '\\' AND lower(actor) LIKE lower($2) ESCAPE '\\' AND lower(COALESCE(subject, '')) LIKE lower($3) ESCAPE '\\'
+           AND ($4 IS NULL OR at >= $4) AND ($5 IS NULL OR at <= $5)
+         ORDER BY id DESC LIMIT $6 OFFSET $7",
     )
     .bind(like(&filter.action))
     .bind(like(&filter.actor))

@@ -6,6 +6,7 @@ use crate::context::Context;
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::fsutil;
+use crate::revocation;
 use crate::users::User;
 use rand::RngCore;
 use sightline_certs::{
@@ -24,7 +25,7 @@ pub fn random_serial() -> Serial {
 /// caller's transaction (so a download link is spent only if issuance
 /// succeeds, for example).
 pub async fn issue_for_user(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     ca: &CertificateAuthority,
     user: &User,
     validity_days: u32,
@@ -38,7 +39,7 @@ pub async fn issue_for_user(
         random_serial(),
     )?;
     sqlx::query(
-        "INSERT INTO certificates (serial, user_id, thumbprint, not_before, not_after, issued_at) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO certificates (serial, user_id, thumbprint, not_before, not_after, issued_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(&issued.info.serial_hex)
     .bind(user.id)
@@ -129,7 +130,7 @@ pub async fn revoke(
     let now = ctx.clock.now();
     let mut tx = ctx.db.begin().await?;
     let found: Option<(i64, Vec<u8>, Option<i64>)> =
-        sqlx::query_as("SELECT user_id, thumbprint, revoked_at FROM certificates WHERE serial = ?")
+        sqlx::query_as("SELECT user_id, thumbprint, revoked_at FROM certificates WHERE serial = $1")
             .bind(serial)
             .fetch_optional(&mut *tx)
             .await?;
@@ -141,21 +142,29 @@ pub async fn revoke(
             "certificate {serial} is already revoked; a revocation"
         )));
     }
-    sqlx::query("UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE serial = ?")
-        .bind(now)
-        .bind(reason.as_str())
-        .bind(serial)
-        .execute(&mut *tx)
-        .await?;
+    // Of two revocations at once, the second finds the row revoked here.
+    let revoked = sqlx::query(
+        "UPDATE certificates SET revoked_at = $1, revocation_reason = $2 WHERE serial = $3 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(reason.as_str())
+    .bind(serial)
+    .execute(&mut *tx)
+    .await?;
+    if revoked.rows_affected() != 1 {
+        return Err(Error::Conflict(format!(
+            "certificate {serial} is already revoked; a revocation"
+        )));
+    }
     sqlx::query(
-        "UPDATE token_families SET revoked_at = ?, revoked_reason = 'certificate revoked'
-         WHERE cert_thumbprint = ? AND revoked_at IS NULL",
+        "UPDATE token_families SET revoked_at = $1, revoked_reason = 'certificate revoked'
+         WHERE cert_thumbprint = $2 AND revoked_at IS NULL",
     )
     .bind(now)
     .bind(&thumbprint)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("UPDATE admin_sessions SET ended_at = ? WHERE cert_thumbprint = ? AND ended_at IS NULL")
+    sqlx::query("UPDATE admin_sessions SET ended_at = $1 WHERE cert_thumbprint = $2 AND ended_at IS NULL")
         .bind(now)
         .bind(&thumbprint)
         .execute(&mut *tx)
@@ -172,6 +181,9 @@ pub async fn revoke(
         },
     )
     .await?;
+    // Every instance hears of it at the commit (PostgreSQL); the others'
+    // poll is the backstop.
+    revocation::announce(&mut tx, serial).await?;
     tx.commit().await?;
     let record = list(ctx)
         .await?
@@ -186,7 +198,7 @@ pub async fn revoke(
 pub async fn revoked_serials(db: &Db, now: i64) -> Result<Vec<(String, i64, Option<String>)>> {
     Ok(sqlx::query_as(
         "SELECT serial, revoked_at, revocation_reason FROM certificates
-         WHERE revoked_at IS NOT NULL AND not_after > ? ORDER BY revoked_at",
+         WHERE revoked_at IS NOT NULL AND not_after > $1 ORDER BY revoked_at",
     )
     .bind(now)
     .fetch_all(db)
@@ -247,12 +259,13 @@ pub fn write_pem_bundle(dir: &Path, issued: &IssuedCertificate, ca_pem: &str) ->
 pub struct CertificateOwner {
     pub serial: String,
     pub user_id: i64,
+    #[sqlx(try_from = "crate::db::Flag")]
     pub revoked: bool,
 }
 
 pub async fn owner_by_thumbprint(ctx: &Context, thumbprint: &[u8]) -> Result<Option<CertificateOwner>> {
     Ok(sqlx::query_as::<_, CertificateOwner>(
-        "SELECT serial, user_id, revoked_at IS NOT NULL AS revoked FROM certificates WHERE thumbprint = ?",
+        "SELECT serial, user_id, revoked_at IS NOT NULL AS revoked FROM certificates WHERE thumbprint = $1",
     )
     .bind(thumbprint)
     .fetch_optional(&ctx.db)

@@ -2,6 +2,7 @@
 //! so a missing file or section means "use the defaults". Command-line flags
 //! and `SIGHTLINE_*` variables override the file (see `cli/`).
 
+use crate::db::DatabaseUrl;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ pub struct Config {
     pub provisioning: ProvisioningConfig,
     pub analysis: AnalysisConfig,
     pub admin: AdminConfig,
+    pub database: DatabaseConfig,
     /// Model providers that modes refer to by `id`.
     pub providers: Vec<ProviderConfig>,
     /// Absent: every mail is written to `<data-dir>/outbox/*.eml`.
@@ -31,6 +33,11 @@ pub struct ServerConfig {
     pub public_url: String,
     /// A TLS handshake that takes longer than this is dropped.
     pub handshake_timeout_secs: u64,
+    /// Load balancers (addresses or CIDR blocks) that send a PROXY
+    /// protocol v2 header with the client's address; required from them,
+    /// never read from anyone else.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub proxy_protocol_from: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -39,6 +46,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             public_url: "https://localhost:8443".into(),
             handshake_timeout_secs: 10,
+            proxy_protocol_from: Vec::new(),
         }
     }
 }
@@ -123,6 +131,16 @@ impl Default for AdminConfig {
             absolute_timeout_secs: 8 * 3600,
         }
     }
+}
+
+/// `[database]`: where the accounts live.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://…` or `postgres://user:password@host/db`. Absent: the
+    /// SQLite file in the data directory. `SIGHTLINE_DATABASE_URL` wins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<DatabaseUrl>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -303,6 +321,7 @@ impl Default for Config {
             provisioning: ProvisioningConfig::default(),
             analysis: AnalysisConfig::default(),
             admin: AdminConfig::default(),
+            database: DatabaseConfig::default(),
             providers: default_providers(),
             mail: None,
         }
@@ -394,6 +413,10 @@ impl Config {
             return Err(Error::Config(
                 "provisioning.link_ttl_hours must be at least 1".into(),
             ));
+        }
+        crate::proxy_protocol::TrustedProxies::parse(&self.server.proxy_protocol_from)?;
+        if let Some(url) = &self.database.url {
+            url.backend()?;
         }
         if !self.server.public_url.starts_with("https://") {
             return Err(Error::Config("server.public_url must start with https://".into()));

@@ -110,7 +110,13 @@ pub(crate) mod testing {
     use sightline_certs::{Serial, Validity};
 
     pub(crate) async fn context(dir: &std::path::Path, clock: Clock) -> Context {
-        let db = crate::db::open(&dir.join("t.db"), true).await.unwrap();
+        let db = crate::db::open(
+            &crate::db::DatabaseUrl::sqlite_file(&dir.join("t.db")),
+            true,
+            crate::db::Migrations::Run,
+        )
+        .await
+        .unwrap();
         let now = time::OffsetDateTime::now_utc();
         let ca =
             CertificateAuthority::create("t", Validity::days_from(now, 10), Serial::from_random([1; 16]))

@@ -4,7 +4,7 @@
 //! ```text
 //! <data-dir>/
 //!   config.toml
-//!   sightline.db           SQLite (WAL)
+//!   sightline.db           SQLite (WAL), unless `[database] url` names PostgreSQL
 //!   ca/ca.crt, ca/ca.key   the certificate authority (key 0600)
 //!   tls/server.crt, .key   the listener's certificate (key 0600)
 //!   jwt/signing-key.pem    Ed25519 access-token key (0600)
@@ -19,7 +19,7 @@ use crate::certificates::{self, random_serial, PemBundlePaths};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::context::Context;
-use crate::db;
+use crate::db::{self, DatabaseUrl, Migrations};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::users::{self, NewUser};
@@ -31,11 +31,27 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub struct DataDir {
     root: PathBuf,
+    /// `SIGHTLINE_DATABASE_URL` / `--database-url`: wins over config.toml.
+    database_url: Option<DatabaseUrl>,
 }
 
 impl DataDir {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            database_url: None,
+        }
+    }
+
+    /// The database named on the command line or in the environment,
+    /// which wins over `[database] url`.
+    pub fn with_database_url(mut self, url: Option<DatabaseUrl>) -> Self {
+        self.database_url = url;
+        self
+    }
+
+    pub fn database_url_override(&self) -> Option<&DatabaseUrl> {
+        self.database_url.as_ref()
     }
 
     pub fn root(&self) -> &Path {
@@ -46,8 +62,19 @@ impl DataDir {
         self.root.join("config.toml")
     }
 
+    /// The embedded SQLite database's file, used unless `[database] url`
+    /// names another database.
     pub fn database(&self) -> PathBuf {
         self.root.join("sightline.db")
+    }
+
+    /// The database this directory's server uses.
+    pub fn database_url(&self, config: &Config) -> DatabaseUrl {
+        config
+            .database
+            .url
+            .clone()
+            .unwrap_or_else(|| DatabaseUrl::sqlite_file(&self.database()))
     }
 
     pub fn ca_cert(&self) -> PathBuf {
@@ -76,9 +103,8 @@ impl DataDir {
     }
 
     /// The domain's context over this (initialised) directory.
-    pub async fn context(&self, config: Config, clock: Clock) -> Result<Context> {
-        self.ensure_initialised()?;
-        let db = self.open_db().await?;
+    pub async fn context(&self, config: Config, clock: Clock, migrations: Migrations) -> Result<Context> {
+        let db = self.open_db(&config, migrations).await?;
         let ca = self.load_ca()?;
         Context::new(db, config, ca, self.outbox(), clock)
     }
@@ -86,7 +112,8 @@ impl DataDir {
     /// The context the command line works in: this directory's
     /// `config.toml` and the system clock.
     pub async fn system_context(&self) -> Result<Context> {
-        self.context(self.load_config()?, Clock::system()).await
+        self.context(self.load_config()?, Clock::system(), Migrations::Run)
+            .await
     }
 
     pub fn bootstrap_admin(&self) -> PathBuf {
@@ -95,15 +122,21 @@ impl DataDir {
 
     /// Fails with a clear message unless `init` has created this directory.
     pub fn ensure_initialised(&self) -> Result<()> {
-        if self.config().is_file() && self.database().is_file() {
+        if self.config().is_file() {
             Ok(())
         } else {
             Err(Error::DataDirMissing(self.root.clone()))
         }
     }
 
+    /// `config.toml`, with the database named on the command line or in
+    /// the environment put in.
     pub fn load_config(&self) -> Result<Config> {
-        Config::load(&self.config())
+        let mut config = Config::load(&self.config())?;
+        if let Some(url) = &self.database_url {
+            config.database.url = Some(url.clone());
+        }
+        Ok(config)
     }
 
     pub fn read(&self, path: &Path) -> Result<String> {
@@ -116,9 +149,15 @@ impl DataDir {
         Ok(CertificateAuthority::from_pem(&cert, &key)?)
     }
 
-    pub async fn open_db(&self) -> Result<db::Db> {
+    /// Opens the configured database; a SQLite file that `init` has not
+    /// made is refused rather than created empty.
+    pub async fn open_db(&self, config: &Config, migrations: Migrations) -> Result<db::Db> {
         self.ensure_initialised()?;
-        db::open(&self.database(), false).await
+        let url = self.database_url(config);
+        if url.sqlite_path().is_some_and(|path| !path.is_file()) {
+            return Err(Error::DataDirMissing(self.root.clone()));
+        }
+        db::open(&url, false, migrations).await
     }
 }
 
@@ -241,9 +280,20 @@ async fn populate(dir: &DataDir, options: &InitOptions, clock: &Clock) -> Result
         "# Sightline server configuration. Command-line flags and SIGHTLINE_* variables override it.\n{}",
         config.to_toml()?
     );
-    fsutil::write_public(&dir.config(), text.as_bytes())?;
+    // A database URL may carry a password: then the file is the owner's only.
+    if config
+        .database
+        .url
+        .as_ref()
+        .is_some_and(DatabaseUrl::has_password)
+    {
+        fsutil::write_private(&dir.config(), text.as_bytes())?;
+    } else {
+        fsutil::write_public(&dir.config(), text.as_bytes())?;
+    }
 
-    let db = db::open(&dir.database(), true).await?;
+    let db = db::open(&dir.database_url(&config), true, Migrations::Run).await?;
+    db::ensure_empty(&db).await?;
     let ctx = Context::new(db, config.clone(), ca, dir.outbox(), clock.clone())?;
     let password = Secret::new(generate_password());
     let admin = users::add(

@@ -12,8 +12,6 @@ use crate::users::{self, User};
 use rand::RngCore;
 use sightline_certs::package::{self, Package, PackageInput, PackagePassword, Platform};
 use sightline_proto::Secret;
-use std::collections::HashMap;
-use std::sync::Mutex;
 
 /// What a link is worth right now.
 #[derive(Debug)]
@@ -41,9 +39,9 @@ pub async fn status(ctx: &Context, token: &str) -> Result<LinkStatus> {
     let now = ctx.clock.now();
     // Unknown and expired tokens cost the same: one indexed lookup.
     let hash = token_hash(token);
-    let row: Option<(i64, i64, Option<i64>, bool)> = sqlx::query_as(
+    let row: Option<(i64, i64, Option<i64>, crate::db::Flag)> = sqlx::query_as(
         "SELECT l.user_id, l.expires_at, l.used_at, u.password_hash IS NULL
-         FROM download_links l JOIN users u ON u.id = l.user_id WHERE l.token_hash = ?",
+         FROM download_links l JOIN users u ON u.id = l.user_id WHERE l.token_hash = $1",
     )
     .bind(&hash)
     .fetch_optional(&ctx.db)
@@ -63,7 +61,7 @@ pub async fn status(ctx: &Context, token: &str) -> Result<LinkStatus> {
     }
     Ok(LinkStatus::Usable {
         user,
-        needs_password,
+        needs_password: needs_password.0,
         expires_at,
     })
 }
@@ -121,7 +119,7 @@ pub async fn redeem(
     let now = ctx.clock.now();
     let mut tx = ctx.db.begin().await.map_err(Error::from)?;
     let spent = sqlx::query(
-        "UPDATE download_links SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?",
+        "UPDATE download_links SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $3",
     )
     .bind(now)
     .bind(token_hash(token))
@@ -133,7 +131,7 @@ pub async fn redeem(
         return Err(RedeemError::Gone);
     }
     if let Some(hash) = password_hash {
-        sqlx::query("UPDATE users SET password_hash = ? WHERE id = ? AND password_hash IS NULL")
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash IS NULL")
             .bind(hash)
             .bind(user.id)
             .execute(&mut *tx)
@@ -190,65 +188,9 @@ pub async fn redeem(
     })
 }
 
-/// Packages waiting for their single download, in memory only (the server
-/// keeps no package on disk). An entry is fetched once or expires.
-#[derive(Debug, Default)]
-pub struct PackageVault {
-    entries: Mutex<HashMap<String, (Package, i64)>>,
-}
-
-/// How long a built package waits for its download.
-pub const VAULT_TTL_SECS: i64 = 15 * 60;
-
-impl PackageVault {
-    pub fn put(&self, package: Package, now: i64) -> String {
-        let id = crate::auth::random_token();
-        let mut entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        entries.retain(|_, (_, expires_at)| *expires_at > now);
-        entries.insert(id.clone(), (package, now + VAULT_TTL_SECS));
-        id
-    }
-
-    pub fn take(&self, id: &str, now: i64) -> Option<Package> {
-        let mut entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        entries
-            .remove(id)
-            .filter(|(_, expires_at)| *expires_at > now)
-            .map(|(package, _)| package)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn vault_hands_out_once_and_forgets_old_entries() {
-        let vault = PackageVault::default();
-        let id = vault.put(
-            Package {
-                file_name: "a.zip".into(),
-                zip: vec![1],
-            },
-            0,
-        );
-        assert!(vault.take(&id, 1).is_some());
-        assert!(vault.take(&id, 1).is_none());
-        let late = vault.put(
-            Package {
-                file_name: "b.zip".into(),
-                zip: vec![2],
-            },
-            0,
-        );
-        assert!(vault.take(&late, VAULT_TTL_SECS + 1).is_none());
-    }
 
     #[test]
     fn only_well_formed_tokens_are_plausible() {

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 pub enum Error {
     // ------------------------------------------------------------ failures
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error(transparent)]
@@ -42,6 +42,8 @@ pub enum Error {
     TokenSigning(#[from] jsonwebtoken::errors::Error),
     #[error("mail delivery failed: {0}")]
     Mail(String),
+    #[error("a stored package could not be sealed or opened")]
+    Sealing,
     #[error("background task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
 
@@ -108,6 +110,21 @@ pub enum Error {
     Image(imagecheck::Rejection),
 }
 
+/// A uniqueness violation is two people making the same thing at the same
+/// moment (on two instances, or one); the loser hears it as a conflict,
+/// not a failure. Checks before each insert give the precise words; this
+/// covers the race between check and insert.
+impl From<sqlx::Error> for Error {
+    fn from(error: sqlx::Error) -> Self {
+        match error.as_database_error() {
+            Some(database) if database.is_unique_violation() => {
+                Self::Conflict("an entry with the same name or address (made at the same moment)".into())
+            }
+            _ => Self::Database(error),
+        }
+    }
+}
+
 impl Error {
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
@@ -143,6 +160,7 @@ impl Error {
             | Self::PasswordHash(_)
             | Self::TokenSigning(_)
             | Self::Mail(_)
+            | Self::Sealing
             | Self::Join(_) => true,
             Self::Invalid { .. }
             | Self::TooLong(_)

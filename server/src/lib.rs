@@ -1,5 +1,5 @@
 //! The Sightline server: one binary that terminates mutual TLS, keeps
-//! accounts and certificates in SQLite, and serves the native API, the
+//! accounts and certificates in SQLite or PostgreSQL, and serves the native API, the
 //! public pages and the admin pages. `main.rs` and `cli/` are the command
 //! line; everything they do is a function here, so the admin pages, the API
 //! and the command line call the same code and leave the same audit trail.
@@ -16,6 +16,7 @@ pub mod certificates;
 pub mod download_links;
 pub mod login;
 pub mod modes;
+pub mod package_store;
 pub mod users;
 
 // What the domain stands on.
@@ -35,6 +36,7 @@ pub mod revocation;
 
 // The serving process: TLS, HTTP and the state they share.
 pub mod http;
+pub mod proxy_protocol;
 pub mod state;
 pub mod tls;
 

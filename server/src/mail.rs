@@ -80,7 +80,7 @@ impl Mailer {
     /// Stores a mail for delivery, inside the caller's transaction.
     pub async fn enqueue(
         &self,
-        conn: &mut sqlx::SqliteConnection,
+        conn: &mut sqlx::AnyConnection,
         now: i64,
         mail: &OutgoingMail,
     ) -> Result<i64> {
@@ -98,7 +98,7 @@ impl Mailer {
             .body(mail.body.clone())
             .map_err(|e| Error::invalid("mail", e.to_string()))?;
         let id = sqlx::query_scalar(
-            "INSERT INTO mail_outbox (recipient, subject, message, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO mail_outbox (recipient, subject, message, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(&mail.to)
         .bind(&mail.subject)
@@ -116,7 +116,7 @@ impl Mailer {
         let now = started_at;
         let due: Vec<(i64, String, Vec<u8>, i64)> = sqlx::query_as(
             "SELECT id, recipient, message, attempts FROM mail_outbox
-             WHERE sent_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT 50",
+             WHERE sent_at IS NULL AND next_attempt_at <= $1 ORDER BY id LIMIT 50",
         )
         .bind(now)
         .fetch_all(&self.db)
@@ -132,8 +132,8 @@ impl Mailer {
                     .as_ref()
                     .map_or(FILE_RETRY_SECS, |s| s.timeout_secs + 30);
             let claimed = sqlx::query(
-                "UPDATE mail_outbox SET next_attempt_at = ?, attempts = attempts + 1
-                 WHERE id = ? AND sent_at IS NULL AND next_attempt_at <= ?",
+                "UPDATE mail_outbox SET next_attempt_at = $1, attempts = attempts + 1
+                 WHERE id = $2 AND sent_at IS NULL AND next_attempt_at <= $3",
             )
             .bind(lease)
             .bind(id)
@@ -146,9 +146,10 @@ impl Mailer {
             match self.deliver(id, &recipient, &message, now).await {
                 Ok(()) => {
                     sqlx::query(
-                        "UPDATE mail_outbox SET sent_at = ?, message = x'', last_error = NULL WHERE id = ?",
+                        "UPDATE mail_outbox SET sent_at = $1, message = $2, last_error = NULL WHERE id = $3",
                     )
                     .bind(now)
+                    .bind(Vec::<u8>::new())
                     .bind(id)
                     .execute(&self.db)
                     .await?;
@@ -163,7 +164,7 @@ impl Mailer {
                         });
                     let delay = (initial << attempts.clamp(0, 20)).min(max);
                     tracing::warn!(mail = id, %error, retry_in_secs = delay, "mail delivery failed");
-                    sqlx::query("UPDATE mail_outbox SET next_attempt_at = ?, last_error = ? WHERE id = ?")
+                    sqlx::query("UPDATE mail_outbox SET next_attempt_at = $1, last_error = $2 WHERE id = $3")
                         .bind(now + delay)
                         .bind(error.to_string())
                         .bind(id)

@@ -32,7 +32,10 @@ fn init_logging() {
     let filter: Targets = std::env::var("RUST_LOG")
         .ok()
         .and_then(|spec| spec.parse().ok())
-        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO))
+        // PostgreSQL's notices ("relation … already exists, skipping" at
+        // every start) are its own chatter, not the server's news.
+        .with_target("sqlx::postgres::notice", tracing::Level::WARN);
     tracing_subscriber::registry()
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
         .with(filter)

@@ -90,7 +90,7 @@ pub async fn list(ctx: &Context) -> Result<Vec<Mode>> {
 }
 
 pub async fn get(ctx: &Context, slug: &str) -> Result<Option<Mode>> {
-    sqlx::query_as::<_, ModeRow>(&format!("SELECT {COLUMNS} FROM modes WHERE slug = ?"))
+    sqlx::query_as::<_, ModeRow>(&format!("SELECT {COLUMNS} FROM modes WHERE slug = $1"))
         .bind(slug)
         .fetch_optional(&ctx.db)
         .await?
@@ -195,7 +195,7 @@ pub async fn add(ctx: &Context, mode: &Mode, actor: Actor<'_>) -> Result<Mode> {
     };
     let base = slug.clone();
     let mut n = 1;
-    while sqlx::query_scalar::<_, i64>("SELECT id FROM modes WHERE slug = ?")
+    while sqlx::query_scalar::<_, i64>("SELECT id FROM modes WHERE slug = $1")
         .bind(&slug)
         .fetch_optional(&mut *tx)
         .await?
@@ -204,7 +204,7 @@ pub async fn add(ctx: &Context, mode: &Mode, actor: Actor<'_>) -> Result<Mode> {
         n += 1;
         slug = format!("{base}-{n}");
     }
-    let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM modes WHERE name = ?")
+    let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM modes WHERE lower(name) = lower($1)")
         .bind(mode.name.trim())
         .fetch_optional(&mut *tx)
         .await?;
@@ -239,12 +239,12 @@ pub async fn add(ctx: &Context, mode: &Mode, actor: Actor<'_>) -> Result<Mode> {
         .ok_or_else(|| Error::NotFound(format!("mode {slug}")))
 }
 
-async fn insert(conn: &mut sqlx::SqliteConnection, now: i64, mode: &Mode) -> Result<()> {
+async fn insert(conn: &mut sqlx::AnyConnection, now: i64, mode: &Mode) -> Result<()> {
     let options =
         serde_json::to_string(&mode.options).map_err(|e| Error::invalid("mode options", e.to_string()))?;
     sqlx::query(
         "INSERT INTO modes (slug, name, description, kind, system_prompt, provider, model, options, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&mode.slug)
     .bind(&mode.name)
@@ -268,17 +268,18 @@ pub async fn update(ctx: &Context, slug: &str, mode: &Mode, actor: Actor<'_>) ->
     let options =
         serde_json::to_string(&mode.options).map_err(|e| Error::invalid("mode options", e.to_string()))?;
     let mut tx = ctx.db.begin().await?;
-    let clash: Option<String> = sqlx::query_scalar("SELECT slug FROM modes WHERE name = ? AND slug != ?")
-        .bind(mode.name.trim())
-        .bind(slug)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let clash: Option<String> =
+        sqlx::query_scalar("SELECT slug FROM modes WHERE lower(name) = lower($1) AND slug != $2")
+            .bind(mode.name.trim())
+            .bind(slug)
+            .fetch_optional(&mut *tx)
+            .await?;
     if clash.is_some() {
         return Err(Error::Conflict(format!("a mode named {:?}", mode.name.trim())));
     }
     let changed = sqlx::query(
-        "UPDATE modes SET name = ?, description = ?, kind = ?, system_prompt = ?, provider = ?, model = ?, options = ?, updated_at = ?
-         WHERE slug = ?",
+        "UPDATE modes SET name = $1, description = $2, kind = $3, system_prompt = $4, provider = $5, model = $6, options = $7, updated_at = $8
+         WHERE slug = $9",
     )
     .bind(mode.name.trim())
     .bind(&mode.description)
@@ -304,7 +305,7 @@ pub async fn update(ctx: &Context, slug: &str, mode: &Mode, actor: Actor<'_>) ->
 pub async fn remove(ctx: &Context, slug: &str, actor: Actor<'_>) -> Result<()> {
     let now = ctx.clock.now();
     let mut tx = ctx.db.begin().await?;
-    let removed = sqlx::query("DELETE FROM modes WHERE slug = ?")
+    let removed = sqlx::query("DELETE FROM modes WHERE slug = $1")
         .bind(slug)
         .execute(&mut *tx)
         .await?;
@@ -381,7 +382,7 @@ pub fn defaults() -> Vec<Mode> {
 }
 
 /// Seeds [`defaults`] into a new database.
-pub async fn seed_defaults(conn: &mut sqlx::SqliteConnection, now: i64) -> Result<()> {
+pub async fn seed_defaults(conn: &mut sqlx::AnyConnection, now: i64) -> Result<()> {
     for mode in defaults() {
         insert(conn, now, &mode).await?;
     }

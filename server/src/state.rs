@@ -1,7 +1,7 @@
 //! [`AppState`]: what the serving process holds behind one `Arc` — the
 //! domain's [`Context`] plus what only a running server needs (the login
-//! guard's keys and throttles, the analysis service, the package
-//! vault, the revocation set, the access-request throttles). The command
+//! guard's keys and throttles, the analysis service, the revocation
+//! set, the access-request throttles). The command
 //! line never builds one; it needs only a `Context`.
 
 use crate::analysis::Analysis;
@@ -11,7 +11,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::context::Context;
 use crate::datadir::DataDir;
-use crate::download_links::PackageVault;
+use crate::db::Migrations;
 use crate::error::Result;
 use crate::login::LoginGuard;
 use crate::providers::Providers;
@@ -27,8 +27,6 @@ pub struct Inner {
     pub ctx: Context,
     pub login: LoginGuard,
     pub revocations: Arc<Revocations>,
-    /// Packages built by a spent link, waiting for their one download.
-    pub vault: PackageVault,
     /// Access requests per client address and per e-mail address.
     pub request_limit_by_address: Throttle,
     pub request_limit_by_email: Throttle,
@@ -44,9 +42,9 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    pub async fn load(dir: &DataDir, config: Config, clock: Clock) -> Result<Self> {
+    pub async fn load(dir: &DataDir, config: Config, clock: Clock, migrations: Migrations) -> Result<Self> {
         let jwt = JwtKeys::from_pem(&dir.read(&dir.jwt_key())?, &config.server.public_url)?;
-        Self::new(dir.context(config, clock).await?, jwt).await
+        Self::new(dir.context(config, clock, migrations).await?, jwt).await
     }
 
     pub async fn new(ctx: Context, jwt: JwtKeys) -> Result<Self> {
@@ -66,13 +64,17 @@ impl AppState {
             config.analysis.concurrent_per_user,
             config.analysis.requests_per_minute_per_user,
         );
-        let request_limit_by_address =
-            Throttle::new(per_hour(config.provisioning.requests_per_address_per_hour));
-        let request_limit_by_email = Throttle::new(per_hour(config.provisioning.requests_per_email_per_hour));
+        let request_limit_by_address = Throttle::new(
+            "request-address",
+            per_hour(config.provisioning.requests_per_address_per_hour),
+        );
+        let request_limit_by_email = Throttle::new(
+            "request-email",
+            per_hour(config.provisioning.requests_per_email_per_hour),
+        );
         Ok(Self(Arc::new(Inner {
             login: LoginGuard::new(jwt),
             revocations,
-            vault: PackageVault::default(),
             request_limit_by_address,
             request_limit_by_email,
             analysis,

@@ -4,9 +4,15 @@
 //! presented, verified against the Sightline CA; it is not required at the
 //! handshake, each route decides. The verified certificate travels with
 //! every request as [`ConnInfo`]; headers never supply identity.
+//!
+//! Behind a layer-4 balancer the client's address comes from the PROXY
+//! protocol header the balancer sends before the handshake
+//! ([`crate::proxy_protocol`]); `remote_addr` is that address from then on,
+//! for throttles, rate limits and the audit trail alike.
 
 use crate::datadir::DataDir;
 use crate::error::{Error, Result};
+use crate::proxy_protocol::{self, TrustedProxies};
 use crate::revocation::{RevocationCheckingVerifier, Revocations};
 use axum::Router;
 use hyper::body::Incoming;
@@ -70,16 +76,24 @@ pub fn server_config(dir: &DataDir, revocations: Arc<Revocations>) -> Result<Arc
     Ok(Arc::new(config))
 }
 
+/// How connections are accepted: the TLS configuration, the handshake's
+/// time limit, and the balancers whose PROXY headers are read first.
+#[derive(Debug, Clone)]
+pub struct Accept {
+    pub tls: Arc<ServerConfig>,
+    pub handshake_timeout: Duration,
+    pub proxies: Arc<TrustedProxies>,
+}
+
 /// Accepts connections until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
-    tls: Arc<ServerConfig>,
+    accept: Accept,
     app: Router,
-    handshake_timeout: Duration,
     revocations: Arc<Revocations>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let acceptor = TlsAcceptor::from(tls);
+    let acceptor = TlsAcceptor::from(accept.tls.clone());
     tokio::pin!(shutdown);
     loop {
         let (tcp, remote_addr) = tokio::select! {
@@ -98,23 +112,41 @@ pub async fn serve(
             tcp,
             remote_addr,
             acceptor.clone(),
+            accept.clone(),
             app.clone(),
-            handshake_timeout,
             revocations.clone(),
         ));
     }
 }
 
+/// Reads the PROXY header when `remote_addr` is a trusted balancer (the
+/// client's address replaces the balancer's), then shakes hands.
+async fn handshake(
+    mut tcp: TcpStream,
+    remote_addr: &mut SocketAddr,
+    acceptor: TlsAcceptor,
+    proxies: &TrustedProxies,
+) -> Result<tokio_rustls::server::TlsStream<TcpStream>, String> {
+    if proxies.trusts(remote_addr.ip()) {
+        let balancer = *remote_addr;
+        *remote_addr = proxy_protocol::read_client_address(&mut tcp, balancer)
+            .await
+            .map_err(|error| format!("from balancer {balancer}: {error}"))?;
+    }
+    acceptor.accept(tcp).await.map_err(|error| error.to_string())
+}
+
 async fn handle_connection(
     tcp: TcpStream,
-    remote_addr: SocketAddr,
+    mut remote_addr: SocketAddr,
     acceptor: TlsAcceptor,
+    accept: Accept,
     app: Router,
-    handshake_timeout: Duration,
     revocations: Arc<Revocations>,
 ) {
     let _ = tcp.set_nodelay(true);
-    let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+    let shaken = handshake(tcp, &mut remote_addr, acceptor, &accept.proxies);
+    let stream = match tokio::time::timeout(accept.handshake_timeout, shaken).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => {
             tracing::debug!(%remote_addr, %error, "TLS handshake failed");

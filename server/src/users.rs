@@ -15,8 +15,11 @@ pub struct User {
     pub id: i64,
     pub username: String,
     pub email: String,
+    #[sqlx(try_from = "crate::db::Flag")]
     pub is_admin: bool,
+    #[sqlx(try_from = "crate::db::Flag")]
     pub disabled: bool,
+    #[sqlx(try_from = "crate::db::Flag")]
     pub totp_enrolled: bool,
     pub created_at: i64,
 }
@@ -103,7 +106,7 @@ pub async fn add(ctx: &Context, new: NewUser<'_>, actor: Actor<'_>) -> Result<Us
 
 /// Inserts a validated user inside the caller's transaction.
 pub async fn insert(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     now: i64,
     username: &str,
     email: &str,
@@ -111,24 +114,25 @@ pub async fn insert(
     password_hash: Option<String>,
     actor: Actor<'_>,
 ) -> Result<i64> {
-    let exists: Option<(String,)> =
-        sqlx::query_as("SELECT username FROM users WHERE username = ? OR email = ?")
-            .bind(username)
-            .bind(email)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let exists: Option<(String,)> = sqlx::query_as(
+        "SELECT username FROM users WHERE lower(username) = lower($1) OR lower(email) = lower($2)",
+    )
+    .bind(username)
+    .bind(email)
+    .fetch_optional(&mut *conn)
+    .await?;
     if exists.is_some() {
         return Err(Error::Conflict(format!(
             "a user named {username:?} or with the e-mail address {email:?}"
         )));
     }
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO users (username, email, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+        "INSERT INTO users (username, email, password_hash, is_admin, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
     .bind(username)
     .bind(email)
     .bind(password_hash)
-    .bind(is_admin)
+    .bind(crate::db::flag(is_admin))
     .bind(now)
     .fetch_one(&mut *conn)
     .await?;
@@ -150,7 +154,7 @@ pub async fn insert(
 
 /// A free username derived from an e-mail address: the local part, reduced
 /// to the allowed characters, with `-2`, `-3`, ... appended when taken.
-pub async fn derive_username(conn: &mut sqlx::SqliteConnection, email: &str) -> Result<String> {
+pub async fn derive_username(conn: &mut sqlx::AnyConnection, email: &str) -> Result<String> {
     let local = email.split('@').next().unwrap_or_default().to_ascii_lowercase();
     let mut base: String = local
         .chars()
@@ -173,7 +177,7 @@ pub async fn derive_username(conn: &mut sqlx::SqliteConnection, email: &str) -> 
         } else {
             format!("{base}-{n}")
         };
-        let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username = ?")
+        let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE lower(username) = lower($1)")
             .bind(&candidate)
             .fetch_optional(&mut *conn)
             .await?;
@@ -186,7 +190,7 @@ pub async fn derive_username(conn: &mut sqlx::SqliteConnection, email: &str) -> 
 
 pub async fn by_id(ctx: &Context, id: i64) -> Result<Option<User>> {
     Ok(
-        sqlx::query_as::<_, User>(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+        sqlx::query_as::<_, User>(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
             .bind(id)
             .fetch_optional(&ctx.db)
             .await?,
@@ -194,12 +198,12 @@ pub async fn by_id(ctx: &Context, id: i64) -> Result<Option<User>> {
 }
 
 pub async fn by_username(ctx: &Context, username: &str) -> Result<Option<User>> {
-    Ok(
-        sqlx::query_as::<_, User>(&format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?"))
-            .bind(username)
-            .fetch_optional(&ctx.db)
-            .await?,
-    )
+    Ok(sqlx::query_as::<_, User>(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE lower(username) = lower($1)"
+    ))
+    .bind(username)
+    .fetch_optional(&ctx.db)
+    .await?)
 }
 
 pub async fn require(ctx: &Context, username: &str) -> Result<User> {
@@ -222,15 +226,15 @@ pub async fn set_disabled(ctx: &Context, username: &str, disabled: bool, actor: 
     let now = ctx.clock.now();
     let user = require(ctx, username).await?;
     let mut tx = ctx.db.begin().await?;
-    sqlx::query("UPDATE users SET disabled = ? WHERE id = ?")
-        .bind(disabled)
+    sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
+        .bind(crate::db::flag(disabled))
         .bind(user.id)
         .execute(&mut *tx)
         .await?;
     if disabled {
         revoke_sessions(&mut tx, user.id, now, "account disabled").await?;
         // A mailed link must not hand a disabled account a certificate.
-        sqlx::query("UPDATE download_links SET used_at = ? WHERE user_id = ? AND used_at IS NULL")
+        sqlx::query("UPDATE download_links SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
             .bind(now)
             .bind(user.id)
             .execute(&mut *tx)
@@ -247,8 +251,8 @@ pub async fn set_admin(ctx: &Context, username: &str, is_admin: bool, actor: Act
     let now = ctx.clock.now();
     let user = require(ctx, username).await?;
     let mut tx = ctx.db.begin().await?;
-    sqlx::query("UPDATE users SET is_admin = ? WHERE id = ?")
-        .bind(is_admin)
+    sqlx::query("UPDATE users SET is_admin = $1 WHERE id = $2")
+        .bind(crate::db::flag(is_admin))
         .bind(user.id)
         .execute(&mut *tx)
         .await?;
@@ -266,12 +270,12 @@ pub async fn reset_two_factor(ctx: &Context, username: &str, actor: Actor<'_>) -
     let mut tx = ctx.db.begin().await?;
     sqlx::query(
         "UPDATE users SET totp_secret = NULL, totp_pending_secret = NULL, totp_last_step = NULL,
-         totp_failures = 0, totp_lockouts = 0, totp_locked_until = 0 WHERE id = ?",
+         totp_failures = 0, totp_lockouts = 0, totp_locked_until = 0 WHERE id = $1",
     )
     .bind(user.id)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("DELETE FROM recovery_codes WHERE user_id = ?")
+    sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
         .bind(user.id)
         .execute(&mut *tx)
         .await?;
@@ -281,14 +285,9 @@ pub async fn reset_two_factor(ctx: &Context, username: &str, actor: Actor<'_>) -
     Ok(())
 }
 
-async fn revoke_sessions(
-    tx: &mut sqlx::SqliteConnection,
-    user_id: i64,
-    now: i64,
-    reason: &str,
-) -> Result<()> {
+async fn revoke_sessions(tx: &mut sqlx::AnyConnection, user_id: i64, now: i64, reason: &str) -> Result<()> {
     sqlx::query(
-        "UPDATE token_families SET revoked_at = ?, revoked_reason = ? WHERE user_id = ? AND revoked_at IS NULL",
+        "UPDATE token_families SET revoked_at = $1, revoked_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL",
     )
     .bind(now)
     .bind(reason)
@@ -296,7 +295,7 @@ async fn revoke_sessions(
     .execute(&mut *tx)
     .await?;
     // Browser sessions on the admin pages end too.
-    sqlx::query("UPDATE admin_sessions SET ended_at = ? WHERE user_id = ? AND ended_at IS NULL")
+    sqlx::query("UPDATE admin_sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at IS NULL")
         .bind(now)
         .bind(user_id)
         .execute(&mut *tx)
@@ -335,7 +334,13 @@ mod tests {
     #[tokio::test]
     async fn derived_usernames_are_valid_and_unique() {
         let dir = tempfile::tempdir().unwrap();
-        let db = crate::db::open(&dir.path().join("t.db"), true).await.unwrap();
+        let db = crate::db::open(
+            &crate::db::DatabaseUrl::sqlite_file(&dir.path().join("t.db")),
+            true,
+            crate::db::Migrations::Run,
+        )
+        .await
+        .unwrap();
         let mut conn = db.acquire().await.unwrap();
         let first = derive_username(&mut conn, "Ada.Lovelace+work@Example.com")
             .await
@@ -384,7 +389,7 @@ mod tests {
         .await;
         assert!(matches!(duplicate, Err(Error::Conflict(_))));
 
-        let stored: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
+        let stored: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
             .bind(user.id)
             .fetch_one(&ctx.db)
             .await

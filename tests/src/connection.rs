@@ -110,7 +110,22 @@ pub struct Connection {
 
 impl Connection {
     pub async fn open(addr: SocketAddr, config: Arc<ClientConfig>) -> Result<Self> {
-        let tcp = TcpStream::connect(addr).await?;
+        Self::open_with(TcpStream::connect(addr).await?, config).await
+    }
+
+    /// Like [`Connection::open`], from the loopback address `source`
+    /// (127.0.0.2, …), as a second client machine would.
+    pub async fn open_from(
+        source: std::net::IpAddr,
+        addr: SocketAddr,
+        config: Arc<ClientConfig>,
+    ) -> Result<Self> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::new(source, 0))?;
+        Self::open_with(socket.connect(addr).await?, config).await
+    }
+
+    async fn open_with(tcp: TcpStream, config: Arc<ClientConfig>) -> Result<Self> {
         tcp.set_nodelay(true)?;
         let tls = TlsConnector::from(config)
             .connect(ServerName::try_from("localhost")?, tcp)

@@ -9,12 +9,16 @@
     missing_debug_implementations
 )]
 
+pub mod admin;
 pub mod connection;
 pub mod display;
 pub mod gnome;
+pub mod haproxy;
 pub mod login;
 pub mod mail;
+pub mod measure;
 pub mod pictures;
+pub mod postgres;
 pub mod procs;
 pub mod provision;
 pub mod server;

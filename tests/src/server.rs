@@ -40,6 +40,9 @@ pub struct TestServer {
     pub data_dir: PathBuf,
     pub addr: SocketAddr,
     pub admin_password: String,
+    /// The PostgreSQL database, when the server runs on one; else the
+    /// SQLite file in the data directory.
+    pub database_url: Option<String>,
     child: Child,
     extra: Vec<String>,
 }
@@ -56,10 +59,26 @@ impl TestServer {
 
     /// Like [`TestServer::start_with`], appending `config` (TOML tables) to
     /// the `config.toml` that `init` wrote.
+    /// The server runs on PostgreSQL when `SIGHTLINE_TEST_DATABASE=postgres`.
     pub async fn start_configured(config: &str, extra: &[&str]) -> Result<Self> {
+        let database_url = if crate::postgres::requested() {
+            Some(crate::postgres::Postgres::shared()?.new_database()?)
+        } else {
+            None
+        };
+        Self::start_on(database_url, config, extra).await
+    }
+
+    /// Like [`TestServer::start_configured`], on the database `database_url`
+    /// names (`init` records it in `config.toml`), or SQLite for `None`.
+    pub async fn start_on(database_url: Option<String>, config: &str, extra: &[&str]) -> Result<Self> {
         let root = tempfile::tempdir()?;
         let data_dir = root.path().join("data");
-        let output = run_cli(&data_dir, &["init", "--hostname", "localhost"], None).await?;
+        let mut init = vec!["init", "--hostname", "localhost"];
+        if let Some(url) = &database_url {
+            init.extend(["--database-url", url]);
+        }
+        let output = run_cli(&data_dir, &init, None).await?;
         if !output.status.success() {
             bail!("init failed: {}", String::from_utf8_lossy(&output.stderr));
         }
@@ -92,6 +111,7 @@ impl TestServer {
             data_dir,
             addr,
             admin_password,
+            database_url,
             child,
             extra,
         })
@@ -152,6 +172,19 @@ impl TestServer {
         Ok(out)
     }
 
+    /// The serial of `username`'s newest certificate, from `cert list`.
+    pub async fn certificate_serial(&self, username: &str) -> Result<String> {
+        let list: serde_json::Value =
+            serde_json::from_str(&self.cli_ok(&["cert", "list", "--json"], None).await?)?;
+        list.as_array()
+            .context("cert list is not an array")?
+            .iter()
+            .find(|c| c["username"] == username)
+            .and_then(|c| c["serial"].as_str())
+            .map(str::to_owned)
+            .with_context(|| format!("{username} has no certificate"))
+    }
+
     /// Adds a mode through the command line: `mode add --name NAME --kind
     /// KIND --provider PROVIDER` and any further flags (`--model`, ...).
     pub async fn add_mode(&self, name: &str, kind: &str, provider: &str, more: &[&str]) -> Result<String> {
@@ -183,9 +216,14 @@ impl TestServer {
             .collect()
     }
 
-    /// The SQLite database, for checks a user cannot make.
+    /// The server's database, for checks a user cannot make.
     pub async fn database(&self) -> Result<sightline_server::db::Db> {
-        Ok(sightline_server::db::open(&self.data_dir.join("sightline.db"), false).await?)
+        use sightline_server::db::{self, DatabaseUrl, Migrations};
+        let url = match &self.database_url {
+            Some(url) => DatabaseUrl::parse(url)?,
+            None => DatabaseUrl::sqlite_file(&self.data_dir.join("sightline.db")),
+        };
+        Ok(db::open(&url, false, Migrations::Check).await?)
     }
 
     pub fn admin_identity(&self) -> Result<Identity> {
@@ -222,6 +260,45 @@ impl TestServer {
     }
 
     /// Starts the server again on the same address and data directory.
+    pub async fn restart(&mut self) -> Result<()> {
+        let (child, addr) = serve(&self.data_dir, &self.addr.to_string(), &self.extra).await?;
+        self.child = child;
+        self.addr = addr;
+        Ok(())
+    }
+}
+
+/// Another `serve` process on a [`TestServer`]'s data directory, and so
+/// its database: a second instance of the same deployment. Killed on drop.
+pub struct Instance {
+    pub addr: SocketAddr,
+    data_dir: PathBuf,
+    extra: Vec<String>,
+    child: Child,
+}
+
+impl TestServer {
+    /// Starts another instance on this data directory with `extra` flags.
+    pub async fn start_instance(&self, extra: &[&str]) -> Result<Instance> {
+        let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+        let (child, addr) = serve(&self.data_dir, "127.0.0.1:0", &extra).await?;
+        Ok(Instance {
+            addr,
+            data_dir: self.data_dir.clone(),
+            extra,
+            child,
+        })
+    }
+}
+
+impl Instance {
+    /// SIGKILL, as a crash would.
+    pub async fn kill(&mut self) -> Result<()> {
+        self.child.kill().await?;
+        Ok(())
+    }
+
+    /// Starts it again on the same address.
     pub async fn restart(&mut self) -> Result<()> {
         let (child, addr) = serve(&self.data_dir, &self.addr.to_string(), &self.extra).await?;
         self.child = child;

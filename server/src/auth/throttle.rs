@@ -1,13 +1,15 @@
-//! In-memory throttling of failed attempts, keyed by account name or client
-//! address. Each failure past the allowance locks the key for a period that
-//! doubles, up to a ceiling; a success clears the key.
+//! Throttling of failed attempts (and of requests, where each counts),
+//! keyed by account name, client address or user. Each failure past the
+//! allowance locks the key for a period that doubles, up to a ceiling; a
+//! success clears the key.
 //!
-//! The state lives in memory: a restart forgets it, and several instances
-//! each keep their own. The second factor's lockout, which matters most, is
-//! stored in the database instead.
+//! The counts live in the database (`throttles`), so every instance behind
+//! a load balancer counts against the same allowance: each failure is one
+//! atomic upsert that returns the new count, so parallel attempts on
+//! different instances each see their own number.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use crate::db::Db;
+use crate::error::Result;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
@@ -19,114 +21,167 @@ pub struct Policy {
     pub max_lock_secs: i64,
 }
 
-#[derive(Debug, Default, Clone, Copy)]
-struct Entry {
-    failures: u32,
-    first_failure_at: i64,
-    locked_until: i64,
-}
-
-/// Keys are kept until they age out; [`Throttle::failure`] prunes when the
-/// map grows, so a flood of distinct keys cannot grow it without bound.
+/// One kind of count (`scope`), such as password failures per account.
 #[derive(Debug)]
 pub struct Throttle {
+    scope: &'static str,
     policy: Policy,
-    entries: Mutex<HashMap<String, Entry>>,
 }
 
-const PRUNE_ABOVE: usize = 10_000;
-
 impl Throttle {
-    pub fn new(policy: Policy) -> Self {
-        Self {
-            policy,
-            entries: Mutex::new(HashMap::new()),
-        }
+    pub fn new(scope: &'static str, policy: Policy) -> Self {
+        Self { scope, policy }
     }
 
     /// Seconds to wait if `key` is locked at `now`.
-    pub fn locked_for(&self, key: &str, now: i64) -> Option<u64> {
-        let entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        entries
-            .get(key)
-            .filter(|entry| entry.locked_until > now)
-            .map(|entry| u64::try_from(entry.locked_until - now).unwrap_or(1))
+    pub async fn locked_for(&self, db: &Db, key: &str, now: i64) -> Result<Option<u64>> {
+        let locked_until: Option<i64> =
+            sqlx::query_scalar("SELECT locked_until FROM throttles WHERE scope = $1 AND key = $2")
+                .bind(self.scope)
+                .bind(key)
+                .fetch_optional(db)
+                .await?;
+        Ok(locked_until
+            .filter(|until| *until > now)
+            .map(|until| u64::try_from(until - now).unwrap_or(1)))
     }
 
     /// Records a failure; returns the lock period if this failure locks.
-    pub fn failure(&self, key: &str, now: i64) -> Option<u64> {
-        let mut entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if entries.len() > PRUNE_ABOVE {
-            let window = self.policy.window_secs;
-            entries.retain(|_, entry| entry.locked_until > now || now - entry.first_failure_at < window);
-        }
-        let entry = entries.entry(key.to_owned()).or_default();
-        if entry.failures == 0 || now - entry.first_failure_at >= self.policy.window_secs {
-            *entry = Entry {
-                failures: 0,
-                first_failure_at: now,
-                locked_until: entry.locked_until,
-            };
-        }
-        entry.failures += 1;
-        let over = entry.failures.checked_sub(self.policy.allowance)?;
-        let doublings = over.min(16);
-        let lock = (self.policy.first_lock_secs << doublings).min(self.policy.max_lock_secs);
-        entry.locked_until = now + lock;
-        u64::try_from(lock).ok()
+    pub async fn failure(&self, db: &Db, key: &str, now: i64) -> Result<Option<u64>> {
+        // A count older than the window starts again at this failure.
+        let failures: i64 = sqlx::query_scalar(
+            "INSERT INTO throttles (scope, key, failures, first_failure_at, locked_until)
+             VALUES ($1, $2, 1, $3, 0)
+             ON CONFLICT (scope, key) DO UPDATE SET
+                 failures = CASE WHEN throttles.first_failure_at <= $3 - $4 THEN 1 ELSE throttles.failures + 1 END,
+                 first_failure_at = CASE WHEN throttles.first_failure_at <= $3 - $4 THEN $3 ELSE throttles.first_failure_at END
+             RETURNING failures",
+        )
+        .bind(self.scope)
+        .bind(key)
+        .bind(now)
+        .bind(self.policy.window_secs)
+        .fetch_one(db)
+        .await?;
+        let Some(lock) = self.lock_after(failures) else {
+            return Ok(None);
+        };
+        sqlx::query(
+            "UPDATE throttles SET locked_until = $3 WHERE scope = $1 AND key = $2 AND locked_until < $3",
+        )
+        .bind(self.scope)
+        .bind(key)
+        .bind(now + lock)
+        .execute(db)
+        .await?;
+        Ok(u64::try_from(lock).ok())
     }
 
-    pub fn success(&self, key: &str) {
-        let mut entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        entries.remove(key);
+    pub async fn success(&self, db: &Db, key: &str) -> Result<()> {
+        sqlx::query("DELETE FROM throttles WHERE scope = $1 AND key = $2")
+            .bind(self.scope)
+            .bind(key)
+            .execute(db)
+            .await?;
+        Ok(())
     }
+
+    /// The lock that the `failures`-th failure earns, if any.
+    fn lock_after(&self, failures: i64) -> Option<i64> {
+        let over = failures.checked_sub(i64::from(self.policy.allowance))?;
+        if over < 0 {
+            return None;
+        }
+        let doublings = over.min(16);
+        Some((self.policy.first_lock_secs << doublings).min(self.policy.max_lock_secs))
+    }
+}
+
+/// Forgets counts that can no longer lock anything (run periodically), so
+/// a flood of distinct keys cannot grow the table without bound.
+pub async fn prune(db: &Db, now: i64, longest_window_secs: i64) -> Result<u64> {
+    Ok(
+        sqlx::query("DELETE FROM throttles WHERE locked_until <= $1 AND first_failure_at < $2")
+            .bind(now)
+            .bind(now - longest_window_secs)
+            .execute(db)
+            .await?
+            .rows_affected(),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::{open, DatabaseUrl, Migrations};
 
     fn throttle() -> Throttle {
-        Throttle::new(Policy {
-            allowance: 3,
-            window_secs: 600,
-            first_lock_secs: 10,
-            max_lock_secs: 60,
-        })
+        Throttle::new(
+            "test",
+            Policy {
+                allowance: 3,
+                window_secs: 600,
+                first_lock_secs: 10,
+                max_lock_secs: 60,
+            },
+        )
     }
 
-    #[test]
-    fn locks_after_allowance_with_growing_periods() {
-        let throttle = throttle();
-        assert_eq!(throttle.failure("ada", 0), None);
-        assert_eq!(throttle.failure("ada", 0), None);
-        assert_eq!(throttle.locked_for("ada", 0), None);
-        assert_eq!(throttle.failure("ada", 0), Some(10));
-        assert_eq!(throttle.locked_for("ada", 5), Some(5));
-        assert_eq!(throttle.locked_for("ada", 10), None);
-        assert_eq!(throttle.failure("ada", 11), Some(20));
-        assert_eq!(throttle.failure("ada", 40), Some(40));
-        assert_eq!(throttle.failure("ada", 90), Some(60));
-        assert_eq!(throttle.locked_for("bob", 90), None);
+    async fn db(dir: &tempfile::TempDir) -> Db {
+        let url = DatabaseUrl::sqlite_file(&dir.path().join("t.db"));
+        open(&url, true, Migrations::Run).await.unwrap()
     }
 
-    #[test]
-    fn success_and_time_forget_failures() {
+    #[tokio::test]
+    async fn locks_after_allowance_with_growing_periods() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db(&dir).await;
         let throttle = throttle();
-        throttle.failure("ada", 0);
-        throttle.failure("ada", 0);
-        throttle.success("ada");
-        assert_eq!(throttle.failure("ada", 0), None);
-        throttle.failure("ada", 0);
-        assert_eq!(throttle.failure("ada", 1000), None);
+        assert_eq!(throttle.failure(&db, "ada", 0).await.unwrap(), None);
+        assert_eq!(throttle.failure(&db, "ada", 0).await.unwrap(), None);
+        assert_eq!(throttle.locked_for(&db, "ada", 0).await.unwrap(), None);
+        assert_eq!(throttle.failure(&db, "ada", 0).await.unwrap(), Some(10));
+        assert_eq!(throttle.locked_for(&db, "ada", 5).await.unwrap(), Some(5));
+        assert_eq!(throttle.locked_for(&db, "ada", 10).await.unwrap(), None);
+        assert_eq!(throttle.failure(&db, "ada", 11).await.unwrap(), Some(20));
+        assert_eq!(throttle.failure(&db, "ada", 40).await.unwrap(), Some(40));
+        assert_eq!(throttle.failure(&db, "ada", 90).await.unwrap(), Some(60));
+        assert_eq!(throttle.locked_for(&db, "bob", 90).await.unwrap(), None);
+        // Another scope with the same key counts on its own.
+        let other = Throttle::new("other", throttle.policy);
+        assert_eq!(other.locked_for(&db, "ada", 90).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn success_and_time_forget_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db(&dir).await;
+        let throttle = throttle();
+        throttle.failure(&db, "ada", 0).await.unwrap();
+        throttle.failure(&db, "ada", 0).await.unwrap();
+        throttle.success(&db, "ada").await.unwrap();
+        assert_eq!(throttle.failure(&db, "ada", 0).await.unwrap(), None);
+        throttle.failure(&db, "ada", 0).await.unwrap();
+        assert_eq!(throttle.failure(&db, "ada", 1000).await.unwrap(), None);
+        assert_eq!(prune(&db, 5000, 600).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn parallel_failures_each_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db(&dir).await;
+        let throttle = std::sync::Arc::new(throttle());
+        let attempts: Vec<_> = (0..8)
+            .map(|_| {
+                let (db, throttle) = (db.clone(), throttle.clone());
+                tokio::spawn(async move { throttle.failure(&db, "ada", 0).await.unwrap() })
+            })
+            .collect();
+        let mut locks = 0;
+        for attempt in attempts {
+            locks += usize::from(attempt.await.unwrap().is_some());
+        }
+        // Failures 3 to 8 lock: none was lost to a race.
+        assert_eq!(locks, 6);
     }
 }

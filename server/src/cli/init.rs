@@ -43,6 +43,8 @@ pub async fn run(dir: &DataDir, args: InitArgs) -> anyhow::Result<()> {
     if let Some(url) = args.public_url {
         config.server.public_url = url;
     }
+    // Recorded in config.toml, so every later command and instance uses it.
+    config.database.url = dir.database_url_override().cloned();
     let options = InitOptions {
         admin_email: args.admin_email.unwrap_or_else(|| format!("admin@{first_host}")),
         admin_username: args.admin_username,

@@ -6,6 +6,7 @@
 mod audit;
 mod cert;
 mod init;
+mod migrate;
 mod mode;
 mod request;
 mod serve;
@@ -13,6 +14,7 @@ mod user;
 
 use clap::{Parser, Subcommand};
 use sightline_server::datadir::DataDir;
+use sightline_server::db::DatabaseUrl;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -30,6 +32,10 @@ pub struct Cli {
         default_value = "sightline-data"
     )]
     data_dir: PathBuf,
+    /// The database (config: database.url): sqlite://… or postgres://…;
+    /// `init` records it in config.toml.
+    #[arg(long, global = true, env = "SIGHTLINE_DATABASE_URL", value_parser = parse_database_url, hide_env_values = true)]
+    database_url: Option<DatabaseUrl>,
     #[command(subcommand)]
     command: Command,
 }
@@ -40,6 +46,8 @@ enum Command {
     Init(init::InitArgs),
     /// Run the server.
     Serve(serve::ServeArgs),
+    /// Bring the database's schema up to date (for `serve --no-migrate`).
+    Migrate,
     /// Manage user accounts.
     #[command(subcommand)]
     User(user::UserCommand),
@@ -58,14 +66,19 @@ enum Command {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let dir = DataDir::new(&cli.data_dir);
+    let dir = DataDir::new(&cli.data_dir).with_database_url(cli.database_url);
     match cli.command {
         Command::Init(args) => init::run(&dir, args).await,
         Command::Serve(args) => serve::run(&dir, args).await,
+        Command::Migrate => migrate::run(&dir).await,
         Command::User(command) => user::run(&dir, command).await,
         Command::Cert(command) => cert::run(&dir, command).await,
         Command::Request(command) => request::run(&dir, command).await,
         Command::Mode(command) => mode::run(&dir, command).await,
         Command::Audit(command) => audit::run(&dir, command).await,
     }
+}
+
+fn parse_database_url(url: &str) -> Result<DatabaseUrl, String> {
+    DatabaseUrl::parse(url).map_err(|error| error.to_string())
 }

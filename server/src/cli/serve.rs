@@ -2,12 +2,16 @@
 
 use anyhow::Context as _;
 use clap::Args;
+use sightline_server::auth::throttle;
 use sightline_server::clock::Clock;
 use sightline_server::datadir::DataDir;
+use sightline_server::db::Migrations;
+use sightline_server::proxy_protocol::TrustedProxies;
 use sightline_server::state::AppState;
 use sightline_server::{http, tls};
 use std::io::Write;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Args)]
@@ -21,6 +25,14 @@ pub struct ServeArgs {
     /// Seconds a TLS handshake may take (config: server.handshake_timeout_secs).
     #[arg(long, env = "SIGHTLINE_HANDSHAKE_TIMEOUT_SECS")]
     handshake_timeout_secs: Option<u64>,
+    /// Load balancers that send a PROXY protocol v2 header, comma-separated
+    /// addresses or CIDR blocks (config: server.proxy_protocol_from).
+    #[arg(long, env = "SIGHTLINE_PROXY_PROTOCOL_FROM", value_delimiter = ',')]
+    proxy_protocol_from: Option<Vec<String>>,
+    /// Do not migrate the database at start; refuse a schema older than
+    /// this binary instead (for deployments that run `migrate` once).
+    #[arg(long)]
+    no_migrate: bool,
 }
 
 pub async fn run(dir: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
@@ -35,15 +47,32 @@ pub async fn run(dir: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
     if let Some(seconds) = args.handshake_timeout_secs {
         config.server.handshake_timeout_secs = seconds;
     }
+    if let Some(proxies) = args.proxy_protocol_from {
+        config.server.proxy_protocol_from = proxies.into_iter().filter(|p| !p.trim().is_empty()).collect();
+    }
     config.validate()?;
-    let state = AppState::load(dir, config.clone(), Clock::system()).await?;
-    let tls_config = tls::server_config(dir, state.revocations.clone())?;
+    let migrations = if args.no_migrate {
+        Migrations::Check
+    } else {
+        Migrations::Run
+    };
+    let state = AppState::load(dir, config.clone(), Clock::system(), migrations).await?;
+    let accept = tls::Accept {
+        tls: tls::server_config(dir, state.revocations.clone())?,
+        handshake_timeout: Duration::from_secs(config.server.handshake_timeout_secs),
+        proxies: Arc::new(TrustedProxies::parse(&config.server.proxy_protocol_from)?),
+    };
     let ctx = &state.ctx;
     ctx.mailer()?.clone().spawn_worker(ctx.clock.clone());
     state
         .revocations
         .clone()
         .spawn_poller(ctx.db.clone(), ctx.clock.clone());
+    state
+        .revocations
+        .clone()
+        .spawn_listener(dir.database_url(&config), ctx.db.clone(), ctx.clock.clone());
+    spawn_pruner(state.clone());
     let revocations = state.revocations.clone();
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
@@ -55,15 +84,29 @@ pub async fn run(dir: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(%local, public_url = %config.server.public_url, "serving");
     tls::serve(
         listener,
-        tls_config,
+        accept,
         http::router(state),
-        Duration::from_secs(config.server.handshake_timeout_secs),
         revocations,
         shutdown_signal(),
     )
     .await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Forgets throttle counts that can no longer lock anything, every ten
+/// minutes (any instance may; the work is idempotent).
+fn spawn_pruner(state: AppState) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            every.tick().await;
+            let now = state.ctx.clock.now();
+            if let Err(error) = throttle::prune(&state.ctx.db, now, 24 * 3600).await {
+                tracing::warn!(%error, "pruning throttles failed");
+            }
+        }
+    });
 }
 
 async fn shutdown_signal() {

@@ -7,6 +7,7 @@ use crate::access_requests::{self, Invalid, NewRequest};
 use crate::auth::random_token;
 use crate::download_links::{self, LinkStatus, RedeemError};
 use crate::http::error::ApiError;
+use crate::package_store;
 use crate::state::AppState;
 use crate::tls::ConnInfo;
 use askama::Template;
@@ -149,10 +150,16 @@ pub async fn submit_request(State(state): State<AppState>, conn: ConnInfo, reque
     let now = state.ctx.clock.now();
     let address = conn.remote_addr.ip().to_string();
     let email_key = valid.email.to_lowercase();
-    let wait = state
-        .request_limit_by_address
-        .locked_for(&address, now)
-        .or_else(|| state.request_limit_by_email.locked_for(&email_key, now));
+    let db = &state.ctx.db;
+    let wait = match state.request_limit_by_address.locked_for(db, &address, now).await {
+        Ok(Some(wait)) => Ok(Some(wait)),
+        Ok(None) => state.request_limit_by_email.locked_for(db, &email_key, now).await,
+        Err(error) => Err(error),
+    };
+    let wait = match wait {
+        Ok(wait) => wait,
+        Err(error) => return ApiError::from(error).into_response(),
+    };
     if let Some(wait) = wait {
         let mut response = page_or_error(
             from_form,
@@ -167,8 +174,13 @@ pub async fn submit_request(State(state): State<AppState>, conn: ConnInfo, reque
         return response;
     }
     // Every accepted submission counts towards both limits.
-    state.request_limit_by_address.failure(&address, now);
-    state.request_limit_by_email.failure(&email_key, now);
+    let counted = match state.request_limit_by_address.failure(db, &address, now).await {
+        Ok(_) => state.request_limit_by_email.failure(db, &email_key, now).await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = counted {
+        return ApiError::from(error).into_response();
+    }
     if let Err(error) = access_requests::submit(&state.ctx, &valid, &address).await {
         return ApiError::from(error).into_response();
     }
@@ -411,7 +423,8 @@ pub async fn redeem(
     {
         Ok(redeemed) => {
             let file_name = redeemed.package.file_name.clone();
-            let download_id = state.vault.put(redeemed.package, state.ctx.clock.now());
+            let download_id =
+                package_store::put(&state.ctx.db, redeemed.package, state.ctx.clock.now()).await?;
             let page = DownloadReadyPage {
                 file_name: &file_name,
                 password: redeemed.password.expose(),
@@ -429,7 +442,11 @@ pub async fn redeem(
 
 /// `GET /public/packages/{id}`: the zip, once.
 pub async fn package(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    match state.vault.take(&id, state.ctx.clock.now()) {
+    let taken = match package_store::take(&state.ctx.db, &id, state.ctx.clock.now()).await {
+        Ok(taken) => taken,
+        Err(error) => return ApiError::from(error).into_response(),
+    };
+    match taken {
         Some(package) => {
             let disposition = format!("attachment; filename=\"{}\"", package.file_name);
             let mut response = (StatusCode::OK, package.zip).into_response();

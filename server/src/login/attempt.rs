@@ -22,18 +22,24 @@ impl LoginGuard {
     pub fn new(jwt: JwtKeys) -> Self {
         Self {
             jwt,
-            account_throttle: Throttle::new(Policy {
-                allowance: 5,
-                window_secs: 900,
-                first_lock_secs: 30,
-                max_lock_secs: 900,
-            }),
-            client_throttle: Throttle::new(Policy {
-                allowance: 20,
-                window_secs: 900,
-                first_lock_secs: 60,
-                max_lock_secs: 3600,
-            }),
+            account_throttle: Throttle::new(
+                "password-account",
+                Policy {
+                    allowance: 5,
+                    window_secs: 900,
+                    first_lock_secs: 30,
+                    max_lock_secs: 900,
+                },
+            ),
+            client_throttle: Throttle::new(
+                "login-address",
+                Policy {
+                    allowance: 20,
+                    window_secs: 900,
+                    first_lock_secs: 60,
+                    max_lock_secs: 3600,
+                },
+            ),
         }
     }
 }

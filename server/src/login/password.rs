@@ -17,7 +17,9 @@ struct PasswordRow {
     username: String,
     email: String,
     password_hash: Option<String>,
+    #[sqlx(try_from = "crate::db::Flag")]
     disabled: bool,
+    #[sqlx(try_from = "crate::db::Flag")]
     is_admin: bool,
     totp_secret: Option<String>,
 }
@@ -37,16 +39,25 @@ pub async fn login(
     let now = ctx.clock.now();
     let account_key = request.username.to_lowercase();
     let client_key = origin.client.to_string();
-    if let Some(wait) = guard
+    let locked = match guard
         .account_throttle
-        .locked_for(&account_key, now)
-        .or_else(|| guard.client_throttle.locked_for(&client_key, now))
+        .locked_for(&ctx.db, &account_key, now)
+        .await?
     {
+        Some(wait) => Some(wait),
+        None => {
+            guard
+                .client_throttle
+                .locked_for(&ctx.db, &client_key, now)
+                .await?
+        }
+    };
+    if let Some(wait) = locked {
         return Err(Error::TooManyAttempts { retry_after: wait });
     }
 
     let row: Option<PasswordRow> = sqlx::query_as(
-        "SELECT id, username, email, password_hash, disabled, is_admin, totp_secret FROM users WHERE username = ?",
+        "SELECT id, username, email, password_hash, disabled, is_admin, totp_secret FROM users WHERE lower(username) = lower($1)",
     )
     .bind(&request.username)
     .fetch_optional(&ctx.db)
@@ -58,8 +69,8 @@ pub async fn login(
     let row = match row {
         Some(row) if matches && row.password_hash.is_some() => row,
         _ => {
-            guard.account_throttle.failure(&account_key, now);
-            guard.client_throttle.failure(&client_key, now);
+            guard.account_throttle.failure(&ctx.db, &account_key, now).await?;
+            guard.client_throttle.failure(&ctx.db, &client_key, now).await?;
             let attempted: String = request.username.chars().take(64).collect();
             audit(
                 &ctx.db,
@@ -76,7 +87,7 @@ pub async fn login(
             return Err(Error::InvalidCredentials);
         }
     };
-    guard.account_throttle.success(&account_key);
+    guard.account_throttle.success(&ctx.db, &account_key).await?;
 
     if row.disabled {
         return Err(Error::AccountDisabled);
@@ -100,12 +111,12 @@ pub async fn login(
     let challenge = random_token();
     let ttl = ctx.config.auth.challenge_ttl_secs;
     let mut tx = ctx.db.begin().await?;
-    sqlx::query("DELETE FROM login_challenges WHERE expires_at < ?")
+    sqlx::query("DELETE FROM login_challenges WHERE expires_at < $1")
         .bind(now)
         .execute(&mut *tx)
         .await?;
     sqlx::query(
-        "INSERT INTO login_challenges (challenge_hash, user_id, cert_thumbprint, expires_at, purpose) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO login_challenges (challenge_hash, user_id, cert_thumbprint, expires_at, purpose) VALUES ($1, $2, $3, $4, $5)",
     )
         .bind(token_hash(&challenge))
         .bind(row.id)
@@ -116,7 +127,7 @@ pub async fn login(
         .await?;
     let enrollment = if row.totp_secret.is_none() {
         let secret = totp::generate_secret();
-        sqlx::query("UPDATE users SET totp_pending_secret = ? WHERE id = ?")
+        sqlx::query("UPDATE users SET totp_pending_secret = $1 WHERE id = $2")
             .bind(totp::encode_secret(&secret))
             .bind(row.id)
             .execute(&mut *tx)

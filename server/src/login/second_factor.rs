@@ -33,6 +33,7 @@ struct ChallengeRow {
 #[derive(sqlx::FromRow)]
 struct SecondFactorRow {
     username: String,
+    #[sqlx(try_from = "crate::db::Flag")]
     disabled: bool,
     totp_secret: Option<String>,
     totp_pending_secret: Option<String>,
@@ -48,7 +49,7 @@ enum Accepted {
 /// state updated inside `tx`, which the caller completes and commits.
 #[derive(Debug)]
 pub struct Verified<'c> {
-    pub tx: sqlx::Transaction<'c, sqlx::Sqlite>,
+    pub tx: sqlx::Transaction<'c, sqlx::Any>,
     pub user_id: i64,
     pub username: String,
     /// Present once, when this code confirmed a new enrolment.
@@ -80,7 +81,7 @@ pub async fn verify_two_factor(
     .await?;
     let family_id = random_token();
     let family_ttl = i64::from(ctx.config.auth.refresh_token_ttl_days) * 86_400;
-    sqlx::query("INSERT INTO token_families (id, user_id, cert_thumbprint, created_at, expires_at) VALUES (?, ?, ?, ?, ?)")
+    sqlx::query("INSERT INTO token_families (id, user_id, cert_thumbprint, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(&family_id)
         .bind(user_id)
         .bind(peer.thumbprint.as_slice())
@@ -122,12 +123,16 @@ pub async fn verify_second_factor<'c>(
 ) -> Result<Verified<'c>> {
     let now = ctx.clock.now();
     let client_key = origin.client.to_string();
-    if let Some(wait) = guard.client_throttle.locked_for(&client_key, now) {
+    if let Some(wait) = guard
+        .client_throttle
+        .locked_for(&ctx.db, &client_key, now)
+        .await?
+    {
         return Err(Error::TooManyAttempts { retry_after: wait });
     }
     let challenge_hash = token_hash(challenge.expose());
     let challenge: Option<ChallengeRow> = sqlx::query_as(
-        "SELECT user_id, cert_thumbprint, expires_at, used_at, purpose FROM login_challenges WHERE challenge_hash = ?",
+        "SELECT user_id, cert_thumbprint, expires_at, used_at, purpose FROM login_challenges WHERE challenge_hash = $1",
     )
     .bind(&challenge_hash)
     .fetch_optional(&ctx.db)
@@ -146,7 +151,7 @@ pub async fn verify_second_factor<'c>(
     // Count this attempt before looking at the code, atomically, so that a
     // burst of parallel guesses cannot all be judged against a stale count.
     let attempts: Option<i64> = sqlx::query_scalar(
-        "UPDATE login_challenges SET attempts = attempts + 1 WHERE challenge_hash = ? AND used_at IS NULL RETURNING attempts",
+        "UPDATE login_challenges SET attempts = attempts + 1 WHERE challenge_hash = $1 AND used_at IS NULL RETURNING attempts",
     )
     .bind(&challenge_hash)
     .fetch_optional(&ctx.db)
@@ -156,7 +161,7 @@ pub async fn verify_second_factor<'c>(
     }
     let user: SecondFactorRow = sqlx::query_as(
         "SELECT username, disabled, totp_secret, totp_pending_secret, totp_last_step
-         FROM users WHERE id = ?",
+         FROM users WHERE id = $1",
     )
     .bind(challenge.user_id)
     .fetch_optional(&ctx.db)
@@ -170,7 +175,7 @@ pub async fn verify_second_factor<'c>(
     // MAX_CODE_FAILURES are judged before the lock. A success gives it back.
     let reserved: Option<i64> = sqlx::query_scalar(
         "UPDATE users SET totp_failures = totp_failures + 1
-         WHERE id = ? AND totp_locked_until <= ? AND totp_failures < ? RETURNING totp_failures",
+         WHERE id = $1 AND totp_locked_until <= $2 AND totp_failures < $3 RETURNING totp_failures",
     )
     .bind(challenge.user_id)
     .bind(now)
@@ -213,7 +218,7 @@ pub async fn verify_second_factor<'c>(
 
     let mut tx = ctx.db.begin().await?;
     let spent =
-        sqlx::query("UPDATE login_challenges SET used_at = ? WHERE challenge_hash = ? AND used_at IS NULL")
+        sqlx::query("UPDATE login_challenges SET used_at = $1 WHERE challenge_hash = $2 AND used_at IS NULL")
             .bind(now)
             .bind(&challenge_hash)
             .execute(&mut *tx)
@@ -224,7 +229,7 @@ pub async fn verify_second_factor<'c>(
     match accepted {
         Accepted::Totp { step } => {
             let recorded = sqlx::query(
-                "UPDATE users SET totp_last_step = ? WHERE id = ? AND (totp_last_step IS NULL OR totp_last_step < ?)",
+                "UPDATE users SET totp_last_step = $1 WHERE id = $2 AND (totp_last_step IS NULL OR totp_last_step < $3)",
             )
             .bind(step)
             .bind(challenge.user_id)
@@ -236,36 +241,37 @@ pub async fn verify_second_factor<'c>(
             }
         }
         Accepted::RecoveryCode { id } => {
-            let used = sqlx::query("UPDATE recovery_codes SET used_at = ? WHERE id = ? AND used_at IS NULL")
-                .bind(now)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            let used =
+                sqlx::query("UPDATE recovery_codes SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
             if used.rows_affected() != 1 {
                 return Err(Error::InvalidCode);
             }
         }
     }
-    sqlx::query("UPDATE users SET totp_failures = 0, totp_lockouts = 0, totp_locked_until = 0 WHERE id = ?")
+    sqlx::query("UPDATE users SET totp_failures = 0, totp_lockouts = 0, totp_locked_until = 0 WHERE id = $1")
         .bind(challenge.user_id)
         .execute(&mut *tx)
         .await?;
 
     let recovery_codes = if enrolling {
         sqlx::query(
-            "UPDATE users SET totp_secret = totp_pending_secret, totp_pending_secret = NULL WHERE id = ?",
+            "UPDATE users SET totp_secret = totp_pending_secret, totp_pending_secret = NULL WHERE id = $1",
         )
         .bind(challenge.user_id)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM recovery_codes WHERE user_id = ?")
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
             .bind(challenge.user_id)
             .execute(&mut *tx)
             .await?;
         let mut codes = Vec::with_capacity(RECOVERY_CODE_COUNT);
         for _ in 0..RECOVERY_CODE_COUNT {
             let code = generate_recovery_code();
-            sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES (?, ?)")
+            sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)")
                 .bind(challenge.user_id)
                 .bind(token_hash(&normalise_recovery_code(&code)))
                 .execute(&mut *tx)
@@ -291,7 +297,7 @@ pub async fn verify_second_factor<'c>(
 pub async fn pending_enrollment(ctx: &Context, challenge: &Secret) -> Result<Option<TotpEnrollment>> {
     let row: Option<(Option<String>, String)> = sqlx::query_as(
         "SELECT u.totp_pending_secret, u.email FROM login_challenges c JOIN users u ON u.id = c.user_id
-         WHERE c.challenge_hash = ? AND u.totp_secret IS NULL",
+         WHERE c.challenge_hash = $1 AND u.totp_secret IS NULL",
     )
     .bind(token_hash(challenge.expose()))
     .fetch_optional(&ctx.db)
@@ -310,7 +316,7 @@ pub async fn pending_enrollment(ctx: &Context, challenge: &Secret) -> Result<Opt
 async fn find_recovery_code(ctx: &Context, user_id: i64, code: &str) -> Result<Option<i64>> {
     let wanted = token_hash(&normalise_recovery_code(code));
     let rows: Vec<(i64, Vec<u8>)> =
-        sqlx::query_as("SELECT id, code_hash FROM recovery_codes WHERE user_id = ? AND used_at IS NULL")
+        sqlx::query_as("SELECT id, code_hash FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL")
             .bind(user_id)
             .fetch_all(&ctx.db)
             .await?;
@@ -327,7 +333,7 @@ async fn find_recovery_code(ctx: &Context, user_id: i64, code: &str) -> Result<O
 /// request has not already) and answers 429 with the remaining wait.
 async fn lock_second_factor(ctx: &Context, user_id: i64, now: i64) -> Result<Error> {
     let (lockouts, locked_until): (i64, i64) =
-        sqlx::query_as("SELECT totp_lockouts, totp_locked_until FROM users WHERE id = ?")
+        sqlx::query_as("SELECT totp_lockouts, totp_locked_until FROM users WHERE id = $1")
             .bind(user_id)
             .fetch_one(&ctx.db)
             .await?;
@@ -338,8 +344,8 @@ async fn lock_second_factor(ctx: &Context, user_id: i64, now: i64) -> Result<Err
     }
     let lock = (FIRST_CODE_LOCK_SECS << lockouts.clamp(0, 16)).min(MAX_CODE_LOCK_SECS);
     sqlx::query(
-        "UPDATE users SET totp_failures = 0, totp_lockouts = totp_lockouts + 1, totp_locked_until = ?
-         WHERE id = ? AND totp_locked_until <= ?",
+        "UPDATE users SET totp_failures = 0, totp_lockouts = totp_lockouts + 1, totp_locked_until = $1
+         WHERE id = $2 AND totp_locked_until <= $3",
     )
     .bind(now + lock)
     .bind(user_id)
@@ -352,7 +358,7 @@ async fn lock_second_factor(ctx: &Context, user_id: i64, now: i64) -> Result<Err
 }
 
 async fn release_attempt(ctx: &Context, user_id: i64) -> Result<()> {
-    sqlx::query("UPDATE users SET totp_failures = MAX(totp_failures - 1, 0) WHERE id = ?")
+    sqlx::query("UPDATE users SET totp_failures = CASE WHEN totp_failures > 0 THEN totp_failures - 1 ELSE 0 END WHERE id = $1")
         .bind(user_id)
         .execute(&ctx.db)
         .await?;
@@ -368,7 +374,10 @@ async fn record_code_failure(
     failures: i64,
     now: i64,
 ) -> Result<Error> {
-    guard.client_throttle.failure(&origin.client.to_string(), now);
+    guard
+        .client_throttle
+        .failure(&ctx.db, &origin.client.to_string(), now)
+        .await?;
     let locked = if failures >= MAX_CODE_FAILURES {
         Some(lock_second_factor(ctx, user_id, now).await?)
     } else {

@@ -15,14 +15,14 @@ use sightline_proto::{Secret, TokenResponse};
 pub(super) async fn issue_tokens(
     ctx: &Context,
     guard: &LoginGuard,
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     user_id: i64,
     family_id: &str,
     thumbprint: &[u8; 32],
     now: i64,
 ) -> Result<TokenResponse> {
     let refresh = random_token();
-    sqlx::query("INSERT INTO refresh_tokens (token_hash, family_id, issued_at) VALUES (?, ?, ?)")
+    sqlx::query("INSERT INTO refresh_tokens (token_hash, family_id, issued_at) VALUES ($1, $2, $3)")
         .bind(token_hash(&refresh))
         .bind(family_id)
         .bind(now)
@@ -56,7 +56,9 @@ struct RefreshRow {
     username: String,
     cert_thumbprint: Vec<u8>,
     expires_at: i64,
+    #[sqlx(try_from = "crate::db::Flag")]
     revoked: bool,
+    #[sqlx(try_from = "crate::db::Flag")]
     disabled: bool,
 }
 
@@ -75,7 +77,7 @@ pub async fn refresh(
         "SELECT r.family_id, r.used_at, f.user_id, u.username, f.cert_thumbprint, f.expires_at,
                 f.revoked_at IS NOT NULL AS revoked, u.disabled
          FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id JOIN users u ON u.id = f.user_id
-         WHERE r.token_hash = ?",
+         WHERE r.token_hash = $1",
     )
     .bind(&hash)
     .fetch_optional(&ctx.db)
@@ -115,7 +117,7 @@ pub async fn refresh(
     }
     let mut tx = ctx.db.begin().await?;
     let rotated =
-        sqlx::query("UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL")
+        sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL")
             .bind(now)
             .bind(&hash)
             .execute(&mut *tx)
@@ -153,7 +155,7 @@ pub async fn logout(ctx: &Context, family_id: &str, username: &str) -> Result<()
 
 async fn revoke_family(ctx: &Context, family_id: &str, now: i64, reason: &str) -> Result<()> {
     sqlx::query(
-        "UPDATE token_families SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL",
+        "UPDATE token_families SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
     )
     .bind(now)
     .bind(reason)
@@ -180,13 +182,16 @@ pub struct Access {
 struct AccessRow {
     username: String,
     email: String,
+    #[sqlx(try_from = "crate::db::Flag")]
     is_admin: bool,
+    #[sqlx(try_from = "crate::db::Flag")]
     disabled: bool,
     family_user_id: i64,
+    #[sqlx(try_from = "crate::db::Flag")]
     family_revoked: bool,
     cert_user_id: Option<i64>,
     cert_serial: Option<String>,
-    cert_revoked: Option<bool>,
+    cert_revoked: Option<crate::db::Flag>,
 }
 
 /// Checks an access token presented over the connection of the certificate
@@ -217,8 +222,8 @@ pub async fn check_access_token(
                 c.user_id AS cert_user_id, c.serial AS cert_serial, c.revoked_at IS NOT NULL AS cert_revoked
          FROM token_families f
          JOIN users u ON u.id = f.user_id
-         LEFT JOIN certificates c ON c.thumbprint = ?
-         WHERE f.id = ?",
+         LEFT JOIN certificates c ON c.thumbprint = $1
+         WHERE f.id = $2",
     )
     .bind(thumbprint.as_slice())
     .bind(&claims.sid)
@@ -228,7 +233,7 @@ pub async fn check_access_token(
     let Some(certificate_serial) = row.cert_serial else {
         return Err(Error::ClientCertificateRequired);
     };
-    if row.cert_revoked == Some(true) {
+    if row.cert_revoked == Some(crate::db::Flag(true)) {
         return Err(Error::CertificateRevoked);
     }
     if row.family_user_id != user_id || row.cert_user_id != Some(user_id) {

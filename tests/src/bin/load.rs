@@ -14,6 +14,7 @@
 
 use anyhow::{Context, Result};
 use http::StatusCode;
+use sightline_tests::measure::{self, ms, percentile};
 use sightline_tests::stub::{Behaviour, StubProvider};
 use sightline_tests::{first_login, multipart, read_events, Connection, TestServer};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,75 +54,21 @@ async fn main() -> Result<()> {
 
     if wants("keepalive") {
         println!("\nkeep-alive GET /native/me");
-        println!(
-            "{:>12} {:>12} {:>10} {:>10} {:>10}",
-            "connections", "requests/s", "p50 ms", "p99 ms", "errors"
-        );
+        println!("{}", measure::header("connections", "requests/s"));
         for connections in [1usize, 16, 64] {
             let config = server.client_config(Some(&ada))?;
-            let deadline = Instant::now() + duration;
-            let mut workers = Vec::new();
-            for _ in 0..connections {
-                let config = config.clone();
-                let token = token.clone();
-                let addr = server.addr;
-                workers.push(tokio::spawn(async move {
-                    let mut latencies = Vec::new();
-                    let mut errors = 0u64;
-                    let mut conn = Connection::open(addr, config).await?;
-                    while Instant::now() < deadline {
-                        let started = Instant::now();
-                        match conn.get("/native/me", Some(&token)).await {
-                            Ok(answer) if answer.status == StatusCode::OK => {
-                                latencies.push(started.elapsed())
-                            }
-                            _ => errors += 1,
-                        }
-                    }
-                    Ok::<_, anyhow::Error>((latencies, errors))
-                }));
-            }
-            let (latencies, errors) = gather(workers).await?;
-            print_row(connections, &latencies, errors, duration);
+            let sample =
+                measure::keepalive(server.addr, config, token.clone(), connections, duration).await?;
+            println!("{}", sample.row(connections));
         }
     }
 
     if wants("handshakes") {
         println!("\nfull mTLS handshakes (no resumption), one GET /native/me each");
-        println!(
-            "{:>12} {:>12} {:>10} {:>10} {:>10}",
-            "workers", "conns/s", "p50 ms", "p99 ms", "errors"
-        );
-        let mut config = (*server.client_config(Some(&ada))?).clone();
-        config.resumption = rustls::client::Resumption::disabled();
-        let config = Arc::new(config);
-        let workers_count = 8usize;
-        let deadline = Instant::now() + duration;
-        let mut workers = Vec::new();
-        for _ in 0..workers_count {
-            let config = config.clone();
-            let token = token.clone();
-            let addr = server.addr;
-            workers.push(tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let mut errors = 0u64;
-                while Instant::now() < deadline {
-                    let started = Instant::now();
-                    let outcome = async {
-                        let mut conn = Connection::open(addr, config.clone()).await?;
-                        conn.get("/native/me", Some(&token)).await
-                    }
-                    .await;
-                    match outcome {
-                        Ok(answer) if answer.status == StatusCode::OK => latencies.push(started.elapsed()),
-                        _ => errors += 1,
-                    }
-                }
-                Ok::<_, anyhow::Error>((latencies, errors))
-            }));
-        }
-        let (latencies, errors) = gather(workers).await?;
-        print_row(workers_count, &latencies, errors, duration);
+        println!("{}", measure::header("workers", "conns/s"));
+        let config = server.client_config(Some(&ada))?;
+        let sample = measure::handshakes(server.addr, &config, token.clone(), 8, duration).await?;
+        println!("{}", sample.row(8));
     }
 
     if wants("logins") {
@@ -207,7 +154,8 @@ async fn main() -> Result<()> {
                     Ok::<_, anyhow::Error>((added, errors))
                 }));
             }
-            let (added, errors) = gather(workers).await?;
+            let sample = measure::gather(workers, duration).await?;
+            let (added, errors) = (sample.latencies, sample.errors);
             println!(
                 "{:>12} {:>10} {:>10.2} {:>10.2} {:>10}",
                 clients,
@@ -335,41 +283,4 @@ fn peak_rss_kib(pid: u32) -> Result<u64> {
         .find_map(|line| line.strip_prefix("VmHWM:"))
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
         .context("no VmHWM")
-}
-
-type WorkerResult = Result<(Vec<Duration>, u64)>;
-
-async fn gather(workers: Vec<tokio::task::JoinHandle<WorkerResult>>) -> Result<(Vec<Duration>, u64)> {
-    let mut all = Vec::new();
-    let mut errors = 0;
-    for worker in workers {
-        let (latencies, worker_errors) = worker.await??;
-        all.extend(latencies);
-        errors += worker_errors;
-    }
-    all.sort();
-    Ok((all, errors))
-}
-
-fn print_row(width: usize, latencies: &[Duration], errors: u64, duration: Duration) {
-    println!(
-        "{:>12} {:>12.0} {:>10.2} {:>10.2} {:>10}",
-        width,
-        latencies.len() as f64 / duration.as_secs_f64(),
-        ms(percentile(latencies, 0.50)),
-        ms(percentile(latencies, 0.99)),
-        errors
-    );
-}
-
-fn percentile(sorted: &[Duration], quantile: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let index = ((sorted.len() as f64 - 1.0) * quantile).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
-
-fn ms(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
 }

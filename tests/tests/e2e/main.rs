@@ -10,6 +10,7 @@ mod client;
 mod desktop_setup;
 mod gnome;
 mod gnome_rewrite;
+mod instances;
 mod login;
 mod provisioning;
 mod region;
