@@ -194,19 +194,7 @@ pub async fn approve(ctx: &Context, id: i64, note: Option<&str>, actor: Actor<'_
     // The decision is taken first: of two admins approving at once (on one
     // instance or two), the second waits on this row and then finds it
     // decided, before either has made an account.
-    let decided = sqlx::query(
-        "UPDATE access_requests SET state = 'approved', decided_at = $1, decided_by = $2, note = $3
-         WHERE id = $4 AND state = 'pending'",
-    )
-    .bind(now)
-    .bind(actor_name(&actor))
-    .bind(note)
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
-    if decided.rows_affected() != 1 {
-        return Err(Error::Conflict(format!("a decision on request {id}")));
-    }
+    decide(&mut tx, id, RequestState::Approved, note, &actor, now).await?;
     let existing: Option<(i64, String)> =
         sqlx::query_as("SELECT id, username FROM users WHERE lower(email) = lower($1)")
             .bind(&request.email)
@@ -271,27 +259,39 @@ pub async fn approve(ctx: &Context, id: i64, note: Option<&str>, actor: Actor<'_
     })
 }
 
+/// Records the decision on a pending request, or refuses with a conflict
+/// when it was decided already (perhaps a moment ago, by another admin).
+async fn decide(
+    conn: &mut sqlx::AnyConnection,
+    id: i64,
+    state: RequestState,
+    note: Option<&str>,
+    actor: &Actor<'_>,
+    now: i64,
+) -> Result<()> {
+    let decided = sqlx::query(
+        "UPDATE access_requests SET state = $1, decided_at = $2, decided_by = $3, note = $4
+         WHERE id = $5 AND state = 'pending'",
+    )
+    .bind(state.as_str())
+    .bind(now)
+    .bind(actor_name(actor))
+    .bind(note)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    if decided.rows_affected() != 1 {
+        return Err(Error::Conflict(format!("a decision on request {id}")));
+    }
+    Ok(())
+}
+
 /// Rejects a pending request and tells the requester.
 pub async fn reject(ctx: &Context, id: i64, note: Option<&str>, actor: Actor<'_>) -> Result<AccessRequest> {
     let now = ctx.clock.now();
     let request = get(ctx, id).await?;
     let mut tx = ctx.db.begin().await?;
-    let decided = sqlx::query(
-        "UPDATE access_requests SET state = 'rejected', decided_at = $1, decided_by = $2, note = $3
-         WHERE id = $4 AND state = 'pending'",
-    )
-    .bind(now)
-    .bind(actor_name(&actor))
-    .bind(note)
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
-    if decided.rows_affected() != 1 {
-        return Err(Error::Conflict(format!(
-            "a decision on request {id} ({})",
-            request.state
-        )));
-    }
+    decide(&mut tx, id, RequestState::Rejected, note, &actor, now).await?;
     let note_text = note
         .filter(|n| !n.trim().is_empty())
         .map(|n| format!("A note from the administrator:\n\n  {}\n\n", n.trim()))

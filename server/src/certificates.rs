@@ -1,12 +1,12 @@
 //! Client certificates issued to users, and the lookup that ties a
 //! presented certificate to its user.
 
+use crate::announce::{self, Announcement};
 use crate::audit::{audit, Actor, AuditEvent};
 use crate::context::Context;
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::revocation;
 use crate::users::User;
 use rand::RngCore;
 use sightline_certs::{
@@ -134,7 +134,7 @@ pub async fn revoke(
             .bind(serial)
             .fetch_optional(&mut *tx)
             .await?;
-    let Some((_, thumbprint, revoked_at)) = found else {
+    let Some((user_id, thumbprint, revoked_at)) = found else {
         return Err(Error::NotFound(format!("certificate {serial}")));
     };
     if revoked_at.is_some() {
@@ -181,10 +181,12 @@ pub async fn revoke(
         },
     )
     .await?;
-    // Every instance hears of it at the commit (PostgreSQL); the others'
-    // poll is the backstop.
-    revocation::announce(&mut tx, serial).await?;
+    // Every instance hears of it at the commit (PostgreSQL); their poll of
+    // the revoked set is the backstop.
+    announce::send(&mut tx, Announcement::Revoked(serial)).await?;
+    announce::send(&mut tx, Announcement::AccessChanged(user_id)).await?;
     tx.commit().await?;
+    ctx.sessions.forget_user(user_id);
     let record = list(ctx)
         .await?
         .into_iter()

@@ -1,5 +1,6 @@
 //! [`Context`]: what the domain's operations may use — the database, the
-//! clock, the configuration, the mailer, the CA and the password hasher —
+//! clock, the configuration, the mailer, the CA, the password hasher and
+//! the session cache —
 //! and nothing of the serving process (token keys, providers, throttles,
 //! connections). The command line builds one from the data directory; the
 //! API and the admin pages hold one inside their state; all three pass it
@@ -8,8 +9,9 @@
 use crate::auth::password::Hasher;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::db::Db;
+use crate::db::{Backend, Db};
 use crate::error::Result;
+use crate::login::SessionCache;
 use crate::mail::Mailer;
 use sightline_certs::CertificateAuthority;
 use std::ops::Deref;
@@ -32,6 +34,9 @@ pub struct Inner {
     /// read SMTP credentials.
     mailer: OnceLock<Arc<Mailer>>,
     pub hasher: Hasher,
+    /// Sessions found valid, kept briefly (PostgreSQL only); whatever
+    /// changes a user's access forgets theirs here and announces it.
+    pub sessions: Arc<SessionCache>,
 }
 
 impl Deref for Context {
@@ -51,7 +56,6 @@ impl Context {
         clock: Clock,
     ) -> Result<Self> {
         Ok(Self(Arc::new(Inner {
-            db,
             clock,
             config,
             ca_pem: ca.cert_pem(),
@@ -59,6 +63,8 @@ impl Context {
             outbox_dir,
             mailer: OnceLock::new(),
             hasher: Hasher::default(),
+            sessions: Arc::new(SessionCache::new(crate::db::backend(&db) == Backend::Postgres)),
+            db,
         })))
     }
 
@@ -110,13 +116,7 @@ pub(crate) mod testing {
     use sightline_certs::{Serial, Validity};
 
     pub(crate) async fn context(dir: &std::path::Path, clock: Clock) -> Context {
-        let db = crate::db::open(
-            &crate::db::DatabaseUrl::sqlite_file(&dir.join("t.db")),
-            true,
-            crate::db::Migrations::Run,
-        )
-        .await
-        .unwrap();
+        let db = crate::db::testing::sqlite(dir).await;
         let now = time::OffsetDateTime::now_utc();
         let ca =
             CertificateAuthority::create("t", Validity::days_from(now, 10), Serial::from_random([1; 16]))

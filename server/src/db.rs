@@ -156,6 +156,14 @@ fn migrator(backend: Backend) -> &'static sqlx::migrate::Migrator {
     }
 }
 
+/// Which database a pool is connected to.
+pub fn backend(db: &Db) -> Backend {
+    match db.connect_options().database_url.scheme() {
+        "postgres" | "postgresql" => Backend::Postgres,
+        _ => Backend::Sqlite,
+    }
+}
+
 /// Refuses a database whose schema is older than this binary's.
 async fn check_current(pool: &Db, migrator: &sqlx::migrate::Migrator) -> Result<()> {
     let newest = migrator.iter().map(|m| m.version).max().unwrap_or(0);
@@ -244,6 +252,17 @@ pub async fn counts(db: &Db, now: i64) -> Result<Counts> {
         active_users,
         expiring_certificates,
     })
+}
+
+/// A fresh SQLite database in `dir`, for the unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    pub(crate) async fn sqlite(dir: &Path) -> Db {
+        let url = DatabaseUrl::sqlite_file(&dir.join("t.db"));
+        open(&url, true, Migrations::Run).await.unwrap()
+    }
 }
 
 #[cfg(test)]

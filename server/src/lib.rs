@@ -20,6 +20,7 @@ pub mod package_store;
 pub mod users;
 
 // What the domain stands on.
+pub mod announce;
 pub mod audit;
 pub mod auth;
 pub mod clock;

@@ -95,7 +95,7 @@ fn open(token: &str, sealed: Vec<u8>) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{open as open_db, DatabaseUrl, Migrations};
+    use crate::db::testing::sqlite;
 
     fn package(byte: u8) -> Package {
         Package {
@@ -107,8 +107,7 @@ mod tests {
     #[tokio::test]
     async fn hands_out_once_and_forgets_old_entries() {
         let dir = tempfile::tempdir().unwrap();
-        let url = DatabaseUrl::sqlite_file(&dir.path().join("t.db"));
-        let db = open_db(&url, true, Migrations::Run).await.unwrap();
+        let db = sqlite(dir.path()).await;
         let token = put(&db, package(1), 0).await.unwrap();
         assert!(take(&db, "unknown", 1).await.unwrap().is_none());
         let got = take(&db, &token, 1).await.unwrap().unwrap();
@@ -121,8 +120,7 @@ mod tests {
     #[tokio::test]
     async fn what_is_stored_does_not_open_without_the_token() {
         let dir = tempfile::tempdir().unwrap();
-        let url = DatabaseUrl::sqlite_file(&dir.path().join("t.db"));
-        let db = open_db(&url, true, Migrations::Run).await.unwrap();
+        let db = sqlite(dir.path()).await;
         let token = put(&db, package(7), 0).await.unwrap();
         let (sealed,): (Vec<u8>,) = sqlx::query_as("SELECT sealed FROM sealed_packages")
             .fetch_one(&db)

@@ -1,16 +1,15 @@
 //! Revocation that bites at once. The set of revoked serials is held in
 //! memory and refreshed from the database every second (the command line
 //! and other instances revoke from other processes); on PostgreSQL each
-//! revocation is also announced on a channel every instance listens to
-//! (`LISTEN/NOTIFY`), so the others refresh within milliseconds, and after
-//! a lost listening connection they refresh in full. It is consulted by the TLS verifier (new
+//! revocation is also announced to every instance (`announce`), which
+//! refreshes within milliseconds. It is consulted by the TLS verifier (new
 //! handshakes fail), after each handshake (resumed sessions from before the
 //! revocation are dropped), and by open connections, which close when their
 //! certificate is revoked. Request extractors check the database as well.
 
 use crate::certificates;
 use crate::clock::Clock;
-use crate::db::{Backend, DatabaseUrl, Db};
+use crate::db::Db;
 use crate::error::Result;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
@@ -69,40 +68,6 @@ impl Revocations {
         Ok(true)
     }
 
-    /// Listens for revocations announced by any instance (PostgreSQL only;
-    /// SQLite deployments are one process and rely on the poll).
-    pub fn spawn_listener(self: Arc<Self>, url: DatabaseUrl, db: Db, clock: Clock) {
-        if url.backend().ok() != Some(Backend::Postgres) {
-            return;
-        }
-        tokio::spawn(async move {
-            loop {
-                if let Err(error) = self.listen(&url, &db, &clock).await {
-                    tracing::warn!(%error, "revocation announcements interrupted; reconnecting");
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        });
-    }
-
-    async fn listen(&self, url: &DatabaseUrl, db: &Db, clock: &Clock) -> Result<()> {
-        let mut listener = sqlx::postgres::PgListener::connect(url.expose()).await?;
-        listener.listen(CHANNEL).await?;
-        // Whatever was announced while nobody listened is caught up here.
-        self.refresh(db, clock.now()).await?;
-        loop {
-            let notification = listener.try_recv().await?;
-            if notification.is_none() {
-                // The connection dropped and was re-established: announcements
-                // may have been missed.
-                tracing::info!("revocation channel reconnected");
-            }
-            if self.refresh(db, clock.now()).await? {
-                tracing::info!("revocation list changed (announced)");
-            }
-        }
-    }
-
     pub fn spawn_poller(self: Arc<Self>, db: Db, clock: Clock) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -116,22 +81,6 @@ impl Revocations {
             }
         })
     }
-}
-
-/// The channel revocations are announced on.
-const CHANNEL: &str = "sightline_revocations";
-
-/// Announces a revocation to every instance when `conn`'s transaction
-/// commits (PostgreSQL); nothing to do on SQLite.
-pub async fn announce(conn: &mut sqlx::AnyConnection, serial: &str) -> Result<()> {
-    if conn.backend_name().eq_ignore_ascii_case("postgresql") {
-        sqlx::query("SELECT 1 FROM (SELECT pg_notify($1, $2)) AS announced")
-            .bind(CHANNEL)
-            .bind(serial)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
 }
 
 /// The CA verifier, plus a refusal of revoked serials.

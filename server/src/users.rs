@@ -1,6 +1,7 @@
 //! User accounts: the operations the command line and the admin pages
 //! perform. Every change is audited.
 
+use crate::announce::{self, Announcement};
 use crate::audit::{audit, Actor, AuditEvent};
 use crate::auth::password;
 use crate::context::Context;
@@ -232,7 +233,7 @@ pub async fn set_disabled(ctx: &Context, username: &str, disabled: bool, actor: 
         .execute(&mut *tx)
         .await?;
     if disabled {
-        revoke_sessions(&mut tx, user.id, now, "account disabled").await?;
+        end_sessions(&mut tx, user.id, now, "account disabled").await?;
         // A mailed link must not hand a disabled account a certificate.
         sqlx::query("UPDATE download_links SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
             .bind(now)
@@ -243,6 +244,7 @@ pub async fn set_disabled(ctx: &Context, username: &str, disabled: bool, actor: 
     let action = if disabled { "user.disable" } else { "user.enable" };
     audit(&mut *tx, now, AuditEvent::of(actor, action, username)).await?;
     tx.commit().await?;
+    ctx.sessions.forget_user(user.id);
     Ok(())
 }
 
@@ -258,7 +260,9 @@ pub async fn set_admin(ctx: &Context, username: &str, is_admin: bool, actor: Act
         .await?;
     let action = if is_admin { "user.promote" } else { "user.demote" };
     audit(&mut *tx, now, AuditEvent::of(actor, action, username)).await?;
+    announce::send(&mut tx, Announcement::AccessChanged(user.id)).await?;
     tx.commit().await?;
+    ctx.sessions.forget_user(user.id);
     Ok(())
 }
 
@@ -279,13 +283,17 @@ pub async fn reset_two_factor(ctx: &Context, username: &str, actor: Actor<'_>) -
         .bind(user.id)
         .execute(&mut *tx)
         .await?;
-    revoke_sessions(&mut tx, user.id, now, "second factor reset").await?;
+    end_sessions(&mut tx, user.id, now, "second factor reset").await?;
     audit(&mut *tx, now, AuditEvent::of(actor, "user.reset_2fa", username)).await?;
     tx.commit().await?;
+    ctx.sessions.forget_user(user.id);
     Ok(())
 }
 
-async fn revoke_sessions(tx: &mut sqlx::AnyConnection, user_id: i64, now: i64, reason: &str) -> Result<()> {
+/// Ends every login and admin session of `user_id` inside the caller's
+/// transaction, and announces it to the other instances.
+async fn end_sessions(tx: &mut sqlx::AnyConnection, user_id: i64, now: i64, reason: &str) -> Result<()> {
+    announce::send(tx, Announcement::AccessChanged(user_id)).await?;
     sqlx::query(
         "UPDATE token_families SET revoked_at = $1, revoked_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL",
     )
@@ -334,13 +342,7 @@ mod tests {
     #[tokio::test]
     async fn derived_usernames_are_valid_and_unique() {
         let dir = tempfile::tempdir().unwrap();
-        let db = crate::db::open(
-            &crate::db::DatabaseUrl::sqlite_file(&dir.path().join("t.db")),
-            true,
-            crate::db::Migrations::Run,
-        )
-        .await
-        .unwrap();
+        let db = crate::db::testing::sqlite(dir.path()).await;
         let mut conn = db.acquire().await.unwrap();
         let first = derive_username(&mut conn, "Ada.Lovelace+work@Example.com")
             .await

@@ -272,8 +272,6 @@ impl TestServer {
 /// its database: a second instance of the same deployment. Killed on drop.
 pub struct Instance {
     pub addr: SocketAddr,
-    data_dir: PathBuf,
-    extra: Vec<String>,
     child: Child,
 }
 
@@ -282,12 +280,7 @@ impl TestServer {
     pub async fn start_instance(&self, extra: &[&str]) -> Result<Instance> {
         let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
         let (child, addr) = serve(&self.data_dir, "127.0.0.1:0", &extra).await?;
-        Ok(Instance {
-            addr,
-            data_dir: self.data_dir.clone(),
-            extra,
-            child,
-        })
+        Ok(Instance { addr, child })
     }
 }
 
@@ -295,14 +288,6 @@ impl Instance {
     /// SIGKILL, as a crash would.
     pub async fn kill(&mut self) -> Result<()> {
         self.child.kill().await?;
-        Ok(())
-    }
-
-    /// Starts it again on the same address.
-    pub async fn restart(&mut self) -> Result<()> {
-        let (child, addr) = serve(&self.data_dir, &self.addr.to_string(), &self.extra).await?;
-        self.child = child;
-        self.addr = addr;
         Ok(())
     }
 }

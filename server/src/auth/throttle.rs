@@ -113,7 +113,7 @@ pub async fn prune(db: &Db, now: i64, longest_window_secs: i64) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{open, DatabaseUrl, Migrations};
+    use crate::db::testing::sqlite;
 
     fn throttle() -> Throttle {
         Throttle::new(
@@ -127,15 +127,10 @@ mod tests {
         )
     }
 
-    async fn db(dir: &tempfile::TempDir) -> Db {
-        let url = DatabaseUrl::sqlite_file(&dir.path().join("t.db"));
-        open(&url, true, Migrations::Run).await.unwrap()
-    }
-
     #[tokio::test]
     async fn locks_after_allowance_with_growing_periods() {
         let dir = tempfile::tempdir().unwrap();
-        let db = db(&dir).await;
+        let db = sqlite(dir.path()).await;
         let throttle = throttle();
         assert_eq!(throttle.failure(&db, "ada", 0).await.unwrap(), None);
         assert_eq!(throttle.failure(&db, "ada", 0).await.unwrap(), None);
@@ -155,7 +150,7 @@ mod tests {
     #[tokio::test]
     async fn success_and_time_forget_failures() {
         let dir = tempfile::tempdir().unwrap();
-        let db = db(&dir).await;
+        let db = sqlite(dir.path()).await;
         let throttle = throttle();
         throttle.failure(&db, "ada", 0).await.unwrap();
         throttle.failure(&db, "ada", 0).await.unwrap();
@@ -169,7 +164,7 @@ mod tests {
     #[tokio::test]
     async fn parallel_failures_each_count() {
         let dir = tempfile::tempdir().unwrap();
-        let db = db(&dir).await;
+        let db = sqlite(dir.path()).await;
         let throttle = std::sync::Arc::new(throttle());
         let attempts: Vec<_> = (0..8)
             .map(|_| {

@@ -2,6 +2,7 @@
 
 use anyhow::Context as _;
 use clap::Args;
+use sightline_server::announce;
 use sightline_server::auth::throttle;
 use sightline_server::clock::Clock;
 use sightline_server::datadir::DataDir;
@@ -68,10 +69,15 @@ pub async fn run(dir: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
         .revocations
         .clone()
         .spawn_poller(ctx.db.clone(), ctx.clock.clone());
-    state
-        .revocations
-        .clone()
-        .spawn_listener(dir.database_url(&config), ctx.db.clone(), ctx.clock.clone());
+    announce::spawn_listener(
+        dir.database_url(&config),
+        announce::Listeners {
+            revocations: state.revocations.clone(),
+            sessions: ctx.sessions.clone(),
+            db: ctx.db.clone(),
+            clock: ctx.clock.clone(),
+        },
+    );
     spawn_pruner(state.clone());
     let revocations = state.revocations.clone();
     let listener = tokio::net::TcpListener::bind(config.server.listen)

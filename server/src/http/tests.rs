@@ -30,13 +30,7 @@ const PASSWORD: &str = "violet-otter-harbour";
 
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let db = crate::db::open(
-        &crate::db::DatabaseUrl::sqlite_file(&dir.path().join("t.db")),
-        true,
-        crate::db::Migrations::Run,
-    )
-    .await
-    .unwrap();
+    let db = crate::db::testing::sqlite(dir.path()).await;
     let clock = Clock::system();
     let jwt = JwtKeys::from_pem(&jwt::generate_key_pem().unwrap(), "https://localhost:8443").unwrap();
     let now = time::OffsetDateTime::now_utc();

@@ -3,6 +3,8 @@
 //! refresh token presented twice ends the whole family.
 
 use super::attempt::{LoginGuard, Origin};
+use super::session_cache::CachedSession;
+use crate::announce::{self, Announcement};
 use crate::audit::{audit, Actor, AuditEvent};
 use crate::auth::jwt::{Claims, Confirmation, TokenRejection, AUDIENCE};
 use crate::auth::{constant_time_eq, random_token, token_hash};
@@ -154,14 +156,23 @@ pub async fn logout(ctx: &Context, family_id: &str, username: &str) -> Result<()
 }
 
 async fn revoke_family(ctx: &Context, family_id: &str, now: i64, reason: &str) -> Result<()> {
-    sqlx::query(
-        "UPDATE token_families SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
+    let mut tx = ctx.db.begin().await?;
+    let user_id: Option<i64> = sqlx::query_scalar(
+        "UPDATE token_families SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL
+         RETURNING user_id",
     )
     .bind(now)
     .bind(reason)
     .bind(family_id)
-    .execute(&ctx.db)
+    .fetch_optional(&mut *tx)
     .await?;
+    if let Some(user_id) = user_id {
+        announce::send(&mut tx, Announcement::AccessChanged(user_id)).await?;
+    }
+    tx.commit().await?;
+    if let Some(user_id) = user_id {
+        ctx.sessions.forget_user(user_id);
+    }
     Ok(())
 }
 
@@ -196,8 +207,9 @@ struct AccessRow {
 
 /// Checks an access token presented over the connection of the certificate
 /// with `thumbprint`: signed, unexpired, bound to that certificate, and —
-/// in one query — its login session open, its account enabled, the
-/// certificate known, unrevoked and the user's.
+/// in one query, or from the session cache on PostgreSQL — its login
+/// session open, its account enabled, the certificate known, unrevoked and
+/// the user's.
 pub async fn check_access_token(
     ctx: &Context,
     guard: &LoginGuard,
@@ -216,6 +228,32 @@ pub async fn check_access_token(
         return Err(Error::TokenBindingMismatch);
     }
     let user_id: i64 = claims.sub.parse().map_err(|_| Error::InvalidToken)?;
+    let session = match ctx.sessions.get(&claims.sid, thumbprint) {
+        Some(session) => session,
+        None => {
+            let generation = ctx.sessions.generation();
+            let session = session_from_database(ctx, thumbprint, &claims.sid).await?;
+            ctx.sessions.put(&claims.sid, session.clone(), generation);
+            session
+        }
+    };
+    if session.user_id != user_id {
+        return Err(Error::TokenBindingMismatch);
+    }
+    Ok(Access {
+        user_id,
+        username: session.username,
+        email: session.email,
+        is_admin: session.is_admin,
+        certificate_serial: session.certificate_serial,
+        family_id: claims.sid,
+        expires_at: claims.exp,
+    })
+}
+
+/// The login session `sid` as the database has it, if it is valid over
+/// the connection of `thumbprint`'s certificate.
+async fn session_from_database(ctx: &Context, thumbprint: &[u8; 32], sid: &str) -> Result<CachedSession> {
     let row: AccessRow = sqlx::query_as(
         "SELECT u.username, u.email, u.is_admin, u.disabled,
                 f.user_id AS family_user_id, f.revoked_at IS NOT NULL AS family_revoked,
@@ -226,7 +264,7 @@ pub async fn check_access_token(
          WHERE f.id = $2",
     )
     .bind(thumbprint.as_slice())
-    .bind(&claims.sid)
+    .bind(sid)
     .fetch_optional(&ctx.db)
     .await?
     .ok_or(Error::InvalidToken)?;
@@ -236,7 +274,7 @@ pub async fn check_access_token(
     if row.cert_revoked == Some(crate::db::Flag(true)) {
         return Err(Error::CertificateRevoked);
     }
-    if row.family_user_id != user_id || row.cert_user_id != Some(user_id) {
+    if row.cert_user_id != Some(row.family_user_id) {
         return Err(Error::TokenBindingMismatch);
     }
     // Disabling an account also ends its sessions; say which happened.
@@ -246,13 +284,12 @@ pub async fn check_access_token(
     if row.family_revoked {
         return Err(Error::InvalidToken);
     }
-    Ok(Access {
-        user_id,
+    Ok(CachedSession {
+        thumbprint: *thumbprint,
+        user_id: row.family_user_id,
         username: row.username,
         email: row.email,
         is_admin: row.is_admin,
         certificate_serial,
-        family_id: claims.sid,
-        expires_at: claims.exp,
     })
 }

@@ -59,10 +59,11 @@ async fn login(conn: &mut Connection, username: &str, password: &str) -> Result<
 }
 
 #[tokio::test]
-async fn a_package_built_on_one_instance_downloads_from_the_other() -> Result<()> {
+async fn a_request_approved_on_one_instance_downloads_from_the_other() -> Result<()> {
     let deployment = Deployment::start("").await?;
     let server = &deployment.first;
-    // The request goes through the balancer; the approval is the operator's.
+    let admin = server.admin_identity()?;
+    // The request goes through the balancer...
     let mut anonymous = deployment.through_balancer_from("127.0.0.1", None).await?;
     let answer = anonymous
         .post_json(
@@ -73,16 +74,29 @@ async fn a_package_built_on_one_instance_downloads_from_the_other() -> Result<()
         .await?;
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text());
     let id = pending_id(server, "grace@example.com").await?;
-    server
-        .cli_ok(&["request", "approve", &id.to_string()], None)
+    // ...an admin approves it on the first instance...
+    let mut admin_first = deployment.connect(server.addr, Some(&admin)).await?;
+    let session = admin_sign_in(&mut admin_first, "admin", &server.admin_password).await?;
+    let decided = admin_first
+        .post_form(
+            &format!("/admin/requests/{id}/decide"),
+            &[("csrf", &session.csrf), ("decision", "approve"), ("note", "")],
+            Some(&session.cookie),
+        )
         .await?;
+    assert!(
+        decided.headers["location"].to_str()?.contains("notice="),
+        "{:?}",
+        decided.headers
+    );
     let mail = server.outbox()?.pop().context("no approval mail")?;
     let link = path_of(&find_link(&mail, "/public/download-certs/").context("no link")?);
 
-    // The link is redeemed on the first instance...
-    let mut on_first = deployment.connect(server.addr, None).await?;
-    let confirmation = open_link(&mut on_first, &link).await?;
-    let ready = on_first
+    // ...the requester redeems the link on the second, where the package
+    // is built...
+    let mut on_second = deployment.connect(deployment.second.addr, None).await?;
+    let confirmation = open_link(&mut on_second, &link).await?;
+    let ready = on_second
         .post_form(
             &link,
             &[
@@ -98,20 +112,18 @@ async fn a_package_built_on_one_instance_downloads_from_the_other() -> Result<()
     let html = ready.text();
     let download = between(&html, "href=\"/public/packages/", "\"").context("no download button")?;
 
-    // ...and the package fetched from the second, once.
-    let mut on_second = deployment.connect(deployment.second.addr, None).await?;
-    let zip = on_second
+    // ...and downloads it from the first, once.
+    let mut on_first = deployment.connect(server.addr, None).await?;
+    let zip = on_first
         .get(&format!("/public/packages/{download}"), None)
         .await?;
     assert_eq!(zip.status, StatusCode::OK);
     assert_eq!(zip.headers["content-type"], "application/zip");
     assert!(zip.body.starts_with(b"PK"));
-    let again = on_first
+    let again = on_second
         .get(&format!("/public/packages/{download}"), None)
         .await?;
     assert_eq!(again.status, StatusCode::GONE);
-
-    // What the database holds of the package does not contain the zip.
     let db = server.database().await?;
     let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sealed_packages")
         .fetch_one(&db)
@@ -491,5 +503,53 @@ async fn instances_started_at_once_on_an_empty_database_both_come_up() -> Result
         .await?;
     let mut conn = Connection::open(started.addr, server.client_config(None)?).await?;
     assert_eq!(conn.get("/healthz", None).await?.status, StatusCode::OK);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_ended_session_ends_on_every_instance_at_once() -> Result<()> {
+    let deployment = Deployment::start("").await?;
+    let server = &deployment.first;
+    let ada = server.add_user("ada", PASSWORD).await?;
+    let bob = server.add_user("bob", PASSWORD).await?;
+    let (first, second) = (server.addr, deployment.second.addr);
+
+    // Ada's session is in use on the second instance (and cached there)...
+    let mut on_second = deployment.connect(second, Some(&ada)).await?;
+    let tokens = first_login(&mut on_second, "ada", PASSWORD).await?;
+    for _ in 0..3 {
+        let me = on_second.get("/native/me", Some(&tokens.access_token)).await?;
+        assert_eq!(me.status, StatusCode::OK);
+    }
+    // ...when she logs out through the first.
+    let mut on_first = deployment.connect(first, Some(&ada)).await?;
+    let bearer = format!("Bearer {}", tokens.access_token);
+    let logout = on_first
+        .send(
+            Method::POST,
+            "/native/logout",
+            &[("authorization", &bearer)],
+            None,
+        )
+        .await?;
+    assert!(logout.status.is_success(), "{}", logout.text());
+    let me = on_second.get("/native/me", Some(&tokens.access_token)).await?;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{}", me.text());
+
+    // Disabling an account from the command line ends Bob's session on
+    // both instances at his next request.
+    let mut bob_second = deployment.connect(second, Some(&bob)).await?;
+    let bob_tokens = first_login(&mut bob_second, "bob", PASSWORD).await?;
+    let mut bob_first = deployment.connect(first, Some(&bob)).await?;
+    for conn in [&mut bob_first, &mut bob_second] {
+        let me = conn.get("/native/me", Some(&bob_tokens.access_token)).await?;
+        assert_eq!(me.status, StatusCode::OK);
+    }
+    server.cli_ok(&["user", "disable", "bob"], None).await?;
+    for conn in [&mut bob_first, &mut bob_second] {
+        let me = conn.get("/native/me", Some(&bob_tokens.access_token)).await?;
+        assert_eq!(me.status, StatusCode::FORBIDDEN, "{}", me.text());
+        assert_eq!(me.error_code(), "account_disabled");
+    }
     Ok(())
 }
