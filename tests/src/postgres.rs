@@ -2,13 +2,14 @@
 //! made with `initdb` in a temporary directory and started with `pg_ctl`
 //! on a free loopback port, as an unprivileged user when the tests run as
 //! root (PostgreSQL refuses to run as root). No system service is used.
+//! It speaks TLS too, with a certificate from a CA of its own
+//! ([`Postgres::tls_url`]), for deployments whose database is elsewhere.
 //!
 //! One cluster serves a whole test process ([`Postgres::shared`]); each
 //! server under test gets a database of its own ([`Postgres::new_database`]).
 //! A watchdog stops the cluster and removes its directory once the test
 //! process has gone.
 
-use crate::server::free_port;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -27,6 +28,8 @@ pub struct Postgres {
     port: u16,
     password: String,
     bin: PathBuf,
+    /// The CA that signed the server's TLS certificate.
+    ca_file: PathBuf,
     databases: AtomicU32,
 }
 
@@ -52,10 +55,13 @@ impl Postgres {
         let password = format!("pw-{:08x}{:08x}", std::process::id(), rand_u32());
         std::fs::write(root.join("pwfile"), format!("{password}\n"))?;
         let as_root = is_root();
+        let ca_file = root.join("ca.crt");
+        write_tls_files(&root, &ca_file)?;
         if as_root {
             run(Command::new("chown").args(["-R", "nobody:nogroup"]).arg(&root))?;
         }
-        let port = free_port()?;
+        // A port nothing listens on right now.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         run(unprivileged(as_root, &bin.join("initdb"))
             .arg("-D")
             .arg(&data)
@@ -70,8 +76,8 @@ impl Postgres {
             ])
             .arg(format!("--pwfile={}", root.join("pwfile").display())))?;
         let options = format!(
-            "-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
-            root.display()
+            "-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 -c ssl=on -c ssl_cert_file={root}/server.crt -c ssl_key_file={root}/server.key",
+            root = root.display()
         );
         run(unprivileged(as_root, &bin.join("pg_ctl"))
             .arg("-D")
@@ -84,6 +90,7 @@ impl Postgres {
             port,
             password,
             bin,
+            ca_file,
             databases: AtomicU32::new(0),
         })
     }
@@ -104,6 +111,20 @@ impl Postgres {
             "postgres://{USER}:{}@127.0.0.1:{}/{database}",
             self.password, self.port
         )
+    }
+
+    /// The URL of `database` over TLS, the server's certificate checked
+    /// against the cluster's CA and its name (`verify-full`).
+    pub fn tls_url(&self, database: &str) -> String {
+        format!(
+            "{}?sslmode=verify-full&sslrootcert={}",
+            self.url(database),
+            self.ca_file.display()
+        )
+    }
+
+    pub fn ca_file(&self) -> &Path {
+        &self.ca_file
     }
 
     /// Runs one SQL statement (administration the product does not do).
@@ -127,6 +148,30 @@ impl Postgres {
         }
         Ok(String::from_utf8(output.stdout)?)
     }
+}
+
+/// A CA and a server certificate for 127.0.0.1 (PostgreSQL wants its key
+/// 0600 and owned by the server's user).
+fn write_tls_files(root: &Path, ca_file: &Path) -> Result<()> {
+    use sightline_certs::{CertificateAuthority, Serial, Validity};
+    let now = time::OffsetDateTime::now_utc();
+    let ca = CertificateAuthority::create(
+        "Test PostgreSQL CA",
+        Validity::days_from(now, 2),
+        Serial::from_random([3; 16]),
+    )?;
+    let server = ca.issue_server(
+        &["127.0.0.1".to_owned()],
+        Validity::days_from(now, 2),
+        Serial::from_random([4; 16]),
+    )?;
+    std::fs::write(ca_file, ca.cert_pem())?;
+    std::fs::write(root.join("server.crt"), &server.cert_pem)?;
+    let key = root.join("server.key");
+    std::fs::write(&key, server.key_pem.expose())?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
+    Ok(())
 }
 
 /// Debian's versioned binaries (`/usr/lib/postgresql/<n>/bin`), newest first.

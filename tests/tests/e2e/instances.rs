@@ -553,3 +553,45 @@ async fn an_ended_session_ends_on_every_instance_at_once() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn the_database_can_be_reached_over_verified_tls() -> Result<()> {
+    let postgres = Postgres::shared()?;
+    let name = postgres
+        .new_database()?
+        .rsplit('/')
+        .next()
+        .context("database name")?
+        .to_owned();
+    let server = TestServer::start_on(Some(postgres.tls_url(&name)), "", &[]).await?;
+    let ada = server.add_user("ada", PASSWORD).await?;
+    let mut conn = server.connect(Some(&ada)).await?;
+    let tokens = first_login(&mut conn, "ada", PASSWORD).await?;
+    assert_eq!(
+        conn.get("/native/me", Some(&tokens.access_token)).await?.status,
+        StatusCode::OK
+    );
+    let encrypted = postgres.psql(
+        "postgres",
+        &format!("SELECT COUNT(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.datname = '{name}' AND s.ssl"),
+    )?;
+    assert!(
+        encrypted.trim().parse::<u32>()? >= 1,
+        "no TLS connection to {name}"
+    );
+
+    // A server whose certificate the given CA did not sign is refused.
+    let other_ca = server.data_dir.join("ca").join("ca.crt");
+    let wrong = postgres.tls_url(&name).replace(
+        &postgres.ca_file().display().to_string(),
+        &other_ca.display().to_string(),
+    );
+    let refused = server
+        .cli(&["user", "list", "--database-url", &wrong], None)
+        .await?;
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("database error"), "{stderr}");
+    assert!(!stderr.contains("pw-"), "the password was printed: {stderr}");
+    Ok(())
+}
