@@ -457,6 +457,28 @@ mod tests {
     }
 
     #[test]
+    fn balancers_and_database_urls_are_checked_when_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "[server]\nproxy_protocol_from = [\"192.0.2.10\", \"198.51.100.0/24\"]\n\n\
+             [database]\nurl = \"postgres://sightline:secret@db.example/sightline\"\n",
+        )
+        .unwrap();
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.server.proxy_protocol_from.len(), 2);
+        let url = config.database.url.as_ref().unwrap();
+        assert_eq!(url.backend().unwrap(), crate::db::Backend::Postgres);
+        assert!(!format!("{config:?}").contains("secret"));
+        std::fs::write(&path, "[server]\nproxy_protocol_from = [\"balancer.example\"]\n").unwrap();
+        let error = Config::load(&path).unwrap_err();
+        assert!(error.to_string().contains("balancer.example"), "{error}");
+        std::fs::write(&path, "[database]\nurl = \"mysql://db/sightline\"\n").unwrap();
+        assert!(Config::load(&path).is_err());
+    }
+
+    #[test]
     fn plain_smtp_is_only_for_loopback() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");

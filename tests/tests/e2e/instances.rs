@@ -25,11 +25,13 @@ struct Deployment {
 }
 
 impl Deployment {
+    /// `config` is added to `config.toml`; both instances read it, and the
+    /// balancer's address from `[server] proxy_protocol_from`.
     async fn start(config: &str) -> Result<Self> {
         let url = Postgres::shared()?.new_database()?;
-        let proxy = ["--proxy-protocol-from", BALANCER_SOURCE];
-        let first = TestServer::start_on(Some(url), config, &proxy).await?;
-        let second = first.start_instance(&proxy).await?;
+        let config = format!("[server]\nproxy_protocol_from = [\"{BALANCER_SOURCE}\"]\n\n{config}");
+        let first = TestServer::start_on(Some(url), &config, &[]).await?;
+        let second = first.start_instance(&[]).await?;
         let balancer = HaProxy::start(&[first.addr, second.addr]).await?;
         Ok(Self {
             first,
