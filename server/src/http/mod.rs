@@ -118,7 +118,8 @@ async fn route_classes(State(state): State<AppState>, request: Request, next: Ne
 }
 
 /// Headers every answer carries: nothing here is cached, sniffed, framed
-/// or allowed to load anything from elsewhere.
+/// or allowed to load anything from elsewhere, and browsers remember to
+/// reach this host only over HTTPS (the server speaks nothing else).
 async fn common_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
@@ -133,6 +134,10 @@ async fn common_headers(request: Request, next: Next) -> Response {
         ),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
     // Download links carry their token in the path: never leak it onward.
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers

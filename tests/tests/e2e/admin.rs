@@ -32,6 +32,8 @@ async fn admin_pages_need_a_certificate_unless_configured_otherwise() -> Result<
         "{cookie}"
     );
     assert_eq!(page.headers["x-frame-options"], "DENY");
+    // Browsers are told to come back over HTTPS only.
+    assert_eq!(page.headers["strict-transport-security"], "max-age=31536000");
     // Pages behind the session send the browser to the sign-in.
     let users = strict
         .connect(Some(&admin))

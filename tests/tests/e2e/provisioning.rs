@@ -94,6 +94,7 @@ async fn a_requester_gets_a_working_certificate_package_for_each_platform() -> R
         .await?;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.text().contains("name=\"email\"") && page.text().contains("<form"));
+    assert_eq!(page.headers["strict-transport-security"], "max-age=31536000");
     assert_eq!(
         page.headers["content-security-policy"]
             .to_str()?

@@ -1,7 +1,7 @@
 //! Access requests: the pending, approved and rejected tabs, a decision
 //! with an optional note, and approving several at once.
 
-use super::page::{back, outcome, render, Admin};
+use super::page::{back, outcome, render, words, Admin};
 use crate::access_requests::{self, RequestState};
 use crate::clock::format_time;
 use crate::error::Error;
@@ -166,7 +166,9 @@ async fn bulk_approve(State(state): State<AppState>, admin: Admin, body: axum::b
     for id in ids {
         match access_requests::approve(&state.ctx, id, None, admin.actor()).await {
             Ok(a) => approved.push(a.request.email),
-            Err(error) => failed.push(format!("{id}: {error}")),
+            // A refusal in its own words; a failure of the server is
+            // logged and named only generically.
+            Err(error) => failed.push(format!("{id}: {}", words(error))),
         }
     }
     if failed.is_empty() {
