@@ -1,6 +1,6 @@
-//! Throughput measurements shared by the benchmarks: keep-alive requests
-//! and full handshakes against one address, for a while, from several
-//! workers; latencies gathered and summarised.
+//! What the benchmarks share: keep-alive requests and full handshakes
+//! against one address, for a while, from several workers; latencies
+//! gathered and summarised; the texts the rewrite benchmarks type.
 
 use crate::connection::Connection;
 use anyhow::Result;
@@ -142,4 +142,50 @@ pub fn percentile(sorted: &[Duration], quantile: f64) -> Duration {
 
 pub fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
+}
+
+/// A text of about `chars` characters for the rewrite benchmarks: words,
+/// ASCII or not (accents, CJK, Greek, a symbol, an emoji), with a line
+/// break every twelve words in the longer ones, as in a paragraph.
+pub fn sample_text(chars: usize, ascii: bool) -> String {
+    let words: &[&str] = if ascii {
+        &[
+            "Sightline",
+            "types",
+            "only",
+            "approved",
+            "text,",
+            "into",
+            "the",
+            "same",
+            "window.",
+        ]
+    } else {
+        &[
+            "naïve",
+            "café",
+            "—",
+            "東京",
+            "✓",
+            "Grüße",
+            "señor",
+            "Ελλάδα",
+            "déjà",
+            "😀",
+        ]
+    };
+    let mut text = String::new();
+    let mut index = 0;
+    while text.chars().count() < chars {
+        if !text.is_empty() {
+            text.push(if chars >= 100 && index % 12 == 0 {
+                '\n'
+            } else {
+                ' '
+            });
+        }
+        text.push_str(words[index % words.len()]);
+        index += 1;
+    }
+    text.chars().take(chars).collect::<String>().trim_end().to_owned()
 }

@@ -14,6 +14,7 @@
 use anyhow::{bail, Context, Result};
 use sightline_tests::display::StubbedProfile;
 use sightline_tests::gnome::GnomeSession;
+use sightline_tests::measure::sample_text;
 use sightline_tests::procs::wait_for_log;
 use sightline_tests::stub::Behaviour;
 use std::path::PathBuf;
@@ -21,50 +22,6 @@ use std::time::{Duration, Instant};
 
 const PASSWORD: &str = "quartz-heron-meadow";
 const LONG: Duration = Duration::from_secs(60);
-
-/// A text of `chars` characters: words, with a line break every twelve
-/// words in the longer ones.
-fn sample(chars: usize, ascii: bool) -> String {
-    let words: &[&str] = if ascii {
-        &[
-            "Sightline",
-            "types",
-            "only",
-            "approved",
-            "text,",
-            "into",
-            "the",
-            "same",
-            "window.",
-        ]
-    } else {
-        &[
-            "naïve",
-            "café",
-            "—",
-            "東京",
-            "✓",
-            "Grüße",
-            "señor",
-            "Ελλάδα",
-            "déjà",
-        ]
-    };
-    let mut text = String::new();
-    let mut index = 0;
-    while text.chars().count() < chars {
-        if !text.is_empty() {
-            text.push(if chars >= 100 && index % 12 == 0 {
-                '\n'
-            } else {
-                ' '
-            });
-        }
-        text.push_str(words[index % words.len()]);
-        index += 1;
-    }
-    text.chars().take(chars).collect::<String>().trim_end().to_owned()
-}
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -108,7 +65,7 @@ async fn main() -> Result<()> {
     let mut asked = false;
     for chars in [10usize, 100, 1000] {
         for ascii in [true, false] {
-            let text = sample(chars, ascii);
+            let text = sample_text(chars, ascii);
             let mut times = Vec::new();
             let mut exact = 0;
             for _ in 0..runs {

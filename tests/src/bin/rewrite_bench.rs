@@ -15,51 +15,9 @@ use sightline_client::rewrite::{self, Method, Timing};
 use sightline_client::seat::keyboard::Keyboard;
 use sightline_client::seat::{Seat, SystemSeat};
 use sightline_tests::display::{Display, TextPad};
+use sightline_tests::measure::sample_text;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn sample(chars: usize, ascii: bool) -> String {
-    let words: &[&str] = if ascii {
-        &[
-            "Sightline",
-            "types",
-            "only",
-            "approved",
-            "text,",
-            "into",
-            "the",
-            "same",
-            "window.",
-        ]
-    } else {
-        &[
-            "naïve",
-            "café",
-            "—",
-            "東京",
-            "✓",
-            "Grüße",
-            "señor",
-            "Ελλάδα",
-            "😀",
-        ]
-    };
-    let mut text = String::new();
-    let mut index = 0;
-    while text.chars().count() < chars {
-        if !text.is_empty() {
-            // Line breaks in the longer texts, as in a paragraph.
-            text.push(if chars >= 100 && index % 12 == 0 {
-                '\n'
-            } else {
-                ' '
-            });
-        }
-        text.push_str(words[index % words.len()]);
-        index += 1;
-    }
-    text.chars().take(chars).collect()
-}
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -92,7 +50,7 @@ async fn main() -> Result<()> {
 
     for chars in [10usize, 100, 1000] {
         for ascii in [true, false] {
-            let text = sample(chars, ascii);
+            let text = sample_text(chars, ascii);
             for (name, method) in [("type", Method::Type), ("paste", Method::Paste)] {
                 let mut times = Vec::new();
                 let mut exact = 0;

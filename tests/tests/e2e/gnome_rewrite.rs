@@ -71,12 +71,8 @@ async fn walk(session: &GnomeSession, stub: &StubProvider, log: &Path) -> Result
     let wayland = session.start_editor("Draft Wayland", "teh quick brown fox", true)?;
     wait_for_text(&wayland, "teh quick brown fox").await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    stub.set(Behaviour {
-        deltas: vec!["The quick\n".into(), "brown fox.".into()],
-        ..Behaviour::default()
-    });
     session.input(&[IN_WAYLAND_EDITOR]).await?;
-    session.rewrite_all().await?;
+    ask_for_rewrite(session, stub, &["The quick\n", "brown fox."]).await?;
     session
         .allow_remote_interaction(&shots.join("20-gnome-asks-for-the-keyboard.png"))
         .await?;
@@ -89,23 +85,15 @@ async fn walk(session: &GnomeSession, stub: &StubProvider, log: &Path) -> Result
     )
     .await?;
     wait_for_text(&wayland, "The quick\nbrown fox.").await?;
-    assert_eq!(
-        session.clipboard().await?,
-        copied,
-        "the clipboard was not given back"
-    );
+    assert_clipboard_is(session, copied).await?;
     session
         .save_screenshot(&shots.join("22-typed-into-the-wayland-editor.png"))
         .await?;
 
     // 2. The same editor, non-ASCII: pasted, the clipboard given back.
     let accented = "Café déjà vu — naïve ✓\nZweite Zeile";
-    stub.set(Behaviour {
-        deltas: vec!["Café déjà vu ".into(), "— naïve ✓\nZweite Zeile".into()],
-        ..Behaviour::default()
-    });
     session.input(&[IN_WAYLAND_EDITOR]).await?;
-    session.rewrite_all().await?;
+    ask_for_rewrite(session, stub, &["Café déjà vu ", "— naïve ✓\nZweite Zeile"]).await?;
     approve(
         session,
         stub,
@@ -116,22 +104,14 @@ async fn walk(session: &GnomeSession, stub: &StubProvider, log: &Path) -> Result
     .await?;
     wait_for_text(&wayland, accented).await?;
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(
-        session.clipboard().await?,
-        copied,
-        "the clipboard was not given back"
-    );
+    assert_clipboard_is(session, copied).await?;
 
     // 3. An XWayland editor: typed, then pasted.
     let xwayland = session.start_editor("Draft XWayland", "plain olde text", false)?;
     wait_for_text(&xwayland, "plain olde text").await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    stub.set(Behaviour {
-        deltas: vec!["Plain old text,\n".into(), "second line.".into()],
-        ..Behaviour::default()
-    });
     focus_xwayland_editor(session).await?;
-    session.rewrite_all().await?;
+    ask_for_rewrite(session, stub, &["Plain old text,\n", "second line."]).await?;
     approve(
         session,
         stub,
@@ -141,12 +121,8 @@ async fn walk(session: &GnomeSession, stub: &StubProvider, log: &Path) -> Result
     )
     .await?;
     wait_for_text(&xwayland, "Plain old text,\nsecond line.").await?;
-    stub.set(Behaviour {
-        deltas: vec!["Ünïcödé ".into(), "→ pasted".into()],
-        ..Behaviour::default()
-    });
     focus_xwayland_editor(session).await?;
-    session.rewrite_all().await?;
+    ask_for_rewrite(session, stub, &["Ünïcödé ", "→ pasted"]).await?;
     approve(
         session,
         stub,
@@ -157,22 +133,14 @@ async fn walk(session: &GnomeSession, stub: &StubProvider, log: &Path) -> Result
     .await?;
     wait_for_text(&xwayland, "Ünïcödé → pasted").await?;
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(
-        session.clipboard().await?,
-        copied,
-        "the clipboard was not given back"
-    );
+    assert_clipboard_is(session, copied).await?;
     session
         .save_screenshot(&shots.join("26-pasted-into-the-xwayland-editor.png"))
         .await?;
 
     // 4. The focus moved to another window before Apply: nothing typed.
-    stub.set(Behaviour {
-        deltas: vec!["must never ".into(), "be typed".into()],
-        ..Behaviour::default()
-    });
     focus_xwayland_editor(session).await?;
-    session.rewrite_all().await?;
+    ask_for_rewrite(session, stub, &["must never ", "be typed"]).await?;
     stub.wait_for_requests(5, LONG).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     // The user clicks into the Wayland editor (beside the smaller XWayland
@@ -227,6 +195,25 @@ async fn approve(
 }
 
 /// Brings the XWayland editor forward, as a pager would.
+/// The stub will propose `deltas`; the user selects all in the focused
+/// editor and presses the rewrite shortcut.
+async fn ask_for_rewrite(session: &GnomeSession, stub: &StubProvider, deltas: &[&str]) -> Result<()> {
+    stub.set(Behaviour {
+        deltas: deltas.iter().map(|delta| (*delta).to_owned()).collect(),
+        ..Behaviour::default()
+    });
+    session.rewrite_all().await
+}
+
+async fn assert_clipboard_is(session: &GnomeSession, expected: &str) -> Result<()> {
+    assert_eq!(
+        session.clipboard().await?,
+        expected,
+        "the clipboard was not given back"
+    );
+    Ok(())
+}
+
 async fn focus_xwayland_editor(session: &GnomeSession) -> Result<()> {
     session
         .run(
