@@ -17,6 +17,18 @@ pub struct AdminSession {
     pub totp_secret: Vec<u8>,
 }
 
+impl AdminSession {
+    /// Revokes a certificate through the admin pages, as an admin's click does.
+    pub async fn revoke(&self, conn: &mut Connection, serial: &str) -> Result<crate::Answer> {
+        conn.post_form(
+            &format!("/admin/certificates/{serial}/revoke"),
+            &[("csrf", &self.csrf), ("reason", "key_compromise")],
+            Some(&self.cookie),
+        )
+        .await
+    }
+}
+
 /// The `name=value` of each `Set-Cookie` in `answer`.
 fn cookies(answer: &crate::Answer) -> Vec<String> {
     answer

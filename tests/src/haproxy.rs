@@ -6,7 +6,11 @@
 //! address of its own, so the instances can trust that address for PROXY
 //! headers while the tests still reach them directly from 127.0.0.1.
 
+use crate::connection::{Connection, Identity};
+use crate::postgres::Postgres;
+use crate::server::{Instance, TestServer};
 use anyhow::{bail, Context, Result};
+use std::net::IpAddr;
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
@@ -77,5 +81,44 @@ impl HaProxy {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         bail!("haproxy did not listen on {addr} within 5 s")
+    }
+}
+
+/// Two instances on one PostgreSQL database behind HAProxy.
+pub struct Deployment {
+    /// The first instance (it ran `init`); its CLI works on the shared database.
+    pub first: TestServer,
+    pub second: Instance,
+    pub balancer: HaProxy,
+}
+
+impl Deployment {
+    /// `config` is added to `config.toml`; both instances read it, and the
+    /// balancer's address from `[server] proxy_protocol_from`.
+    pub async fn start(config: &str) -> Result<Self> {
+        let url = Postgres::shared()?.new_database()?;
+        let config = format!("[server]\nproxy_protocol_from = [\"{BALANCER_SOURCE}\"]\n\n{config}");
+        let first = TestServer::start_on(Some(url), &config, &[]).await?;
+        let second = first.start_instance(&[]).await?;
+        let balancer = HaProxy::start(&[first.addr, second.addr]).await?;
+        Ok(Self {
+            first,
+            second,
+            balancer,
+        })
+    }
+
+    pub async fn connect(&self, addr: SocketAddr, identity: Option<&Identity>) -> Result<Connection> {
+        Connection::open(addr, self.first.client_config(identity)?).await
+    }
+
+    /// Through the balancer, from the loopback address `source`.
+    pub async fn through_balancer_from(
+        &self,
+        source: &str,
+        identity: Option<&Identity>,
+    ) -> Result<Connection> {
+        let source: IpAddr = source.parse()?;
+        Connection::open_from(source, self.balancer.addr, self.first.client_config(identity)?).await
     }
 }

@@ -13,7 +13,7 @@
 use anyhow::{Context, Result};
 use http::StatusCode;
 use sightline_tests::admin::admin_sign_in;
-use sightline_tests::haproxy::{HaProxy, BALANCER_SOURCE};
+use sightline_tests::haproxy::Deployment;
 use sightline_tests::measure::{self, ms, percentile};
 use sightline_tests::postgres::Postgres;
 use sightline_tests::{first_login, Connection, TestServer};
@@ -36,13 +36,11 @@ async fn main() -> Result<()> {
     }
     let duration = Duration::from_secs(seconds);
     let postgres = Postgres::shared()?;
-    let proxy = ["--proxy-protocol-from", BALANCER_SOURCE];
 
     let sqlite = TestServer::start_on(None, "", &[]).await?;
     let on_postgres = TestServer::start_on(Some(postgres.new_database()?), "", &[]).await?;
-    let first = TestServer::start_on(Some(postgres.new_database()?), "", &proxy).await?;
-    let mut second = first.start_instance(&proxy).await?;
-    let balancer = HaProxy::start(&[first.addr, second.addr]).await?;
+    let mut deployment = Deployment::start("").await?;
+    let (first, balancer) = (&deployment.first, &deployment.balancer);
 
     println!("{seconds} s per measurement; 16 kept-alive connections, 8 handshaking workers\n");
     println!("{:<34} {}", "", measure::header("", "requests/s"));
@@ -51,7 +49,7 @@ async fn main() -> Result<()> {
     for (name, server, addr) in [
         ("one instance, SQLite", &sqlite, sqlite.addr),
         ("one instance, PostgreSQL", &on_postgres, on_postgres.addr),
-        ("two on PostgreSQL behind HAProxy", &first, balancer.addr),
+        ("two on PostgreSQL behind HAProxy", first, balancer.addr),
     ] {
         let user = server.add_user("ada", PASSWORD).await?;
         let config = server.client_config(Some(&user))?;
@@ -81,20 +79,16 @@ async fn main() -> Result<()> {
     for n in 0..revocations {
         let username = format!("user{n}");
         let identity = first.add_user(&username, PASSWORD).await?;
-        let mut conn = Connection::open(second.addr, first.client_config(Some(&identity))?).await?;
+        let mut conn = deployment
+            .connect(deployment.second.addr, Some(&identity))
+            .await?;
         let token = first_login(&mut conn, &username, PASSWORD).await?.access_token;
         let serial = first.certificate_serial(&username).await?;
         // From the moment the revocation is sent (its own round trip counts)
         // until the other instance closes the connection, polled meanwhile.
         let sent = Instant::now();
         let poll = tokio::spawn(async move { closed_after(&mut conn, &token, sent).await });
-        let answer = admin_conn
-            .post_form(
-                &format!("/admin/certificates/{serial}/revoke"),
-                &[("csrf", &session.csrf), ("reason", "key_compromise")],
-                Some(&session.cookie),
-            )
-            .await?;
+        let answer = session.revoke(&mut admin_conn, &serial).await?;
         anyhow::ensure!(
             answer.status == StatusCode::SEE_OTHER,
             "revoke answered {}",
@@ -110,7 +104,7 @@ async fn main() -> Result<()> {
         ms(percentile(&delays, 0.99)),
         ms(delays.last().copied().unwrap_or_default())
     );
-    second.kill().await?;
+    deployment.second.kill().await?;
     Ok(())
 }
 

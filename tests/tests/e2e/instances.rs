@@ -6,50 +6,15 @@
 use anyhow::{Context, Result};
 use http::{Method, StatusCode};
 use sightline_server::auth::totp;
-use sightline_tests::admin::{admin_sign_in, AdminSession};
-use sightline_tests::haproxy::{HaProxy, BALANCER_SOURCE};
+use sightline_tests::admin::admin_sign_in;
+use sightline_tests::haproxy::{Deployment, BALANCER_SOURCE};
 use sightline_tests::postgres::Postgres;
 use sightline_tests::provision::{between, open_link, path_of, pending_id, submit_request};
-use sightline_tests::{find_link, first_login, Connection, Identity, Instance, TestServer};
-use std::net::{IpAddr, SocketAddr};
+use sightline_tests::{find_link, first_login, Connection, TestServer};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 const PASSWORD: &str = "violet-otter-harbour";
-
-/// Two instances on one PostgreSQL database behind HAProxy.
-struct Deployment {
-    /// The first instance (it ran `init`); its CLI works on the shared database.
-    first: TestServer,
-    second: Instance,
-    balancer: HaProxy,
-}
-
-impl Deployment {
-    /// `config` is added to `config.toml`; both instances read it, and the
-    /// balancer's address from `[server] proxy_protocol_from`.
-    async fn start(config: &str) -> Result<Self> {
-        let url = Postgres::shared()?.new_database()?;
-        let config = format!("[server]\nproxy_protocol_from = [\"{BALANCER_SOURCE}\"]\n\n{config}");
-        let first = TestServer::start_on(Some(url), &config, &[]).await?;
-        let second = first.start_instance(&[]).await?;
-        let balancer = HaProxy::start(&[first.addr, second.addr]).await?;
-        Ok(Self {
-            first,
-            second,
-            balancer,
-        })
-    }
-
-    async fn connect(&self, addr: SocketAddr, identity: Option<&Identity>) -> Result<Connection> {
-        Connection::open(addr, self.first.client_config(identity)?).await
-    }
-
-    /// Through the balancer, from the loopback address `source`.
-    async fn through_balancer_from(&self, source: &str, identity: Option<&Identity>) -> Result<Connection> {
-        let source: IpAddr = source.parse()?;
-        Connection::open_from(source, self.balancer.addr, self.first.client_config(identity)?).await
-    }
-}
 
 async fn login(conn: &mut Connection, username: &str, password: &str) -> Result<sightline_tests::Answer> {
     conn.post_json(
@@ -265,7 +230,9 @@ async fn a_revocation_on_one_instance_closes_connections_on_the_other() -> Resul
     let mut admin_conn = deployment.connect(server.addr, Some(&admin)).await?;
     let session = admin_sign_in(&mut admin_conn, "admin", &server.admin_password).await?;
     let serial = server.certificate_serial("ada").await?;
-    let revoked_at = revoke(&mut admin_conn, &session, &serial).await?;
+    let answer = session.revoke(&mut admin_conn, &serial).await?;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text());
+    let revoked_at = Instant::now();
 
     // The kept-alive connection on the other instance is closed.
     let closed_within = loop {
@@ -291,18 +258,6 @@ async fn a_revocation_on_one_instance_closes_connections_on_the_other() -> Resul
     };
     assert!(refused, "a revoked certificate shook hands");
     Ok(())
-}
-
-async fn revoke(conn: &mut Connection, session: &AdminSession, serial: &str) -> Result<Instant> {
-    let answer = conn
-        .post_form(
-            &format!("/admin/certificates/{serial}/revoke"),
-            &[("csrf", &session.csrf), ("reason", "key_compromise")],
-            Some(&session.cookie),
-        )
-        .await?;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text());
-    Ok(Instant::now())
 }
 
 #[tokio::test]
@@ -425,11 +380,9 @@ async fn racing_decisions_on_two_instances_give_one_success_and_one_conflict() -
 
     // Two revocations of one certificate at the same moment.
     let serial = server.certificate_serial("ada").await?;
-    let revoke = format!("/admin/certificates/{serial}/revoke");
-    let fields = [("csrf", session.csrf.as_str()), ("reason", "key_compromise")];
     let (a, b) = tokio::join!(
-        on_first.post_form(&revoke, &fields, Some(&session.cookie)),
-        on_second.post_form(&revoke, &fields, Some(&session.cookie)),
+        session.revoke(&mut on_first, &serial),
+        session.revoke(&mut on_second, &serial),
     );
     assert_one_notice_one_error([a?, b?])?;
     let audit = server.cli_ok(&["audit", "list"], None).await?;
