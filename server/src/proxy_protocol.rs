@@ -39,10 +39,6 @@ impl TrustedProxies {
             .map(Self)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// Whether a connection from `addr` must start with a PROXY header.
     pub fn trusts(&self, addr: IpAddr) -> bool {
         let addr = canonical(addr);
