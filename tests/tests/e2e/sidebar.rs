@@ -12,7 +12,7 @@ use sightline_tests::provision::{approved_link, path_of, redeem};
 use sightline_tests::stub::{Behaviour, StubProvider};
 use sightline_tests::webdriver::WebDriver;
 use sightline_tests::{totp, TestServer};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const PASSWORD: &str = "quartz-heron-meadow";
@@ -360,42 +360,19 @@ async fn walk(
         driver.execute("return window.innerWidth;", json!([])).await?,
         json!(360)
     );
-    let edge_x = (1920 - 360 + 2).to_string();
-    let target_x = (1920 - 500 + 2).to_string();
-    // At a person's pace: the press is taken as the start of a window
-    // system resize only once the app has seen the pointer on its edge.
-    display.run("xdotool", &["mousemove", &edge_x, "500"]).await?;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    display.run("xdotool", &["mousedown", "1"]).await?;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    for step in [1540, 1500, 1460, 1422] {
-        display
-            .run("xdotool", &["mousemove", &step.to_string(), "500"])
-            .await?;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    display.run("xdotool", &["mousemove", &target_x, "500"]).await?;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    display.run("xdotool", &["mouseup", "1"]).await?;
-    // The new width is remembered, and the sidebar stays docked right.
-    let deadline = std::time::Instant::now() + long;
-    let width = loop {
-        let settings: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(config_dir.join("settings.json"))?)?;
-        let saved = settings["sidebar_width"].as_u64().unwrap_or(0);
-        let shown = driver.execute("return window.innerWidth;", json!([])).await?;
-        // The width the drag ended at (a drag that paused on a busy
-        // machine may have saved a width on the way).
-        if (495..=505).contains(&saved) && shown == json!(saved) {
-            assert!(
-                settings["mode"].as_str().is_some_and(|m| !m.is_empty()),
-                "{settings}"
-            );
-            assert!((280..=640).contains(&saved), "{settings}");
-            break saved;
+    // A person whose drag did not take (the window system can read a press
+    // on a busy machine against a stale position) drags once more; a
+    // sidebar that cannot be dragged still fails here.
+    let width = match drag_left_edge(driver, display, config_dir, 360, 500, long).await? {
+        Ok(width) => width,
+        Err(missed) => {
+            eprintln!("the first drag of the edge did not take ({missed}); dragging again");
+            let from = settings_of(config_dir)?["sidebar_width"].as_u64().unwrap_or(360);
+            match drag_left_edge(driver, display, config_dir, from, 500, long).await? {
+                Ok(width) => width,
+                Err(missed) => panic!("the sidebar could not be dragged to 500 px: {missed}"),
+            }
         }
-        assert!(std::time::Instant::now() < deadline, "{settings} {shown}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let geometry = display
         .run(
@@ -486,4 +463,65 @@ async fn walk(
         .await?;
 
     Ok(())
+}
+
+fn settings_of(config_dir: &Path) -> Result<serde_json::Value> {
+    Ok(serde_json::from_slice(&std::fs::read(
+        config_dir.join("settings.json"),
+    )?)?)
+}
+
+/// Drags the sidebar's left edge from `from` to `to` px wide at a person's
+/// pace and waits for the new width to be shown and remembered. The inner
+/// `Err` says what was seen instead when it was not.
+async fn drag_left_edge(
+    driver: &WebDriver,
+    display: &Display,
+    config_dir: &Path,
+    from: u64,
+    to: u64,
+    long: Duration,
+) -> Result<std::result::Result<u64, String>> {
+    let edge_x = 1920 - from + 2;
+    let target_x = 1920 - to + 2;
+    // The press is taken as the start of a window system resize only once
+    // the app has seen the pointer on its edge.
+    display
+        .run("xdotool", &["mousemove", &edge_x.to_string(), "500"])
+        .await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    display.run("xdotool", &["mousedown", "1"]).await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for step in 1..=4 {
+        let x = edge_x - (edge_x - target_x) * step / 5;
+        display
+            .run("xdotool", &["mousemove", &x.to_string(), "500"])
+            .await?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    display
+        .run("xdotool", &["mousemove", &target_x.to_string(), "500"])
+        .await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    display.run("xdotool", &["mouseup", "1"]).await?;
+    let deadline = std::time::Instant::now() + long;
+    loop {
+        let settings = settings_of(config_dir)?;
+        let saved = settings["sidebar_width"].as_u64().unwrap_or(0);
+        let shown = driver.execute("return window.innerWidth;", json!([])).await?;
+        // The width the drag ended at (a drag that paused on a busy machine
+        // may have saved a width on the way).
+        if (to - 5..=to + 5).contains(&saved) && shown == json!(saved) {
+            assert!(
+                settings["mode"].as_str().is_some_and(|m| !m.is_empty()),
+                "{settings}"
+            );
+            assert!((280..=640).contains(&saved), "{settings}");
+            return Ok(Ok(saved));
+        }
+        if std::time::Instant::now() > deadline {
+            return Ok(Err(format!("{settings} {shown}")));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
