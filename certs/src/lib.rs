@@ -7,6 +7,7 @@
 //! generator of `ring` takes no caller RNG); they are returned in
 //! [`PrivateKeyPem`], whose `Debug` output is redacted.
 
+pub mod device;
 pub mod package;
 
 use rcgen::{
@@ -60,9 +61,14 @@ impl Validity {
     /// Valid from `now` (back-dated by five minutes for clocks that run a
     /// little slow) for `days` days.
     pub fn days_from(now: OffsetDateTime, days: u32) -> Self {
+        Self::lasting(now, time::Duration::days(i64::from(days)))
+    }
+
+    /// Valid from `now` (back-dated likewise) for `lifetime`.
+    pub fn lasting(now: OffsetDateTime, lifetime: time::Duration) -> Self {
         Self {
             not_before: now - time::Duration::minutes(5),
-            not_after: now + time::Duration::days(i64::from(days)),
+            not_after: now + lifetime,
         }
     }
 }
@@ -94,6 +100,8 @@ pub struct CertificateInfo {
     pub email: Option<String>,
     /// SHA-256 of the DER encoding (RFC 8705 `x5t#S256`).
     pub thumbprint_sha256: [u8; 32],
+    /// SHA-256 of the subject public key's bits: tells a reused key.
+    pub key_sha256: [u8; 32],
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
 }
@@ -206,7 +214,8 @@ impl CertificateAuthority {
     }
 
     /// Issues a client certificate for one user: EKU clientAuth only,
-    /// `CA:FALSE`, the e-mail address as an rfc822Name SAN.
+    /// `CA:FALSE`, the e-mail address as an rfc822Name SAN. The key is made
+    /// here and returned with it (the certificate package carries it).
     pub fn issue_client(
         &self,
         username: &str,
@@ -214,22 +223,28 @@ impl CertificateAuthority {
         validity: Validity,
         serial: Serial,
     ) -> Result<IssuedCertificate> {
-        let email_san = rcgen::Ia5String::try_from(email).map_err(|_| CertError::Invalid {
-            what: "e-mail address",
-            reason: "must be ASCII".into(),
-        })?;
-        let mut params = CertificateParams::default();
-        params.distinguished_name = distinguished_name(username);
-        params
-            .distinguished_name
-            .push(DnType::CustomDnType(EMAIL_ADDRESS_OID.to_vec()), email);
-        params.subject_alt_names = vec![SanType::Rfc822Name(email_san)];
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        params.use_authority_key_identifier_extension = true;
-        apply_validity(&mut params, validity, serial);
-        self.sign(params)
+        self.sign(client_params(username, email, validity, serial)?)
+    }
+
+    /// Issues a client certificate like [`Self::issue_client`] for a key
+    /// the device made itself; the returned key text is empty, as the key
+    /// never came here.
+    pub fn issue_client_for_device(
+        &self,
+        username: &str,
+        email: &str,
+        validity: Validity,
+        serial: Serial,
+        request: &device::DeviceRequest,
+    ) -> Result<IssuedCertificate> {
+        let params = client_params(username, email, validity, serial)?;
+        let cert = params.signed_by(&request.public_key, &self.cert, &self.key)?;
+        Ok(IssuedCertificate {
+            info: inspect(cert.der())?,
+            cert_pem: cert.pem(),
+            cert_der: cert.der().to_vec(),
+            key_pem: PrivateKeyPem(String::new()),
+        })
     }
 
     /// A CRL listing `revoked`, signed by this CA, as PEM.
@@ -345,6 +360,30 @@ fn distinguished_name(common_name: &str) -> DistinguishedName {
     name
 }
 
+fn client_params(
+    username: &str,
+    email: &str,
+    validity: Validity,
+    serial: Serial,
+) -> Result<CertificateParams> {
+    let email_san = rcgen::Ia5String::try_from(email).map_err(|_| CertError::Invalid {
+        what: "e-mail address",
+        reason: "must be ASCII".into(),
+    })?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = distinguished_name(username);
+    params
+        .distinguished_name
+        .push(DnType::CustomDnType(EMAIL_ADDRESS_OID.to_vec()), email);
+    params.subject_alt_names = vec![SanType::Rfc822Name(email_san)];
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    params.use_authority_key_identifier_extension = true;
+    apply_validity(&mut params, validity, serial);
+    Ok(params)
+}
+
 fn apply_validity(params: &mut CertificateParams, validity: Validity, serial: Serial) {
     params.not_before = validity.not_before;
     params.not_after = validity.not_after;
@@ -391,6 +430,7 @@ pub fn inspect(der: &[u8]) -> Result<CertificateInfo> {
         serial_hex,
         email,
         thumbprint_sha256: sha256(der),
+        key_sha256: sha256(&cert.public_key().subject_public_key.data),
         not_before,
         not_after,
     })
@@ -482,6 +522,31 @@ mod tests {
         let constraints = cert.basic_constraints().unwrap().unwrap().value;
         assert!(!constraints.ca);
         assert!(!format!("{issued:?}").contains("PRIVATE KEY"));
+    }
+
+    #[test]
+    fn a_device_certificate_carries_the_device_key_and_the_recorded_subject() {
+        let device = device::DeviceKey::generate().unwrap();
+        let request = device::DeviceRequest::parse(&device.request_pem).unwrap();
+        let issued = ca()
+            .issue_client_for_device(
+                "ada",
+                "ada@example.com",
+                Validity::lasting(now(), time::Duration::minutes(10)),
+                Serial::from_random([5; 16]),
+                &request,
+            )
+            .unwrap();
+        assert_eq!(issued.info.key_sha256, request.key_sha256());
+        assert_eq!(issued.info.email.as_deref(), Some("ada@example.com"));
+        assert!(issued.key_pem.expose().is_empty());
+        assert_eq!(
+            issued.info.not_after - issued.info.not_before,
+            time::Duration::minutes(15)
+        );
+        let (_, cert) = x509_parser::parse_x509_certificate(&issued.cert_der).unwrap();
+        assert!(cert.subject().to_string().contains("CN=ada"));
+        assert!(!cert.subject().to_string().contains("device"));
     }
 
     #[test]

@@ -100,6 +100,24 @@ pub struct RefreshRequest {
     pub refresh_token: Secret,
 }
 
+/// `POST /native/renew-certificate`: a signing request for a key the
+/// device made itself (ECDSA P-256, PEM `CERTIFICATE REQUEST`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RenewCertificateRequest {
+    pub csr: String,
+}
+
+/// The renewed certificate for the device's new key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RenewCertificateResponse {
+    /// PEM certificate, same user and device, fresh validity.
+    pub certificate: String,
+    /// PEM of the CA that issued it.
+    pub ca: String,
+    /// Unix seconds.
+    pub not_after: i64,
+}
+
 /// `GET /native/me`.
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -267,7 +285,14 @@ pub struct ErrorDetail {
 pub enum ErrorCode {
     ClientCertificateRequired,
     CertificateRevoked,
+    CertificateExpired,
     CertificateUserMismatch,
+    /// A renewal's certificate signing request cannot be used.
+    InvalidCsr,
+    /// A renewal's request reuses a key that already had a certificate.
+    KeyReused,
+    /// An admin turned renewal off for this account.
+    RenewalDisabled,
     InvalidCredentials,
     AccountDisabled,
     NotAnAdmin,
@@ -316,6 +341,10 @@ impl ErrorCode {
         match self {
             Self::ClientCertificateRequired => "client_certificate_required",
             Self::CertificateRevoked => "certificate_revoked",
+            Self::CertificateExpired => "certificate_expired",
+            Self::InvalidCsr => "invalid_csr",
+            Self::KeyReused => "key_reused",
+            Self::RenewalDisabled => "renewal_disabled",
             Self::CertificateUserMismatch => "certificate_user_mismatch",
             Self::InvalidCredentials => "invalid_credentials",
             Self::AccountDisabled => "account_disabled",

@@ -402,6 +402,7 @@ fn actor_name(actor: &Actor<'_>) -> String {
         Actor::Cli => "cli".into(),
         Actor::User(name) | Actor::Web(name, _) => (*name).to_owned(),
         Actor::Anonymous => "anonymous".into(),
+        Actor::Server => "server".into(),
     }
 }
 

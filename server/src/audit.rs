@@ -14,6 +14,8 @@ pub enum Actor<'a> {
     /// A user acting through the admin pages, from this address.
     Web(&'a str, std::net::IpAddr),
     Anonymous,
+    /// The server on its own schedule (a renewal's grace period ending).
+    Server,
 }
 
 impl Actor<'_> {
@@ -22,6 +24,7 @@ impl Actor<'_> {
             Self::Cli => "cli".into(),
             Self::User(name) | Self::Web(name, _) => format!("user:{name}"),
             Self::Anonymous => "anonymous".into(),
+            Self::Server => "server".into(),
         }
     }
 }

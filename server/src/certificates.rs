@@ -21,63 +21,137 @@ pub fn random_serial() -> Serial {
     Serial::from_random(bytes)
 }
 
-/// Issues a client certificate for `user` and records it, inside the
-/// caller's transaction (so a download link is spent only if issuance
-/// succeeds, for example).
+/// The device a certificate was made for, as admins see it.
+#[derive(Debug, Clone, Copy)]
+pub enum Device<'a> {
+    /// Downloaded as the package for this platform.
+    Package(&'a str),
+    /// Written by `sightline-server cert issue` or `init`.
+    CommandLine,
+    /// Renewed by the device that held `renewed_from`; the device stays.
+    Renewal {
+        device: Option<&'a str>,
+        renewed_from: &'a str,
+    },
+}
+
+impl Device<'_> {
+    fn name(&self) -> Option<String> {
+        match self {
+            Self::Package(platform) => Some(format!("{platform} (package)")),
+            Self::CommandLine => Some("command line".to_owned()),
+            Self::Renewal { device, .. } => device.map(str::to_owned),
+        }
+    }
+
+    fn renewed_from(&self) -> Option<&str> {
+        match self {
+            Self::Renewal { renewed_from, .. } => Some(renewed_from),
+            _ => None,
+        }
+    }
+}
+
+/// Records a certificate just signed for `user`, inside the caller's
+/// transaction, and audits it.
+pub async fn record_issued(
+    conn: &mut sqlx::AnyConnection,
+    user: &User,
+    issued: &IssuedCertificate,
+    device: Device<'_>,
+    now: i64,
+    actor: Actor<'_>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO certificates (serial, user_id, thumbprint, key_sha256, not_before, not_after, issued_at, device, renewed_from)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&issued.info.serial_hex)
+    .bind(user.id)
+    .bind(issued.info.thumbprint_sha256.as_slice())
+    .bind(issued.info.key_sha256.as_slice())
+    .bind(issued.info.not_before.unix_timestamp())
+    .bind(issued.info.not_after.unix_timestamp())
+    .bind(now)
+    .bind(device.name())
+    .bind(device.renewed_from())
+    .execute(&mut *conn)
+    .await?;
+    let detail = match device.renewed_from() {
+        Some(old) => format!("{} (renews {old})", issued.info.serial_hex),
+        None => issued.info.serial_hex.clone(),
+    };
+    audit(
+        &mut *conn,
+        now,
+        AuditEvent {
+            actor,
+            action: if device.renewed_from().is_some() {
+                "cert.renew"
+            } else {
+                "cert.issue"
+            },
+            subject: Some(&user.username),
+            client_addr: None,
+            detail: Some(&detail),
+        },
+    )
+    .await
+}
+
+/// Issues a client certificate (with a key made here, for a package or the
+/// command line) for `user` and records it, inside the caller's
+/// transaction (so a download link is spent only if issuance succeeds, for
+/// example).
 pub async fn issue_for_user(
     conn: &mut sqlx::AnyConnection,
     ca: &CertificateAuthority,
     user: &User,
-    validity_days: u32,
+    lifetime: time::Duration,
+    device: Device<'_>,
     now: time::OffsetDateTime,
     actor: Actor<'_>,
 ) -> Result<IssuedCertificate> {
     let issued = ca.issue_client(
         &user.username,
         &user.email,
-        Validity::days_from(now, validity_days),
+        Validity::lasting(now, lifetime),
         random_serial(),
     )?;
-    sqlx::query(
-        "INSERT INTO certificates (serial, user_id, thumbprint, not_before, not_after, issued_at) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&issued.info.serial_hex)
-    .bind(user.id)
-    .bind(issued.info.thumbprint_sha256.as_slice())
-    .bind(issued.info.not_before.unix_timestamp())
-    .bind(issued.info.not_after.unix_timestamp())
-    .bind(now.unix_timestamp())
-    .execute(&mut *conn)
-    .await?;
-    audit(
-        &mut *conn,
-        now.unix_timestamp(),
-        AuditEvent {
-            actor,
-            action: "cert.issue",
-            subject: Some(&user.username),
-            client_addr: None,
-            detail: Some(&issued.info.serial_hex),
-        },
-    )
-    .await?;
+    record_issued(conn, user, &issued, device, now.unix_timestamp(), actor).await?;
     Ok(issued)
 }
 
+/// The shortest certificate lifetime issued: long enough to connect and
+/// renew at two thirds of it.
+pub const MIN_LIFETIME: time::Duration = time::Duration::seconds(60);
+
 /// Issues a certificate for `username` with the CA of `ctx`, valid for
-/// `days`.
+/// `lifetime`.
 pub async fn issue(
     ctx: &Context,
     username: &str,
-    days: u32,
+    lifetime: time::Duration,
     actor: Actor<'_>,
 ) -> Result<(User, IssuedCertificate)> {
-    if days < 1 {
-        return Err(Error::invalid("validity", "must be at least 1 day"));
+    if lifetime < MIN_LIFETIME {
+        return Err(Error::invalid("validity", "must be at least one minute"));
+    }
+    if lifetime > time::Duration::days(3650) {
+        return Err(Error::invalid("validity", "must be at most 3650 days"));
     }
     let user = crate::users::require(ctx, username).await?;
     let mut tx = ctx.db.begin().await?;
-    let issued = issue_for_user(&mut tx, &ctx.ca, &user, days, ctx.clock.now_datetime(), actor).await?;
+    let issued = issue_for_user(
+        &mut tx,
+        &ctx.ca,
+        &user,
+        lifetime,
+        Device::CommandLine,
+        ctx.clock.now_datetime(),
+        actor,
+    )
+    .await?;
     tx.commit().await?;
     Ok((user, issued))
 }
@@ -96,7 +170,9 @@ pub struct CertificateRecord {
 
 impl CertificateRecord {
     pub fn status(&self, now: i64) -> &'static str {
-        if self.revoked_at.is_some() {
+        if self.revocation_reason.as_deref() == Some(RevocationReason::Superseded.as_str()) {
+            "superseded"
+        } else if self.revoked_at.is_some() {
             "revoked"
         } else if self.not_after <= now {
             "expired"
@@ -263,11 +339,17 @@ pub struct CertificateOwner {
     pub user_id: i64,
     #[sqlx(try_from = "crate::db::Flag")]
     pub revoked: bool,
+    /// A renewed certificate not used before: its first use supersedes
+    /// the one it replaced (see `renewal`).
+    #[sqlx(try_from = "crate::db::Flag")]
+    pub awaiting_first_use: bool,
 }
 
 pub async fn owner_by_thumbprint(ctx: &Context, thumbprint: &[u8]) -> Result<Option<CertificateOwner>> {
     Ok(sqlx::query_as::<_, CertificateOwner>(
-        "SELECT serial, user_id, revoked_at IS NOT NULL AS revoked FROM certificates WHERE thumbprint = $1",
+        "SELECT serial, user_id, revoked_at IS NOT NULL AS revoked,
+                renewed_from IS NOT NULL AND first_used_at IS NULL AS awaiting_first_use
+         FROM certificates WHERE thumbprint = $1",
     )
     .bind(thumbprint)
     .fetch_optional(&ctx.db)

@@ -56,15 +56,19 @@ impl Default for ServerConfig {
 pub struct CertsConfig {
     /// Validity of issued client certificates.
     pub client_validity_days: u32,
-    /// Validity of the server certificate written by `init`.
+    /// Validity of the server's own TLS certificate; renewed at two thirds.
     pub server_validity_days: u32,
+    /// How long a renewed client certificate stays valid when its
+    /// successor is never used (a lost answer must not strand a device).
+    pub renewal_grace_hours: u32,
 }
 
 impl Default for CertsConfig {
     fn default() -> Self {
         Self {
             client_validity_days: 365,
-            server_validity_days: 825,
+            server_validity_days: 90,
+            renewal_grace_hours: 24,
         }
     }
 }

@@ -313,7 +313,8 @@ async fn populate(dir: &DataDir, options: &InitOptions, clock: &Clock) -> Result
         &mut tx,
         &ctx.ca,
         &admin,
-        config.certs.client_validity_days,
+        time::Duration::days(i64::from(config.certs.client_validity_days)),
+        certificates::Device::CommandLine,
         now,
         Actor::Cli,
     )

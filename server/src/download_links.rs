@@ -142,7 +142,8 @@ pub async fn redeem(
         &mut tx,
         &ctx.ca,
         &user,
-        ctx.config.certs.client_validity_days,
+        time::Duration::days(i64::from(ctx.config.certs.client_validity_days)),
+        certificates::Device::Package(platform.label()),
         ctx.clock.now_datetime(),
         Actor::User(&user.username),
     )

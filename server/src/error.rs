@@ -70,6 +70,15 @@ pub enum Error {
     ClientCertificateRequired,
     #[error("This client certificate has been revoked.")]
     CertificateRevoked,
+    #[error("This client certificate has expired; ask for access again.")]
+    CertificateExpired,
+    /// A certificate signing request that cannot be used, and why.
+    #[error("The certificate signing request is not valid: {0}.")]
+    InvalidCsr(String),
+    #[error("The certificate signing request reuses a key that already had a certificate; make a new key.")]
+    KeyReused,
+    #[error("Certificate renewal is turned off for this account; ask an administrator.")]
+    RenewalDisabled,
     #[error("This certificate was issued to another user; log in with your own certificate.")]
     CertificateUserMismatch,
     #[error("Username or password is incorrect.")]
@@ -170,6 +179,10 @@ impl Error {
             | Self::RateLimited { .. }
             | Self::ClientCertificateRequired
             | Self::CertificateRevoked
+            | Self::CertificateExpired
+            | Self::InvalidCsr(_)
+            | Self::KeyReused
+            | Self::RenewalDisabled
             | Self::CertificateUserMismatch
             | Self::InvalidCredentials
             | Self::AccountDisabled

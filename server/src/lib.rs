@@ -17,6 +17,7 @@ pub mod download_links;
 pub mod login;
 pub mod modes;
 pub mod package_store;
+pub mod renewal;
 pub mod users;
 
 // What the domain stands on.

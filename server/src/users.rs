@@ -22,11 +22,14 @@ pub struct User {
     pub disabled: bool,
     #[sqlx(try_from = "crate::db::Flag")]
     pub totp_enrolled: bool,
+    /// An admin turned certificate renewal off for this user.
+    #[sqlx(try_from = "crate::db::Flag")]
+    pub renewal_disabled: bool,
     pub created_at: i64,
 }
 
 const USER_COLUMNS: &str =
-    "id, username, email, is_admin, disabled, totp_secret IS NOT NULL AS totp_enrolled, created_at";
+    "id, username, email, is_admin, disabled, totp_secret IS NOT NULL AS totp_enrolled, renewal_disabled, created_at";
 
 /// Usernames: 1–64 of `a-z 0-9 . _ -`, starting with a letter or digit.
 pub fn validate_username(username: &str) -> Result<()> {
@@ -245,6 +248,27 @@ pub async fn set_disabled(ctx: &Context, username: &str, disabled: bool, actor: 
     audit(&mut *tx, now, AuditEvent::of(actor, action, username)).await?;
     tx.commit().await?;
     ctx.sessions.forget_user(user.id);
+    Ok(())
+}
+
+/// Lets a user's devices renew their certificates, or stops them (their
+/// certificates then run out, and the user asks for access again).
+pub async fn set_renewal(ctx: &Context, username: &str, allowed: bool, actor: Actor<'_>) -> Result<()> {
+    let now = ctx.clock.now();
+    let user = require(ctx, username).await?;
+    let mut tx = ctx.db.begin().await?;
+    sqlx::query("UPDATE users SET renewal_disabled = $1 WHERE id = $2")
+        .bind(crate::db::flag(!allowed))
+        .bind(user.id)
+        .execute(&mut *tx)
+        .await?;
+    let action = if allowed {
+        "user.renewal-allow"
+    } else {
+        "user.renewal-deny"
+    };
+    audit(&mut *tx, now, AuditEvent::of(actor, action, username)).await?;
+    tx.commit().await?;
     Ok(())
 }
 

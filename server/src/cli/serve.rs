@@ -8,6 +8,7 @@ use sightline_server::clock::Clock;
 use sightline_server::datadir::DataDir;
 use sightline_server::db::Migrations;
 use sightline_server::proxy_protocol::TrustedProxies;
+use sightline_server::renewal;
 use sightline_server::state::AppState;
 use sightline_server::{http, tls};
 use std::io::Write;
@@ -79,6 +80,7 @@ pub async fn run(dir: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
         },
     );
     spawn_pruner(state.clone());
+    spawn_superseder(state.clone());
     let revocations = state.revocations.clone();
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
@@ -110,6 +112,21 @@ fn spawn_pruner(state: AppState) {
             let now = state.ctx.clock.now();
             if let Err(error) = throttle::prune(&state.ctx.db, now, 24 * 3600).await {
                 tracing::warn!(%error, "pruning throttles failed");
+            }
+        }
+    });
+}
+
+/// Revokes renewed certificates whose successor went unused through the
+/// grace period, every minute (any instance may; a second revocation of
+/// the same certificate is a no-op).
+fn spawn_superseder(state: AppState) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            if let Err(error) = renewal::supersede_overdue(&state.ctx).await {
+                tracing::warn!(%error, "revoking superseded certificates failed");
             }
         }
     });

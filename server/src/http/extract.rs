@@ -45,11 +45,16 @@ impl FromRequestParts<AppState> for ClientCert {
         let peer = conn.peer.ok_or(Error::ClientCertificateRequired)?;
         match certificates::owner_by_thumbprint(&state.ctx, &peer.thumbprint).await? {
             Some(owner) if owner.revoked => Err(Error::CertificateRevoked.into()),
-            Some(owner) => Ok(Self {
-                peer,
-                user_id: owner.user_id,
-                remote_addr: conn.remote_addr,
-            }),
+            Some(owner) => {
+                if owner.awaiting_first_use {
+                    crate::renewal::note_first_use(&state.ctx, &owner.serial).await?;
+                }
+                Ok(Self {
+                    peer,
+                    user_id: owner.user_id,
+                    remote_addr: conn.remote_addr,
+                })
+            }
             None => Err(Error::ClientCertificateRequired.into()),
         }
     }

@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .route("/login", post(native::login))
         .route("/verify-2fa", post(native::verify_two_factor))
         .route("/refresh", post(native::refresh))
+        .route("/renew-certificate", post(native::renew_certificate))
         .route("/logout", post(native::logout))
         .route("/me", get(native::me))
         .route("/modes", get(analysis::list_modes))

@@ -8,7 +8,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use sightline_proto::{
-    LoginRequest, LoginResponse, MeResponse, RefreshRequest, TokenResponse, VerifyTwoFactorRequest,
+    LoginRequest, LoginResponse, MeResponse, RefreshRequest, RenewCertificateRequest,
+    RenewCertificateResponse, TokenResponse, VerifyTwoFactorRequest,
 };
 
 fn origin(cert: &ClientCert) -> Origin<'_> {
@@ -69,4 +70,25 @@ pub async fn me(session: Session) -> Json<MeResponse> {
         certificate_serial: session.certificate_serial,
         token_expires_at: session.expires_at,
     })
+}
+
+/// A new certificate for a key the device made (see `renewal`). The
+/// session shows who asks; the certificate in the handshake is the one
+/// renewed.
+pub async fn renew_certificate(
+    State(state): State<AppState>,
+    session: Session,
+    cert: ClientCert,
+    ApiJson(request): ApiJson<RenewCertificateRequest>,
+) -> Result<Json<RenewCertificateResponse>, ApiError> {
+    // The token is bound to this certificate, so they agree; said anyway.
+    if session.user_id != cert.user_id {
+        return Err(crate::Error::CertificateUserMismatch.into());
+    }
+    let issued = crate::renewal::renew(&state.ctx, &cert.peer.thumbprint, &request.csr).await?;
+    Ok(Json(RenewCertificateResponse {
+        certificate: issued.cert_pem,
+        ca: state.ctx.ca_pem.clone(),
+        not_after: issued.info.not_after.unix_timestamp(),
+    }))
 }

@@ -52,9 +52,17 @@ async fn fixture() -> Fixture {
     .await
     .unwrap();
     let mut tx = db.begin().await.unwrap();
-    let issued = certificates::issue_for_user(&mut tx, &state.ctx.ca, &user, 10, now, Actor::Cli)
-        .await
-        .unwrap();
+    let issued = certificates::issue_for_user(
+        &mut tx,
+        &state.ctx.ca,
+        &user,
+        time::Duration::days(10),
+        certificates::Device::CommandLine,
+        now,
+        Actor::Cli,
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     let peer = Arc::new(PeerCertificate {
         serial_hex: issued.info.serial_hex,
