@@ -42,6 +42,19 @@ impl DeviceKey {
     }
 }
 
+/// Whether the PEM certificate is for the PEM private key: a device that
+/// stopped half-way through storing a renewal can tell which key its
+/// certificate needs.
+pub fn key_matches_certificate(cert_pem: &str, key_pem: &str) -> bool {
+    let Ok(key) = KeyPair::from_pem(key_pem) else {
+        return false;
+    };
+    let Ok((_, pem)) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes()) else {
+        return false;
+    };
+    crate::inspect(&pem.contents).is_ok_and(|info| info.key_sha256 == sha256(key.public_key_raw()))
+}
+
 /// A certificate signing request whose signature has been checked and
 /// whose key is ECDSA P-256.
 pub struct DeviceRequest {
@@ -109,6 +122,32 @@ mod tests {
         let request = DeviceRequest::parse(&device.request_pem).unwrap();
         let key = KeyPair::from_pem(device.key_pem.expose()).unwrap();
         assert_eq!(request.key_sha256(), sha256(key.public_key_raw()));
+    }
+
+    #[test]
+    fn a_key_matches_only_its_own_certificate() {
+        let ca = crate::CertificateAuthority::create(
+            "t",
+            crate::Validity::days_from(time::OffsetDateTime::now_utc(), 1),
+            crate::Serial::from_random([1; 16]),
+        )
+        .unwrap();
+        let device = DeviceKey::generate().unwrap();
+        let request = DeviceRequest::parse(&device.request_pem).unwrap();
+        let validity = crate::Validity::days_from(time::OffsetDateTime::now_utc(), 1);
+        let issued = ca
+            .issue_client_for_device(
+                "ada",
+                "a@example.com",
+                validity,
+                crate::Serial::from_random([2; 16]),
+                &request,
+            )
+            .unwrap();
+        assert!(key_matches_certificate(&issued.cert_pem, device.key_pem.expose()));
+        let other = DeviceKey::generate().unwrap();
+        assert!(!key_matches_certificate(&issued.cert_pem, other.key_pem.expose()));
+        assert!(!key_matches_certificate("nonsense", device.key_pem.expose()));
     }
 
     #[test]

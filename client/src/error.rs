@@ -17,6 +17,8 @@ pub enum ClientError {
     CertificateRejected,
     #[error("this computer's certificate has been revoked")]
     CertificateRevoked,
+    #[error("this computer's certificate has expired")]
+    CertificateExpired,
     /// The server's certificate is not signed by the CA we trust.
     #[error("the server's certificate is not trusted: {detail}")]
     ServerNotTrusted { detail: String },

@@ -126,6 +126,27 @@ impl Identity {
         Ok(std::sync::Arc::new(config))
     }
 
+    /// When the certificate starts and stops being valid, in Unix seconds.
+    pub fn validity(&self) -> Result<(i64, i64), ClientError> {
+        let der = CertificateDer::from_pem_slice(self.cert_pem.as_bytes())
+            .map_err(|_| ClientError::invalid("certificate", "not PEM"))?;
+        let info =
+            sightline_certs::inspect(&der).map_err(|e| ClientError::invalid("certificate", e.to_string()))?;
+        Ok((info.not_before.unix_timestamp(), info.not_after.unix_timestamp()))
+    }
+
+    /// The e-mail address the certificate was issued to.
+    pub fn email(&self) -> Option<String> {
+        let der = CertificateDer::from_pem_slice(self.cert_pem.as_bytes()).ok()?;
+        sightline_certs::inspect(&der).ok().and_then(|info| info.email)
+    }
+
+    /// The serial number, as the server and its admins name the certificate.
+    pub fn serial(&self) -> Option<String> {
+        let der = CertificateDer::from_pem_slice(self.cert_pem.as_bytes()).ok()?;
+        sightline_certs::inspect(&der).ok().map(|info| info.serial_hex)
+    }
+
     /// SHA-256 of the CA certificate, as `AB:CD:...`, to show before trusting it.
     pub fn ca_fingerprint(&self) -> String {
         ca_fingerprint(&self.ca_pem).unwrap_or_default()

@@ -18,6 +18,9 @@ pub enum ConnectionStatus {
     ServerUnreachable,
     CertificateRejected,
     CertificateRevoked,
+    /// The certificate ran out before it was renewed: the user asks for
+    /// access again.
+    CertificateExpired,
     ServerNotTrusted,
     LoginNeeded,
     /// No server or certificate yet: onboarding comes first.
@@ -33,6 +36,7 @@ impl ConnectionStatus {
             ClientError::NotSetUp => (Self::NotSetUp, false),
             ClientError::CertificateRejected => (Self::CertificateRejected, false),
             ClientError::CertificateRevoked => (Self::CertificateRevoked, false),
+            ClientError::CertificateExpired => (Self::CertificateExpired, false),
             ClientError::ServerNotTrusted { .. } => (Self::ServerNotTrusted, false),
             ClientError::LoginNeeded => (Self::LoginNeeded, false),
             ClientError::Api { status, .. } if *status >= 500 => (Self::ServerUnreachable, true),
@@ -56,6 +60,9 @@ impl ConnectionStatus {
             Self::CertificateRejected => "The server rejected this computer's certificate".into(),
             Self::CertificateRevoked => {
                 "This computer's certificate was revoked; ask your administrator for a new one".into()
+            }
+            Self::CertificateExpired => {
+                "This computer's certificate has expired; ask for access again".into()
             }
             Self::ServerNotTrusted => "The server's certificate is not the one this computer trusts".into(),
             Self::LoginNeeded => "Please log in".into(),

@@ -6,11 +6,14 @@
 
 use crate::error::ClientError;
 use crate::identity::Identity;
+use sightline_certs::device::key_matches_certificate;
 use sightline_proto::Secret;
 use std::path::{Path, PathBuf};
 
 const SERVICE: &str = "sightline";
 const KEY_SECRET: &str = "client-key";
+/// A renewal's key while its certificate is being stored.
+const NEXT_KEY_SECRET: &str = "client-key-next";
 
 /// Where secrets go.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -117,10 +120,15 @@ impl Store {
     }
 
     /// Keeps an imported identity: certificate and CA as files, key as a secret.
+    /// A renewal replaces the key where the old one was; the key is kept
+    /// under a second name until the certificate is in place, so stopping
+    /// half-way leaves a certificate whose key can be found.
     pub fn save_identity(&self, identity: &Identity) -> Result<(), ClientError> {
-        write_public(&self.dir.join("client.crt"), identity.cert_pem().as_bytes())?;
+        self.set_secret(NEXT_KEY_SECRET, identity.key_pem())?;
         write_public(&self.dir.join("ca.crt"), identity.ca_pem().as_bytes())?;
-        self.set_secret(KEY_SECRET, identity.key_pem())
+        write_public(&self.dir.join("client.crt"), identity.cert_pem().as_bytes())?;
+        self.set_secret(KEY_SECRET, identity.key_pem())?;
+        self.delete_secret(NEXT_KEY_SECRET)
     }
 
     /// The identity saved earlier, if any.
@@ -134,9 +142,18 @@ impl Store {
         let (Some(cert), Some(ca)) = (read("client.crt")?, read("ca.crt")?) else {
             return Ok(None);
         };
-        let Some(key) = self.secret(KEY_SECRET)? else {
+        let Some(mut key) = self.secret(KEY_SECRET)? else {
             return Ok(None);
         };
+        if !key_matches_certificate(&cert, key.expose()) {
+            if let Some(next) = self.secret(NEXT_KEY_SECRET)? {
+                if key_matches_certificate(&cert, next.expose()) {
+                    self.set_secret(KEY_SECRET, &next)?;
+                    self.delete_secret(NEXT_KEY_SECRET)?;
+                    key = next;
+                }
+            }
+        }
         Identity::from_pem(&cert, key.expose(), &ca).map(Some)
     }
 
@@ -149,6 +166,7 @@ impl Store {
                 Err(e) => return Err(ClientError::Io(e.to_string())),
             }
         }
+        self.delete_secret(NEXT_KEY_SECRET)?;
         self.delete_secret(KEY_SECRET)
     }
 }
@@ -189,14 +207,21 @@ fn write_with_mode(path: &Path, contents: &[u8], mode: u32) -> Result<(), Client
     }
     #[cfg(not(unix))]
     let _ = mode;
-    let mut file = options.open(path).map_err(io)?;
+    // Written beside and renamed over: a reader (or a stop half-way) sees
+    // the old file or the new one, never part of one.
+    let mut staging = path.as_os_str().to_owned();
+    staging.push(".new");
+    let staging = PathBuf::from(staging);
+    let mut file = options.open(&staging).map_err(io)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         file.set_permissions(std::fs::Permissions::from_mode(mode))
             .map_err(io)?;
     }
-    file.write_all(contents).map_err(io)
+    file.write_all(contents).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&staging, path).map_err(io)
 }
 
 pub(crate) fn write_private(path: &Path, contents: &[u8]) -> Result<(), ClientError> {

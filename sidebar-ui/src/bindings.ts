@@ -14,6 +14,17 @@ export const commands = {
 	 *  `StatusChanged` went out.
 	 */
 	connectionStatus: () => __TAURI_INVOKE<StatusChanged | null>("connection_status"),
+	/**
+	 *  What the sidebar shows about the device certificate (renewal failing
+	 *  near expiry, or expired), for a page that starts after the first
+	 *  `CertificateChanged` went out.
+	 */
+	certificateNotice: () => __TAURI_INVOKE<CertificateNotice>("certificate_notice"),
+	/**
+	 *  Opens the server's request-access page, with this certificate's e-mail
+	 *  address filled in, in the user's browser.
+	 */
+	requestAccessAgain: () => typedError<string, ClientError>(__TAURI_INVOKE("request_access_again")),
 	fetchServerCa: (serverUrl: string) => typedError<CaPreview, ClientError>(__TAURI_INVOKE("fetch_server_ca", { serverUrl })),
 	importPackage: (request: ImportRequest) => typedError<Overview, ClientError>(__TAURI_INVOKE("import_package", { request })),
 	checkConnection: () => typedError<null, ClientError>(__TAURI_INVOKE("check_connection")),
@@ -99,6 +110,7 @@ export const commands = {
 export const events = {
 	ambientChanged: makeEvent<AmbientChanged, AmbientChanged>("ambient-changed"),
 	ambientInsight: makeEvent<AmbientInsight, AmbientInsight>("ambient-insight"),
+	certificateChanged: makeEvent<CertificateChanged, CertificateChanged>("certificate-changed"),
 	overlayChanged: makeEvent<OverlayChanged, OverlayChanged>("overlay-changed"),
 	regionSelected: makeEvent<RegionSelected, RegionSelected>("region-selected"),
 	rewriteOpened: makeEvent<RewriteOpened, RewriteOpened>("rewrite-opened"),
@@ -169,6 +181,18 @@ export type CaptureSettings = {
 	jpeg_quality?: number,
 };
 
+/**  What the sidebar shows about the device certificate changed. */
+export type CertificateChanged = {
+	notice: CertificateNotice,
+};
+
+/**  What the sidebar shows about the certificate: nothing while all is well. */
+export type CertificateNotice = { state: "fine" } | 
+/**  Renewal keeps failing and the certificate ends soon. */
+{ state: "renewal_failing"; message: string } | 
+/**  The certificate has run out. */
+{ state: "expired" };
+
 export type Change = "same" | "removed" | "added";
 
 /**  One step of a streamed answer, as the chat thread shows it. */
@@ -178,7 +202,7 @@ export type ClientError =
 /**  No TCP connection (server down, wrong address, no network). */
 { kind: "server_unreachable" } | 
 /**  The server did not accept our certificate (expired, foreign CA, ...). */
-{ kind: "certificate_rejected" } | { kind: "certificate_revoked" } | 
+{ kind: "certificate_rejected" } | { kind: "certificate_revoked" } | { kind: "certificate_expired" } | 
 /**  The server's certificate is not signed by the CA we trust. */
 { kind: "server_not_trusted"; detail: {
 	detail: string,
@@ -218,7 +242,12 @@ export type CodeNeeded = {
 
 export type ConnectionStatus = { state: "connected" } | 
 /**  Trying again after `in_secs` seconds. */
-{ state: "reconnecting"; in_secs: number } | { state: "server_unreachable" } | { state: "certificate_rejected" } | { state: "certificate_revoked" } | { state: "server_not_trusted" } | { state: "login_needed" } | 
+{ state: "reconnecting"; in_secs: number } | { state: "server_unreachable" } | { state: "certificate_rejected" } | { state: "certificate_revoked" } | 
+/**
+ *  The certificate ran out before it was renewed: the user asks for
+ *  access again.
+ */
+{ state: "certificate_expired" } | { state: "server_not_trusted" } | { state: "login_needed" } | 
 /**  No server or certificate yet: onboarding comes first. */
 { state: "not_set_up" };
 
@@ -234,7 +263,13 @@ export type Enrollment = {
  *  Stable, machine-readable error codes. Clients match on these; the
  *  human-readable message may change.
  */
-export type ErrorCode = "client_certificate_required" | "certificate_revoked" | "certificate_user_mismatch" | "invalid_credentials" | "account_disabled" | "not_an_admin" | "invalid_challenge" | "invalid_code" | "totp_reused" | "too_many_attempts" | "missing_token" | "invalid_token" | "token_expired" | "token_binding_mismatch" | "invalid_refresh_token" | "refresh_token_reused" | "invalid_json" | "invalid_request" | "invalid_email" | "rate_limited" | "missing_field" | "empty_image" | "unsupported_image_type" | "invalid_image" | "image_too_large" | "image_dimensions_too_large" | "context_too_large" | "text_too_large" | "unknown_mode" | "wrong_mode_kind" | "provider_unavailable" | "provider_timeout" | "provider_error" | "unsupported_media_type" | "payload_too_large" | "not_found" | "method_not_allowed" | 
+export type ErrorCode = "client_certificate_required" | "certificate_revoked" | "certificate_expired" | "certificate_user_mismatch" | 
+/**  A renewal's certificate signing request cannot be used. */
+"invalid_csr" | 
+/**  A renewal's request reuses a key that already had a certificate. */
+"key_reused" | 
+/**  An admin turned renewal off for this account. */
+"renewal_disabled" | "invalid_credentials" | "account_disabled" | "not_an_admin" | "invalid_challenge" | "invalid_code" | "totp_reused" | "too_many_attempts" | "missing_token" | "invalid_token" | "token_expired" | "token_binding_mismatch" | "invalid_refresh_token" | "refresh_token_reused" | "invalid_json" | "invalid_request" | "invalid_email" | "rate_limited" | "missing_field" | "empty_image" | "unsupported_image_type" | "invalid_image" | "image_too_large" | "image_dimensions_too_large" | "context_too_large" | "text_too_large" | "unknown_mode" | "wrong_mode_kind" | "provider_unavailable" | "provider_timeout" | "provider_error" | "unsupported_media_type" | "payload_too_large" | "not_found" | "method_not_allowed" | 
 /**  Someone else changed the thing first (two admins deciding one request). */
 "conflict" | "internal" | 
 /**  A code this client version does not know yet. */

@@ -12,6 +12,8 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
         .commands(collect_commands![
             commands::overview,
             commands::connection_status,
+            commands::certificate_notice,
+            commands::request_access_again,
             commands::fetch_server_ca,
             commands::import_package,
             commands::check_connection,
@@ -49,6 +51,7 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
         ])
         .events(collect_events![
             events::StatusChanged,
+            events::CertificateChanged,
             events::SidebarChanged,
             events::AmbientChanged,
             events::AmbientInsight,

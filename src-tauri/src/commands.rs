@@ -15,6 +15,7 @@ use sightline_client::capture::{self, Encoding};
 use sightline_client::desktop::chat::{ChatEvent, Question};
 use sightline_client::desktop::login::{CodeNeeded, LoggedIn};
 use sightline_client::desktop::onboarding::{CaPreview, ImportRequest};
+use sightline_client::desktop::renewal::CertificateNotice;
 use sightline_client::desktop::Overview;
 use sightline_client::platform::{self, ScreenAccess};
 use sightline_client::rewrite::session::{InjectionEntry, RewriteAsk, RewritePanel};
@@ -355,4 +356,25 @@ pub async fn ask_screen_access(state: State<'_, AppState>) -> Result<ScreenAcces
     tauri::async_runtime::spawn_blocking(move || screens.ask())
         .await
         .map_err(|e| ClientError::Io(e.to_string()))?
+}
+
+/// What the sidebar shows about the device certificate (renewal failing
+/// near expiry, or expired), for a page that starts after the first
+/// `CertificateChanged` went out.
+#[tauri::command]
+#[specta::specta]
+pub fn certificate_notice(state: State<'_, AppState>) -> CertificateNotice {
+    state.desktop.certificate_notice()
+}
+
+/// Opens the server's request-access page, with this certificate's e-mail
+/// address filled in, in the user's browser.
+#[tauri::command]
+#[specta::specta]
+pub fn request_access_again(state: State<'_, AppState>) -> Result<String> {
+    let url = state.desktop.request_access_url()?;
+    open::that_detached(&url)
+        .map_err(|e| ClientError::Io(format!("the browser could not be opened: {e}")))?;
+    tracing::info!("the request-access page was opened");
+    Ok(url)
 }

@@ -4,6 +4,7 @@
 use serde::Serialize;
 use sightline_client::ambient::{AmbientStatus, Insight};
 use sightline_client::desktop::chat::ChatEvent;
+use sightline_client::desktop::renewal::CertificateNotice;
 use sightline_client::platform::ScreenAccess;
 use sightline_client::rewrite::session::RewritePanel;
 use sightline_client::status::ConnectionStatus;
@@ -24,6 +25,12 @@ impl From<&ConnectionStatus> for StatusChanged {
             text: status.describe(),
         }
     }
+}
+
+/// What the sidebar shows about the device certificate changed.
+#[derive(Debug, Clone, Serialize, specta::Type, Event)]
+pub struct CertificateChanged {
+    pub notice: CertificateNotice,
 }
 
 /// The sidebar was folded or unfolded (by hotkey, tray or tab).

@@ -109,6 +109,7 @@ pub fn run(config_dir: PathBuf, started: std::time::Instant, action: Option<Acti
             tray::create(app.handle())?;
             hotkeys::register(app.handle(), platform.shortcuts, &desktop.settings().hotkeys);
             connection::spawn_watch(app.handle().clone(), desktop.clone());
+            connection::spawn_renewal(app.handle().clone(), desktop.clone());
             let handle = app.handle().clone();
             instance.on_message(move |message| match message {
                 Message::Activate => sidebar::bring_to_front(&handle),

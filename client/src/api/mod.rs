@@ -7,9 +7,11 @@
 //! - `transport`: the TLS client, sending, and what failures mean;
 //! - `tokens`: the token pair, its refresh and the session saver;
 //! - `stream`: streamed answers ([`EventStream`]);
-//! - `ca`: the server's CA fetched for onboarding, before any trust.
+//! - `ca`: the server's CA fetched for onboarding, before any trust;
+//! - `renewal`: a new certificate for a key made here, and moving over.
 
 mod ca;
+mod renewal;
 mod stream;
 mod tokens;
 mod transport;

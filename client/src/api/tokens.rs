@@ -133,12 +133,32 @@ impl Tokens {
                 self.save_session(None);
                 Err(ClientError::LoginNeeded)
             }
-            Err(error @ (ClientError::CertificateRevoked | ClientError::CertificateRejected)) => {
+            Err(
+                error @ (ClientError::CertificateRevoked
+                | ClientError::CertificateRejected
+                | ClientError::CertificateExpired),
+            ) => {
                 *guard = None;
                 self.save_session(None);
                 Err(error)
             }
             Err(error) => Err(error),
+        }
+    }
+
+    /// Moves the session to another connection (a renewed certificate):
+    /// the same refresh token, and an access token that is refreshed before
+    /// its first use, since it is bound to the old certificate.
+    pub(super) async fn hand_over(&self) -> Self {
+        let pair = self.pair.lock().await.as_ref().map(|pair| Pair {
+            access: Secret::new(""),
+            refresh: pair.refresh.clone(),
+            expires_at: 0,
+        });
+        Self {
+            pair: Mutex::new(pair),
+            clock: self.clock.clone(),
+            saver: self.saver.clone(),
         }
     }
 

@@ -92,6 +92,7 @@ impl Transport {
         };
         Err(match body.error.code {
             ErrorCode::CertificateRevoked => ClientError::CertificateRevoked,
+            ErrorCode::CertificateExpired => ClientError::CertificateExpired,
             ErrorCode::ClientCertificateRequired => ClientError::CertificateRejected,
             code => ClientError::Api {
                 status,
@@ -141,6 +142,8 @@ impl Transport {
             let text = String::from_utf8_lossy(&answer);
             Err(if text.contains("certificate_revoked") {
                 ClientError::CertificateRevoked
+            } else if text.contains("certificate_expired") {
+                ClientError::CertificateExpired
             } else if text.contains("client_certificate_required") {
                 ClientError::CertificateRejected
             } else {
@@ -200,6 +203,7 @@ fn classify_tls(error: &rustls::Error) -> ClientError {
     use rustls::AlertDescription as Alert;
     match error {
         rustls::Error::AlertReceived(Alert::CertificateRevoked) => ClientError::CertificateRevoked,
+        rustls::Error::AlertReceived(Alert::CertificateExpired) => ClientError::CertificateExpired,
         rustls::Error::AlertReceived(_) => ClientError::CertificateRejected,
         rustls::Error::InvalidCertificate(reason) => ClientError::ServerNotTrusted {
             detail: format!("{reason:?}"),

@@ -73,6 +73,7 @@ impl Desktop {
         *lock(&self.challenge) = None;
         self.update_settings(|s| s.username = Some(username.clone()))?;
         self.kick.notify_one();
+        self.renewal_kick.notify_one();
         Ok(LoggedIn {
             username,
             recovery_codes: recovery

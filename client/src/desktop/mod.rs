@@ -9,6 +9,7 @@
 //! - `login`: password, TOTP code, logout;
 //! - `chat`: questions, their streamed answers, stop;
 //! - `connection`: the connection watch and what wakes it;
+//! - `renewal`: renewing the device certificate before it runs out;
 //! - `rewrite`: the rewrite panel's entry points over
 //!   [`crate::rewrite::session`].
 
@@ -16,6 +17,7 @@ pub mod chat;
 pub mod connection;
 pub mod login;
 pub mod onboarding;
+pub mod renewal;
 pub mod rewrite;
 
 use crate::api::{ApiClient, Challenge, SessionSaver};
@@ -74,6 +76,10 @@ pub struct Desktop {
     /// Wakes the connection watch (after set-up, login, or a failure seen
     /// by a request).
     kick: Notify,
+    /// Wakes the certificate renewal (after set-up or login).
+    renewal_kick: Notify,
+    /// What the sidebar shows about the certificate, as last reported.
+    certificate_notice: Mutex<renewal::CertificateNotice>,
     /// The connection as last reported, for a page that starts listening
     /// after the report went out.
     status: Mutex<Option<ConnectionStatus>>,
@@ -110,6 +116,8 @@ impl Desktop {
             asks: Mutex::new(HashMap::new()),
             next_ask: AtomicU32::new(1),
             kick: Notify::new(),
+            renewal_kick: Notify::new(),
+            certificate_notice: Mutex::new(renewal::CertificateNotice::Fine),
             status: Mutex::new(None),
             rewrite: RewriteSession::new(config_dir.join("injections.log")),
         });
@@ -162,6 +170,7 @@ impl Desktop {
         *self.api.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(api));
         *lock(&self.identity_fingerprint) = Some(identity.ca_fingerprint());
         self.kick.notify_one();
+        self.renewal_kick.notify_one();
         Ok(())
     }
 

@@ -80,11 +80,26 @@ struct RequestAccessPage<'a> {
     error: Option<&'a str>,
 }
 
-pub async fn request_access_page() -> Response {
+/// `?email=` fills the address in (the sidebar sends its user here when
+/// the certificate has expired); anything else is ignored.
+#[derive(Debug, serde::Deserialize)]
+pub struct Prefill {
+    email: Option<String>,
+}
+
+pub async fn request_access_page(
+    prefill: Result<axum::extract::Query<Prefill>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let email = prefill
+        .as_ref()
+        .ok()
+        .and_then(|query| query.email.as_deref())
+        .filter(|email| email.len() <= 254 && email.contains('@'))
+        .unwrap_or("");
     render(
         StatusCode::OK,
         &RequestAccessPage {
-            email: "",
+            email,
             name: "",
             reason: "",
             error: None,

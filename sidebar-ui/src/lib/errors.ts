@@ -11,6 +11,8 @@ export function explain(error: ClientError | string, server?: string | null): st
       return "The server did not accept this computer's certificate. It may have expired or be meant for another server — ask your administrator for a new certificate package.";
     case "certificate_revoked":
       return "This computer's certificate has been revoked. Ask your administrator for a new certificate package.";
+    case "certificate_expired":
+      return "This computer's certificate has expired. Ask for access again to get a new certificate package.";
     case "server_not_trusted":
       return `The server's certificate is not signed by the CA you trust, so Sightline stopped before sending anything. Check the address — you may be reaching a different server.`;
     case "login_needed":
