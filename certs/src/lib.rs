@@ -64,10 +64,12 @@ impl Validity {
         Self::lasting(now, time::Duration::days(i64::from(days)))
     }
 
-    /// Valid from `now` (back-dated likewise) for `lifetime`.
+    /// Valid from `now` for `lifetime`, back-dated likewise but by at most
+    /// a tenth of the lifetime: a device renews at two thirds of the span
+    /// it sees, and a short certificate must not look twice as long.
     pub fn lasting(now: OffsetDateTime, lifetime: time::Duration) -> Self {
         Self {
-            not_before: now - time::Duration::minutes(5),
+            not_before: now - time::Duration::minutes(5).min(lifetime / 10),
             not_after: now + lifetime,
         }
     }
@@ -542,7 +544,8 @@ mod tests {
         assert!(issued.key_pem.expose().is_empty());
         assert_eq!(
             issued.info.not_after - issued.info.not_before,
-            time::Duration::minutes(15)
+            time::Duration::minutes(11),
+            "back-dated by a tenth of ten minutes"
         );
         let (_, cert) = x509_parser::parse_x509_certificate(&issued.cert_der).unwrap();
         assert!(cert.subject().to_string().contains("CN=ada"));

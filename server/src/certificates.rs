@@ -166,6 +166,13 @@ pub struct CertificateRecord {
     pub not_after: i64,
     pub revoked_at: Option<i64>,
     pub revocation_reason: Option<String>,
+    /// What it was made for (a package's platform, the command line); a
+    /// renewal keeps its predecessor's.
+    pub device: Option<String>,
+    /// The certificate this one renewed.
+    pub renewed_from: Option<String>,
+    /// A renewal's first use, which superseded its predecessor.
+    pub first_used_at: Option<i64>,
 }
 
 impl CertificateRecord {
@@ -184,7 +191,8 @@ impl CertificateRecord {
 
 pub async fn list(ctx: &Context) -> Result<Vec<CertificateRecord>> {
     Ok(sqlx::query_as::<_, CertificateRecord>(
-        "SELECT c.serial, u.username, u.email, c.issued_at, c.not_after, c.revoked_at, c.revocation_reason
+        "SELECT c.serial, u.username, u.email, c.issued_at, c.not_after, c.revoked_at, c.revocation_reason,
+                c.device, c.renewed_from, c.first_used_at
          FROM certificates c JOIN users u ON u.id = c.user_id ORDER BY c.issued_at DESC, c.serial",
     )
     .fetch_all(&ctx.db)

@@ -6,8 +6,9 @@
 //! The replaced certificate stays valid until its successor is first used
 //! (a refresh or login over it) or the grace period ends
 //! (`[certs] renewal_grace_hours`), and is then revoked as `superseded`, so
-//! an answer lost on the way cannot strand a device. A login session moves
-//! to the successor with its first refresh over it.
+//! an answer lost on the way cannot strand a device. At that first use the
+//! old certificate's login sessions move to the new one: the refresh that
+//! follows a renewal goes on with no new login.
 
 use crate::audit::Actor;
 use crate::certificates::{self, Device};
@@ -145,23 +146,9 @@ async fn issue_successor(
     Ok(issued)
 }
 
-/// Whether the certificate with `presented` directly succeeds the one with
-/// `bound` (a renewal of it, not revoked): a session bound to the old one
-/// may move to it.
-pub async fn succeeds(ctx: &Context, presented: &[u8], bound: &[u8]) -> Result<bool> {
-    let found: Option<String> = sqlx::query_scalar(
-        "SELECT new.serial FROM certificates new JOIN certificates old ON old.serial = new.renewed_from
-         WHERE new.thumbprint = $1 AND old.thumbprint = $2 AND new.revoked_at IS NULL",
-    )
-    .bind(presented)
-    .bind(bound)
-    .fetch_optional(&ctx.db)
-    .await?;
-    Ok(found.is_some())
-}
-
 /// Notes that the renewed certificate `serial` was used: the first time,
-/// the certificate it replaced is revoked as superseded.
+/// the login sessions of the certificate it replaced move to it (they are
+/// the same device's) and the replaced one is revoked as superseded.
 pub async fn note_first_use(ctx: &Context, serial: &str) -> Result<()> {
     let now = ctx.clock.now();
     let renewed_from: Option<Option<String>> = sqlx::query_scalar(
@@ -173,6 +160,14 @@ pub async fn note_first_use(ctx: &Context, serial: &str) -> Result<()> {
     .fetch_optional(&ctx.db)
     .await?;
     if let Some(Some(old)) = renewed_from {
+        sqlx::query(
+            "UPDATE token_families SET cert_thumbprint = (SELECT thumbprint FROM certificates WHERE serial = $1)
+             WHERE cert_thumbprint = (SELECT thumbprint FROM certificates WHERE serial = $2) AND revoked_at IS NULL",
+        )
+        .bind(serial)
+        .bind(&old)
+        .execute(&ctx.db)
+        .await?;
         supersede(ctx, &old).await?;
     }
     Ok(())
@@ -305,8 +300,8 @@ mod tests {
         let lifetime = new.info.not_after - new.info.not_before;
         assert_eq!(
             lifetime,
-            time::Duration::minutes(35),
-            "30 minutes, back-dated by 5"
+            time::Duration::minutes(33),
+            "30 minutes, back-dated by a tenth"
         );
         assert!(new.key_pem.expose().is_empty(), "the key stays on the device");
         let (device, renewed_from): (Option<String>, Option<String>) =
@@ -319,17 +314,27 @@ mod tests {
         assert_eq!(renewed_from.as_deref(), Some(old.info.serial_hex.as_str()));
         // Both work until the new one is used; then the old one is superseded.
         assert_eq!(f.status(&old.info.serial_hex).await, "valid");
-        assert!(
-            succeeds(&f.ctx, &new.info.thumbprint_sha256, &old.info.thumbprint_sha256)
-                .await
-                .unwrap()
-        );
-        assert!(
-            !succeeds(&f.ctx, &old.info.thumbprint_sha256, &new.info.thumbprint_sha256)
-                .await
-                .unwrap()
-        );
+        // The device's login session, bound to the old certificate.
+        sqlx::query(
+            "INSERT INTO token_families (id, user_id, cert_thumbprint, created_at, expires_at) VALUES ('s', $1, $2, 0, $3)",
+        )
+        .bind(f.user.id)
+        .bind(old.info.thumbprint_sha256.as_slice())
+        .bind(f.clock.now() + 3600)
+        .execute(&f.ctx.db)
+        .await
+        .unwrap();
         note_first_use(&f.ctx, &new.info.serial_hex).await.unwrap();
+        let (bound, revoked): (Vec<u8>, Option<i64>) =
+            sqlx::query_as("SELECT cert_thumbprint, revoked_at FROM token_families WHERE id = 's'")
+                .fetch_one(&f.ctx.db)
+                .await
+                .unwrap();
+        assert_eq!(
+            bound, new.info.thumbprint_sha256,
+            "the session moved to the new certificate"
+        );
+        assert_eq!(revoked, None, "and goes on");
         assert_eq!(f.status(&old.info.serial_hex).await, "superseded");
         assert_eq!(f.status(&new.info.serial_hex).await, "valid");
         // A second use changes nothing.

@@ -153,22 +153,26 @@ impl TestServer {
     /// Issues a certificate and returns the folder with its PEM trio
     /// (`client.crt`, `client.key`, `ca.crt`).
     pub async fn issue_cert_files(&self, username: &str) -> Result<PathBuf> {
+        self.issue_cert_files_with(username, &[]).await
+    }
+
+    /// Like [`TestServer::issue_cert_files`] with more flags for `cert
+    /// issue` (`--validity 3m`, ...).
+    pub async fn issue_cert_files_with(&self, username: &str, more: &[&str]) -> Result<PathBuf> {
         let out = self
             .root
             .path()
             .join(format!("certs-{username}-{}", rand_suffix()));
-        self.cli_ok(
-            &[
-                "cert",
-                "issue",
-                "--user",
-                username,
-                "--out",
-                out.to_str().context("path")?,
-            ],
-            None,
-        )
-        .await?;
+        let mut args = vec![
+            "cert",
+            "issue",
+            "--user",
+            username,
+            "--out",
+            out.to_str().context("path")?,
+        ];
+        args.extend_from_slice(more);
+        self.cli_ok(&args, None).await?;
         Ok(out)
     }
 

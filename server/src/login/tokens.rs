@@ -106,18 +106,18 @@ pub async fn refresh(
     if row.revoked || row.expires_at <= now {
         return Err(Error::InvalidRefreshToken);
     }
-    // A session moves to the renewal of its certificate with the first
-    // refresh over it; any other certificate is someone else's.
-    let moves = !constant_time_eq(&row.cert_thumbprint, &peer.thumbprint);
-    if moves && !crate::renewal::succeeds(ctx, &peer.thumbprint, &row.cert_thumbprint).await? {
+    // A renewed certificate's first use (the refresh's own, noted by the
+    // `ClientCert` extractor before this runs) has moved the session to it.
+    if !constant_time_eq(&row.cert_thumbprint, &peer.thumbprint) {
         return Err(Error::TokenBindingMismatch);
     }
     if row.disabled {
         return Err(Error::AccountDisabled);
     }
-    let owner = certificates::owner_by_thumbprint(ctx, &peer.thumbprint).await?;
-    if owner.as_ref().is_some_and(|owner| owner.revoked) {
-        return Err(Error::CertificateRevoked);
+    if let Some(owner) = certificates::owner_by_thumbprint(ctx, &peer.thumbprint).await? {
+        if owner.revoked {
+            return Err(Error::CertificateRevoked);
+        }
     }
     let mut tx = ctx.db.begin().await?;
     let rotated =
@@ -131,13 +131,6 @@ pub async fn refresh(
         revoke_family(ctx, &row.family_id, now, "refresh token reused").await?;
         return Err(Error::RefreshTokenReused);
     }
-    if moves {
-        sqlx::query("UPDATE token_families SET cert_thumbprint = $1 WHERE id = $2")
-            .bind(peer.thumbprint.as_slice())
-            .bind(&row.family_id)
-            .execute(&mut *tx)
-            .await?;
-    }
     let tokens = issue_tokens(
         ctx,
         guard,
@@ -149,11 +142,6 @@ pub async fn refresh(
     )
     .await?;
     tx.commit().await?;
-    // After the move, so superseding the old certificate (which ends the
-    // sessions still bound to it) leaves this one alone.
-    if let Some(owner) = owner.filter(|owner| owner.awaiting_first_use) {
-        crate::renewal::note_first_use(ctx, &owner.serial).await?;
-    }
     Ok(tokens)
 }
 

@@ -14,5 +14,6 @@ mod instances;
 mod login;
 mod provisioning;
 mod region;
+mod renewal;
 mod rewrite;
 mod sidebar;

@@ -1,0 +1,234 @@
+//! Device certificates that renew themselves, against the real server: the
+//! desktop core renews a short-lived certificate with no user action once
+//! two thirds of it has passed, with a key that never leaves the device;
+//! the session goes on over the new certificate, the old one is superseded
+//! at that first use and refused afterwards; an expired certificate gets
+//! its own answer, and a revoked one cannot renew.
+
+use anyhow::{Context, Result};
+use sightline_client::api::ApiClient;
+use sightline_client::desktop::onboarding::ImportRequest;
+use sightline_client::desktop::renewal::CertificateNotice;
+use sightline_client::desktop::{Desktop, Stage};
+use sightline_client::identity::Identity;
+use sightline_client::ClientError;
+use sightline_tests::{totp, TestServer};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "juniper-quartz-meadow";
+
+fn load(dir: &Path) -> Result<Identity> {
+    Ok(Identity::from_pem_files(
+        &dir.join("client.crt"),
+        &dir.join("client.key"),
+        &dir.join("ca.crt"),
+    )?)
+}
+
+fn serial_of(cert_pem: &str) -> Result<String> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())?;
+    Ok(sightline_certs::inspect(&pem.contents)?.serial_hex)
+}
+
+/// The certificate list as `cert list --json` prints it.
+async fn certificates(server: &TestServer) -> Result<Vec<serde_json::Value>> {
+    let list: serde_json::Value =
+        serde_json::from_str(&server.cli_ok(&["cert", "list", "--json"], None).await?)?;
+    Ok(list.as_array().context("an array")?.clone())
+}
+
+async fn status_of(server: &TestServer, serial: &str) -> Result<String> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let list = certificates(server).await?;
+    let entry = list
+        .iter()
+        .find(|c| c["serial"] == serial)
+        .with_context(|| format!("{serial} is not listed"))?;
+    Ok(match entry["revocation_reason"].as_str() {
+        Some("superseded") => "superseded".into(),
+        Some(_) => "revoked".into(),
+        None if entry["not_after"].as_i64().unwrap_or(0) <= now => "expired".into(),
+        None => "valid".into(),
+    })
+}
+
+/// Every file under `dir`, searched for `needle` (the server's data
+/// directory: database, outbox, logs).
+fn any_file_contains(dir: &Path, needle: &[u8]) -> Result<bool> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            if any_file_contains(&path, needle)? {
+                return Ok(true);
+            }
+        } else if std::fs::read(&path)?.windows(needle.len()).any(|w| w == needle) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+#[tokio::test]
+async fn a_short_lived_certificate_renews_itself_and_the_session_goes_on() -> Result<()> {
+    let server = TestServer::start().await?;
+    let url = format!("https://localhost:{}", server.addr.port());
+    server
+        .cli_ok(
+            &[
+                "user",
+                "add",
+                "ada",
+                "--email",
+                "ada@example.com",
+                "--password-stdin",
+            ],
+            Some(&format!("{PASSWORD}\n")),
+        )
+        .await?;
+    let certs = server.issue_cert_files_with("ada", &["--validity", "3m"]).await?;
+    let issued_at = Instant::now();
+    let first = load(&certs)?;
+    let first_serial = first.serial().context("serial")?;
+    // A second certificate that is left to run out meanwhile.
+    let short = load(&server.issue_cert_files_with("ada", &["--validity", "1m"]).await?)?;
+
+    // Set up and log in as the sidebar does.
+    let home = tempfile::tempdir()?;
+    let config = home.path().join("config");
+    let desktop = Desktop::open(&config, false).await?;
+    desktop
+        .import_package(ImportRequest {
+            server_url: url.clone(),
+            path: certs.join("client.crt").to_string_lossy().into_owned(),
+            password: None,
+            trusted_ca_pem: None,
+        })
+        .await?;
+    let code_needed = desktop.login("ada", PASSWORD).await?;
+    let enrollment = code_needed.enrollment.context("first login enrols")?;
+    let secret = totp::secret_from_uri(&enrollment.otpauth_uri)?;
+    desktop
+        .verify(&totp::code_at(
+            &secret,
+            time::OffsetDateTime::now_utc().unix_timestamp(),
+        ))
+        .await?;
+    assert_eq!(desktop.overview().await.stage, Stage::Ready);
+
+    // Left alone, the desktop renews at two thirds of the three minutes.
+    let notices = Arc::new(Mutex::new(Vec::new()));
+    let seen = notices.clone();
+    let renewing = tokio::spawn(desktop.clone().keep_certificate_fresh(move |notice| {
+        seen.lock().unwrap().push(notice.clone());
+    }));
+    let new_serial = loop {
+        let current = std::fs::read_to_string(config.join("client.crt"))?;
+        if current != first.cert_pem() {
+            break serial_of(&current)?;
+        }
+        assert!(
+            issued_at.elapsed() < Duration::from_secs(170),
+            "no renewal within 170 s of a three-minute certificate"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let took = issued_at.elapsed();
+    // Two thirds of 3 min 18 s (back-dated by a tenth) from 18 s before issue.
+    assert!(took >= Duration::from_secs(100), "renewed too early: {took:?}");
+    assert_ne!(new_serial, first_serial);
+    let list = certificates(&server).await?;
+    let entry = list
+        .iter()
+        .find(|c| c["serial"] == new_serial.as_str())
+        .context("listed")?;
+    let lifetime = entry["not_after"].as_i64().unwrap_or(0) - entry["issued_at"].as_i64().unwrap_or(0);
+    assert!(
+        (170..=190).contains(&lifetime),
+        "a renewal keeps the lifetime: {lifetime}"
+    );
+
+    // The session went on over the new certificate, with no new login, and
+    // that first use retired the old certificate.
+    assert_eq!(desktop.overview().await.stage, Stage::Ready);
+    desktop.modes().await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status_of(&server, &first_serial).await? != "superseded" {
+        assert!(
+            Instant::now() < deadline,
+            "the old certificate was not superseded"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(status_of(&server, &new_serial).await?, "valid");
+    let listed = server.cli_ok(&["cert", "list"], None).await?;
+    assert!(listed.contains("superseded"), "{listed}");
+    // The old certificate is refused from now on.
+    let old_client = ApiClient::new(&url, &first)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match old_client.check().await {
+            Err(ClientError::CertificateRevoked) => break,
+            Err(ClientError::Io(_)) => {
+                let diagnosed = old_client.diagnose().await;
+                if diagnosed == ClientError::CertificateRevoked {
+                    break;
+                }
+            }
+            other => assert!(
+                Instant::now() < deadline,
+                "the old certificate still works: {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The new key stayed on the device: the server's data holds no part of it.
+    let key = std::fs::read_to_string(config.join("secrets").join("client-key")).context("the stored key")?;
+    assert!(key.contains("PRIVATE KEY"));
+    let body: String = key.lines().filter(|l| !l.starts_with("-----")).collect();
+    // Past the 48 characters every P-256 PKCS#8 key starts with: the
+    // private scalar itself.
+    let secret_part = body.get(48..88).context("a P-256 key")?;
+    assert!(!any_file_contains(&server.data_dir, secret_part.as_bytes())?);
+    assert!(!notices
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|n| *n != CertificateNotice::Fine));
+
+    // The one-minute certificate has run out by now: a clear answer.
+    let expired = ApiClient::new(&url, &short)?;
+    let answer = match expired.check().await {
+        Err(ClientError::Io(_)) => expired.diagnose().await,
+        other => other.err().context("an expired certificate was accepted")?,
+    };
+    assert_eq!(answer, ClientError::CertificateExpired);
+
+    // A revoked certificate cannot renew.
+    renewing.abort();
+    server
+        .cli_ok(
+            &["cert", "revoke", &new_serial, "--reason", "key-compromise"],
+            None,
+        )
+        .await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match desktop.renew_certificate().await {
+            Err(ClientError::CertificateRevoked) => break,
+            Err(ClientError::Io(_) | ClientError::LoginNeeded) => break,
+            Ok(_) => panic!("a revoked certificate was renewed"),
+            Err(other) => assert!(Instant::now() < deadline, "{other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(status_of(&server, &new_serial).await?, "revoked");
+    let list = certificates(&server).await?;
+    assert!(
+        !list.iter().any(|c| c["renewed_from"] == new_serial.as_str()),
+        "the revoked certificate got a successor: {list:#?}"
+    );
+    Ok(())
+}
