@@ -201,9 +201,12 @@ impl CertificateAuthority {
         })?;
         let mut sans = Vec::new();
         for name in hostnames {
-            sans.extend(server_sans(name)?);
+            for san in server_sans(name)? {
+                if !sans.contains(&san) {
+                    sans.push(san);
+                }
+            }
         }
-        sans.dedup();
         let mut params = CertificateParams::default();
         params.distinguished_name = distinguished_name(first);
         params.subject_alt_names = sans;
@@ -438,6 +441,41 @@ pub fn inspect(der: &[u8]) -> Result<CertificateInfo> {
     })
 }
 
+/// The host names and addresses a server certificate is for, as
+/// [`CertificateAuthority::issue_server`] takes them: renewing with these
+/// gives a certificate for the same names.
+pub fn server_names(der: &[u8]) -> Result<Vec<String>> {
+    use x509_parser::extensions::GeneralName;
+
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| CertError::Parse(e.to_string()))?;
+    let san = cert
+        .subject_alternative_name()
+        .map_err(|e| CertError::Parse(e.to_string()))?
+        .ok_or_else(|| CertError::Invalid {
+            what: "server certificate",
+            reason: "it names no host".into(),
+        })?;
+    let names = san
+        .value
+        .general_names
+        .iter()
+        .filter_map(|name| match name {
+            GeneralName::DNSName(dns) => Some((*dns).to_owned()),
+            GeneralName::IPAddress(bytes) => match bytes.len() {
+                4 => <[u8; 4]>::try_from(*bytes)
+                    .ok()
+                    .map(|b| IpAddr::from(b).to_string()),
+                16 => <[u8; 16]>::try_from(*bytes)
+                    .ok()
+                    .map(|b| IpAddr::from(b).to_string()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    Ok(names)
+}
+
 /// SHA-256 of `data`.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     let digest = ring::digest::digest(&ring::digest::SHA256, data);
@@ -567,6 +605,17 @@ mod tests {
         assert!(names.contains("sightline.example"));
         assert!(names.contains("[127, 0, 0, 1]"));
         assert!(names.contains("[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]"));
+        // Read back, the names renew to the same certificate names.
+        let listed = server_names(&issued.cert_der).unwrap();
+        assert_eq!(listed, ["localhost", "127.0.0.1", "::1", "sightline.example"]);
+        let again = ca()
+            .issue_server(
+                &listed,
+                Validity::days_from(now(), 90),
+                Serial::from_random([4; 16]),
+            )
+            .unwrap();
+        assert_eq!(server_names(&again.cert_der).unwrap(), listed);
     }
 
     #[test]

@@ -26,7 +26,17 @@ pub fn create_private_dir(path: &Path) -> Result<()> {
     builder.create(path).map_err(|e| Error::io("creating", path, e))
 }
 
+/// Written beside and renamed over, so a reader (another instance, a
+/// reload) sees the old file or the new one, never part of one.
 fn write_with_mode(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    let mut staging = path.as_os_str().to_owned();
+    staging.push(".new");
+    let staging = std::path::PathBuf::from(staging);
+    write_in_place(&staging, contents, mode)?;
+    std::fs::rename(&staging, path).map_err(|e| Error::io("replacing", path, e))
+}
+
+fn write_in_place(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]

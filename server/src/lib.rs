@@ -35,6 +35,7 @@ pub mod imagecheck;
 pub mod mail;
 pub mod providers;
 pub mod revocation;
+pub mod server_cert;
 
 // The serving process: TLS, HTTP and the state they share.
 pub mod http;

@@ -14,13 +14,14 @@ use crate::datadir::DataDir;
 use crate::error::{Error, Result};
 use crate::proxy_protocol::{self, TrustedProxies};
 use crate::revocation::{RevocationCheckingVerifier, Revocations};
+use crate::server_cert::ServerCertificate;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::CertificateDer;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,7 +48,11 @@ pub struct ConnInfo {
 /// How long a connection may take to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub fn server_config(dir: &DataDir, revocations: Arc<Revocations>) -> Result<Arc<ServerConfig>> {
+pub fn server_config(
+    dir: &DataDir,
+    revocations: Arc<Revocations>,
+    certificate: Arc<ServerCertificate>,
+) -> Result<Arc<ServerConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let pem_error = |path: std::path::PathBuf| {
         move |e: rustls_pki_types::pem::Error| Error::Config(format!("{}: {e}", path.display()))
@@ -63,15 +68,10 @@ pub fn server_config(dir: &DataDir, revocations: Arc<Revocations>) -> Result<Arc
         inner: webpki,
         revocations,
     });
-    let chain = CertificateDer::pem_file_iter(dir.tls_cert())
-        .map_err(pem_error(dir.tls_cert()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(pem_error(dir.tls_cert()))?;
-    let key = PrivateKeyDer::from_pem_file(dir.tls_key()).map_err(pem_error(dir.tls_key()))?;
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)?;
+        .with_cert_resolver(certificate);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

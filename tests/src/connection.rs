@@ -106,6 +106,8 @@ impl Answer {
 /// One HTTP/1.1 keep-alive connection over TLS.
 pub struct Connection {
     sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    /// What the server presented in the handshake.
+    server_certificate: Option<CertificateDer<'static>>,
 }
 
 impl Connection {
@@ -130,11 +132,29 @@ impl Connection {
         let tls = TlsConnector::from(config)
             .connect(ServerName::try_from("localhost")?, tcp)
             .await?;
+        let server_certificate = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|leaf| leaf.clone().into_owned());
         let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
         tokio::spawn(async move {
             let _ = connection.await;
         });
-        Ok(Self { sender })
+        Ok(Self {
+            sender,
+            server_certificate,
+        })
+    }
+
+    /// The certificate the server presented in this connection's handshake.
+    pub fn server_certificate(&self) -> Result<sightline_certs::CertificateInfo> {
+        let leaf = self
+            .server_certificate
+            .as_ref()
+            .context("no server certificate")?;
+        Ok(sightline_certs::inspect(leaf)?)
     }
 
     pub async fn send(

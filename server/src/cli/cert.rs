@@ -6,6 +6,7 @@ use sightline_server::audit::Actor;
 use sightline_server::certificates;
 use sightline_server::clock::format_time;
 use sightline_server::datadir::DataDir;
+use sightline_server::server_cert;
 use sightline_server::users;
 use std::path::PathBuf;
 
@@ -35,6 +36,13 @@ pub enum CertCommand {
     List {
         #[arg(long)]
         json: bool,
+    },
+    /// Renew the server's own TLS certificate now (same names); running
+    /// servers serve it to new connections within ten seconds, no restart.
+    RotateServer {
+        /// Validity in days (config: certs.server_validity_days).
+        #[arg(long)]
+        validity_days: Option<u32>,
     },
     /// Revoke a certificate; running servers refuse it within seconds.
     Revoke {
@@ -103,6 +111,18 @@ pub async fn run(dir: &DataDir, command: CertCommand) -> anyhow::Result<()> {
                 "Certificate renewal for {}: {}",
                 user.username,
                 if user.renewal_disabled { "deny" } else { "allow" }
+            );
+        }
+        CertCommand::RotateServer { validity_days } => {
+            let days = validity_days.unwrap_or(ctx.config.certs.server_validity_days);
+            if days == 0 {
+                anyhow::bail!("--validity-days must be at least 1");
+            }
+            let info = server_cert::rotate(dir, &ctx.ca, days, ctx.clock.now_datetime())?;
+            println!(
+                "New server certificate {} valid until {}; running servers serve it within ten seconds.",
+                info.serial_hex,
+                format_time(info.not_after.unix_timestamp())
             );
         }
         CertCommand::Revoke { serial, reason } => {

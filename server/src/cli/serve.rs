@@ -9,6 +9,7 @@ use sightline_server::datadir::DataDir;
 use sightline_server::db::Migrations;
 use sightline_server::proxy_protocol::TrustedProxies;
 use sightline_server::renewal;
+use sightline_server::server_cert::{self, ServerCertificate};
 use sightline_server::state::AppState;
 use sightline_server::{http, tls};
 use std::io::Write;
@@ -59,8 +60,9 @@ pub async fn run(dir: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
         Migrations::Run
     };
     let state = AppState::load(dir, config.clone(), Clock::system(), migrations).await?;
+    let certificate = ServerCertificate::load(dir)?;
     let accept = tls::Accept {
-        tls: tls::server_config(dir, state.revocations.clone())?,
+        tls: tls::server_config(dir, state.revocations.clone(), certificate.clone())?,
         handshake_timeout: Duration::from_secs(config.server.handshake_timeout_secs),
         proxies: Arc::new(TrustedProxies::parse(&config.server.proxy_protocol_from)?),
     };
@@ -81,6 +83,7 @@ pub async fn run(dir: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
     );
     spawn_pruner(state.clone());
     spawn_superseder(state.clone());
+    spawn_certificate_keeper(dir.clone(), state.clone(), certificate);
     let revocations = state.revocations.clone();
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
@@ -127,6 +130,37 @@ fn spawn_superseder(state: AppState) {
             every.tick().await;
             if let Err(error) = renewal::supersede_overdue(&state.ctx).await {
                 tracing::warn!(%error, "revoking superseded certificates failed");
+            }
+        }
+    });
+}
+
+/// Keeps the server's TLS certificate current without a restart: every ten
+/// seconds it takes the files again if they changed (another instance or
+/// `cert rotate-server` renewed them), and renews them at two thirds of the
+/// certificate's life.
+fn spawn_certificate_keeper(dir: DataDir, state: AppState, certificate: Arc<ServerCertificate>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            every.tick().await;
+            if let Err(error) = certificate.reload_if_changed() {
+                tracing::warn!(%error, "the server certificate files could not be read");
+                continue;
+            }
+            let ctx = &state.ctx;
+            if !certificate.renewal_due(ctx.clock.now()) {
+                continue;
+            }
+            let renewed = server_cert::rotate(
+                &dir,
+                &ctx.ca,
+                ctx.config.certs.server_validity_days,
+                ctx.clock.now_datetime(),
+            );
+            match renewed.and_then(|_| certificate.reload_if_changed()) {
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "renewing the server certificate failed"),
             }
         }
     });
