@@ -43,12 +43,19 @@ function totp(base32) {
 }
 
 /** A request from the Node side (no browser), optionally with a client certificate. */
-function request(method, urlPath, { body, cert, key } = {}) {
+function request(method, urlPath, { body, cert, key, token } = {}) {
   return new Promise((resolve, reject) => {
     const req = https.request(
       `${base}${urlPath}`,
       // A fresh connection each time: no keep-alive, no TLS session reuse.
-      { method, rejectUnauthorized: false, cert, key, agent: false, headers: body ? { "content-type": "application/json" } : {} },
+      {
+        method,
+        rejectUnauthorized: false,
+        cert,
+        key,
+        agent: false,
+        headers: { ...(body ? { "content-type": "application/json" } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      },
       (res) => {
         let text = "";
         res.on("data", (chunk) => (text += chunk));
@@ -292,6 +299,47 @@ test("an administrator does the whole job in the browser", async () => {
   const wrong = await context.request.post(`${base}/admin/modes`, { form: { csrf: "not-the-token", name: "Forged", kind: "chat", provider: "ollama", model: "m" } });
   assert.equal(wrong.status(), 403);
   assert.ok(!JSON.parse(cli(["mode", "list", "--json"])).some((m) => m.name === "Forged"));
+
+  // A device renews its certificate with a key it made itself (only the
+  // signing request is sent); the old certificate is superseded at the new
+  // one's first use, and the admin sees the history.
+  cli(["user", "add", "bo", "--email", "bo@example.com", "--password-stdin"], "violet-otter-harbour\n");
+  const boDir = path.join(root, "bo");
+  cli(["cert", "issue", "--user", "bo", "--out", boDir]);
+  const bo = { cert: fs.readFileSync(path.join(boDir, "client.crt")), key: fs.readFileSync(path.join(boDir, "client.key")) };
+  const login = JSON.parse((await request("POST", "/native/login", { body: { username: "bo", password: "violet-otter-harbour" }, ...bo })).text);
+  const secret = new URL(login.enrollment.otpauth_uri).searchParams.get("secret");
+  const verified = await request("POST", "/native/verify-2fa", { body: { challenge: login.challenge, code: totp(secret) }, ...bo });
+  const tokens = JSON.parse(verified.text);
+  const deviceRequest = (name) => {
+    execFileSync("openssl", ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=device",
+      "-keyout", path.join(boDir, `${name}.key`), "-out", path.join(boDir, `${name}.csr`)], { stdio: "ignore" });
+    return fs.readFileSync(path.join(boDir, `${name}.csr`), "utf8");
+  };
+  const renewed = await request("POST", "/native/renew-certificate", { body: { csr: deviceRequest("next") }, ...bo, token: tokens.access_token });
+  assert.equal(renewed.status, 200, renewed.text);
+  const next = { cert: JSON.parse(renewed.text).certificate, key: fs.readFileSync(path.join(boDir, "next.key")) };
+  const refreshed = await request("POST", "/native/refresh", { body: { refresh_token: tokens.refresh_token }, ...next });
+  assert.equal(refreshed.status, 200, refreshed.text);
+  await nav(page, "Certificates");
+  await page.getByRole("link", { name: "Superseded" }).click();
+  const boRow = page.getByRole("row").filter({ has: page.getByRole("cell", { name: "bo", exact: true }) });
+  await boRow.getByText("superseded", { exact: true }).waitFor();
+  await page.getByRole("link", { name: "All", exact: true }).click();
+  await boRow.filter({ hasText: "renewed by" }).filter({ hasText: "in use since" }).waitFor();
+  await boRow.filter({ hasText: "renews" }).filter({ hasText: "command line" }).waitFor();
+  await shot(page, "09-certificate-history");
+  // Renewal turned off for bo: the device's next renewal is refused.
+  await page.goto(`${base}/admin/users/bo`);
+  await page.getByRole("button", { name: "Turn renewal off" }).click();
+  await page.getByRole("status").filter({ hasText: "Renewal is off for bo" }).waitFor();
+  const moved = JSON.parse(refreshed.text);
+  const notRenewed = await request("POST", "/native/renew-certificate", { body: { csr: deviceRequest("again") }, ...next, token: moved.access_token });
+  assert.equal(notRenewed.status, 403, notRenewed.text);
+  assert.equal(JSON.parse(notRenewed.text).error.code, "renewal_disabled");
+  await page.goto(`${base}/admin/users/bo`);
+  await page.getByTestId("renewal-policy").getByText("off", { exact: true }).waitFor();
+  await shot(page, "10-user-renewal-off");
 
   // Log out: the pages ask for a sign-in again.
   await page.getByRole("button", { name: "Log out" }).click();

@@ -1,5 +1,6 @@
 //! Users: the list, inviting a new user by mail, one user's page and its
-//! actions (disable, enable, reset 2FA, promote, demote).
+//! actions (disable, enable, reset 2FA, promote, demote, certificate
+//! renewal on or off).
 
 use super::certificates::{cert_rows, CertRow};
 use super::page::{outcome, render, Admin, Flash};
@@ -151,6 +152,14 @@ async fn user_action(
         "demote" => users::set_admin(&state.ctx, &username, false, admin.actor())
             .await
             .map(|()| format!("{username} is no longer an administrator.")),
+        "renewal-allow" => users::set_renewal(&state.ctx, &username, true, admin.actor())
+            .await
+            .map(|()| format!("The devices of {username} renew their certificates again.")),
+        "renewal-deny" => users::set_renewal(&state.ctx, &username, false, admin.actor())
+            .await
+            .map(|()| {
+                format!("Renewal is off for {username}: their certificates run out, and they ask for access again.")
+            }),
         _ => Err(Error::invalid("action", "unknown action")),
     };
     outcome("/admin/users", result)
@@ -162,6 +171,7 @@ struct UserView {
     is_admin: bool,
     disabled: bool,
     totp_enrolled: bool,
+    renewal_disabled: bool,
 }
 
 #[derive(Template)]
@@ -204,6 +214,7 @@ async fn user_page(
                 is_admin: user.is_admin,
                 disabled: user.disabled,
                 totp_enrolled: user.totp_enrolled,
+                renewal_disabled: user.renewal_disabled,
             },
         },
     ))
