@@ -126,6 +126,8 @@ pub struct CertificateAuthority {
     /// whatever `from_pem` re-derives for signing.
     published_pem: String,
     published_der: Vec<u8>,
+    /// Where issued certificates say the CRL is, if the server knows.
+    crl_url: Option<String>,
 }
 
 impl fmt::Debug for CertificateAuthority {
@@ -153,6 +155,7 @@ impl CertificateAuthority {
             published_der: cert.der().to_vec(),
             cert,
             key,
+            crl_url: None,
         })
     }
 
@@ -172,11 +175,28 @@ impl CertificateAuthority {
             published_der: pem.contents,
             cert,
             key,
+            crl_url: None,
         })
+    }
+
+    /// Issued certificates name `url` as their CRL distribution point, so
+    /// clients and scanners that check revocation find the list.
+    pub fn with_crl_url(mut self, url: String) -> Self {
+        self.crl_url = Some(url);
+        self
     }
 
     pub fn cert_pem(&self) -> String {
         self.published_pem.clone()
+    }
+
+    fn distribution_points(&self) -> Vec<rcgen::CrlDistributionPoint> {
+        self.crl_url
+            .iter()
+            .map(|url| rcgen::CrlDistributionPoint {
+                uris: vec![url.clone()],
+            })
+            .collect()
     }
 
     pub fn cert_der(&self) -> &[u8] {
@@ -214,6 +234,7 @@ impl CertificateAuthority {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.use_authority_key_identifier_extension = true;
+        params.crl_distribution_points = self.distribution_points();
         apply_validity(&mut params, validity, serial);
         self.sign(params)
     }
@@ -228,7 +249,9 @@ impl CertificateAuthority {
         validity: Validity,
         serial: Serial,
     ) -> Result<IssuedCertificate> {
-        self.sign(client_params(username, email, validity, serial)?)
+        let mut params = client_params(username, email, validity, serial)?;
+        params.crl_distribution_points = self.distribution_points();
+        self.sign(params)
     }
 
     /// Issues a client certificate like [`Self::issue_client`] for a key
@@ -242,7 +265,8 @@ impl CertificateAuthority {
         serial: Serial,
         request: &device::DeviceRequest,
     ) -> Result<IssuedCertificate> {
-        let params = client_params(username, email, validity, serial)?;
+        let mut params = client_params(username, email, validity, serial)?;
+        params.crl_distribution_points = self.distribution_points();
         let cert = params.signed_by(&request.public_key, &self.cert, &self.key)?;
         Ok(IssuedCertificate {
             info: inspect(cert.der())?,
@@ -562,6 +586,18 @@ mod tests {
         let constraints = cert.basic_constraints().unwrap().unwrap().value;
         assert!(!constraints.ca);
         assert!(!format!("{issued:?}").contains("PRIVATE KEY"));
+        assert!(cert
+            .extensions()
+            .iter()
+            .all(|e| e.oid != x509_parser::oid_registry::OID_X509_EXT_CRL_DISTRIBUTION_POINTS));
+        // With the server's address known, the CRL is named.
+        let named = ca
+            .with_crl_url("https://s.example/public/crl.pem".into())
+            .issue_client("ada", "ada@example.com", Validity::days_from(now(), 1), serial)
+            .unwrap();
+        let (_, cert) = x509_parser::parse_x509_certificate(&named.cert_der).unwrap();
+        let points = format!("{:?}", cert.extensions());
+        assert!(points.contains("https://s.example/public/crl.pem"), "{points}");
     }
 
     #[test]

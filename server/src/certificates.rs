@@ -213,33 +213,29 @@ pub async fn revoke(
     let serial = serial.trim_start_matches("0x");
     let now = ctx.clock.now();
     let mut tx = ctx.db.begin().await?;
-    let found: Option<(i64, Vec<u8>, Option<i64>)> =
-        sqlx::query_as("SELECT user_id, thumbprint, revoked_at FROM certificates WHERE serial = $1")
-            .bind(serial)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let Some((user_id, thumbprint, revoked_at)) = found else {
-        return Err(Error::NotFound(format!("certificate {serial}")));
-    };
-    if revoked_at.is_some() {
-        return Err(Error::Conflict(format!(
-            "certificate {serial} is already revoked; a revocation"
-        )));
-    }
-    // Of two revocations at once, the second finds the row revoked here.
-    let revoked = sqlx::query(
-        "UPDATE certificates SET revoked_at = $1, revocation_reason = $2 WHERE serial = $3 AND revoked_at IS NULL",
+    // The write comes first: on SQLite a transaction that read first
+    // cannot take the write lock once another connection has written
+    // (busy at once, not after a wait). Of two revocations at once, the
+    // second finds the row revoked here.
+    let revoked: Option<(i64, Vec<u8>)> = sqlx::query_as(
+        "UPDATE certificates SET revoked_at = $1, revocation_reason = $2 WHERE serial = $3 AND revoked_at IS NULL
+         RETURNING user_id, thumbprint",
     )
     .bind(now)
     .bind(reason.as_str())
     .bind(serial)
-    .execute(&mut *tx)
+    .fetch_optional(&mut *tx)
     .await?;
-    if revoked.rows_affected() != 1 {
-        return Err(Error::Conflict(format!(
-            "certificate {serial} is already revoked; a revocation"
-        )));
-    }
+    let Some((user_id, thumbprint)) = revoked else {
+        let exists: Option<String> = sqlx::query_scalar("SELECT serial FROM certificates WHERE serial = $1")
+            .bind(serial)
+            .fetch_optional(&mut *tx)
+            .await?;
+        return Err(match exists {
+            Some(_) => Error::Conflict(format!("certificate {serial} is already revoked; a revocation")),
+            None => Error::NotFound(format!("certificate {serial}")),
+        });
+    };
     sqlx::query(
         "UPDATE token_families SET revoked_at = $1, revoked_reason = 'certificate revoked'
          WHERE cert_thumbprint = $2 AND revoked_at IS NULL",

@@ -55,11 +55,15 @@ impl Context {
         outbox_dir: PathBuf,
         clock: Clock,
     ) -> Result<Self> {
+        let crl_url = format!(
+            "{}/public/crl.pem",
+            config.server.public_url.trim_end_matches('/')
+        );
         Ok(Self(Arc::new(Inner {
             clock,
             config,
             ca_pem: ca.cert_pem(),
-            ca,
+            ca: ca.with_crl_url(crl_url),
             outbox_dir,
             mailer: OnceLock::new(),
             hasher: Hasher::default(),
