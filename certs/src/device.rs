@@ -4,7 +4,10 @@
 //! a certificate for that key with a subject from its own records. The
 //! private key never leaves the device.
 
-use crate::{sha256, CertError, PrivateKeyPem, Result};
+use crate::{
+    client_params, inspect, sha256, CertError, CertificateAuthority, IssuedCertificate, PrivateKeyPem,
+    Result, Serial, Validity,
+};
 use rcgen::{
     CertificateParams, CertificateSigningRequestParams, KeyPair, PublicKeyData, PKCS_ECDSA_P256_SHA256,
 };
@@ -53,6 +56,30 @@ pub fn key_matches_certificate(cert_pem: &str, key_pem: &str) -> bool {
         return false;
     };
     crate::inspect(&pem.contents).is_ok_and(|info| info.key_sha256 == sha256(key.public_key_raw()))
+}
+
+impl CertificateAuthority {
+    /// Issues a client certificate like [`Self::issue_client`] for a key
+    /// the device made itself; the returned key text is empty, as the key
+    /// never came here.
+    pub fn issue_client_for_device(
+        &self,
+        username: &str,
+        email: &str,
+        validity: Validity,
+        serial: Serial,
+        request: &DeviceRequest,
+    ) -> Result<IssuedCertificate> {
+        let mut params = client_params(username, email, validity, serial)?;
+        params.crl_distribution_points = self.distribution_points();
+        let cert = params.signed_by(&request.public_key, &self.cert, &self.key)?;
+        Ok(IssuedCertificate {
+            info: inspect(cert.der())?,
+            cert_pem: cert.pem(),
+            cert_der: cert.der().to_vec(),
+            key_pem: PrivateKeyPem(String::new()),
+        })
+    }
 }
 
 /// A certificate signing request whose signature has been checked and
@@ -113,6 +140,45 @@ impl DeviceRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn now() -> time::OffsetDateTime {
+        time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+    }
+
+    fn ca() -> CertificateAuthority {
+        CertificateAuthority::create(
+            "Test CA",
+            Validity::days_from(now(), 3650),
+            Serial::from_random([7; 16]),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_device_certificate_carries_the_device_key_and_the_recorded_subject() {
+        let device = DeviceKey::generate().unwrap();
+        let request = DeviceRequest::parse(&device.request_pem).unwrap();
+        let issued = ca()
+            .issue_client_for_device(
+                "ada",
+                "ada@example.com",
+                Validity::lasting(now(), time::Duration::minutes(10)),
+                Serial::from_random([5; 16]),
+                &request,
+            )
+            .unwrap();
+        assert_eq!(issued.info.key_sha256, request.key_sha256());
+        assert_eq!(issued.info.email.as_deref(), Some("ada@example.com"));
+        assert!(issued.key_pem.expose().is_empty());
+        assert_eq!(
+            issued.info.not_after - issued.info.not_before,
+            time::Duration::minutes(11),
+            "back-dated by a tenth of ten minutes"
+        );
+        let (_, cert) = x509_parser::parse_x509_certificate(&issued.cert_der).unwrap();
+        assert!(cert.subject().to_string().contains("CN=ada"));
+        assert!(!cert.subject().to_string().contains("device"));
+    }
 
     #[test]
     fn a_generated_request_reads_back_with_its_key() {

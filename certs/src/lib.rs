@@ -8,7 +8,11 @@
 //! [`PrivateKeyPem`], whose `Debug` output is redacted.
 
 pub mod device;
+pub mod names;
 pub mod package;
+mod revocation;
+
+pub use revocation::{RevocationReason, RevokedEntry};
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
@@ -254,28 +258,6 @@ impl CertificateAuthority {
         self.sign(params)
     }
 
-    /// Issues a client certificate like [`Self::issue_client`] for a key
-    /// the device made itself; the returned key text is empty, as the key
-    /// never came here.
-    pub fn issue_client_for_device(
-        &self,
-        username: &str,
-        email: &str,
-        validity: Validity,
-        serial: Serial,
-        request: &device::DeviceRequest,
-    ) -> Result<IssuedCertificate> {
-        let mut params = client_params(username, email, validity, serial)?;
-        params.crl_distribution_points = self.distribution_points();
-        let cert = params.signed_by(&request.public_key, &self.cert, &self.key)?;
-        Ok(IssuedCertificate {
-            info: inspect(cert.der())?,
-            cert_pem: cert.pem(),
-            cert_der: cert.der().to_vec(),
-            key_pem: PrivateKeyPem(String::new()),
-        })
-    }
-
     /// A CRL listing `revoked`, signed by this CA, as PEM.
     pub fn crl(
         &self,
@@ -317,65 +299,6 @@ impl CertificateAuthority {
             info,
         })
     }
-}
-
-/// Why a certificate was revoked (the CRL reason codes people use).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RevocationReason {
-    Unspecified,
-    KeyCompromise,
-    AffiliationChanged,
-    Superseded,
-    CessationOfOperation,
-}
-
-impl RevocationReason {
-    pub const NAMES: [&'static str; 5] = [
-        "unspecified",
-        "key-compromise",
-        "affiliation-changed",
-        "superseded",
-        "cessation-of-operation",
-    ];
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Some(match text {
-            "unspecified" => Self::Unspecified,
-            "key-compromise" => Self::KeyCompromise,
-            "affiliation-changed" => Self::AffiliationChanged,
-            "superseded" => Self::Superseded,
-            "cessation-of-operation" => Self::CessationOfOperation,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Unspecified => "unspecified",
-            Self::KeyCompromise => "key-compromise",
-            Self::AffiliationChanged => "affiliation-changed",
-            Self::Superseded => "superseded",
-            Self::CessationOfOperation => "cessation-of-operation",
-        }
-    }
-
-    fn code(self) -> rcgen::RevocationReason {
-        match self {
-            Self::Unspecified => rcgen::RevocationReason::Unspecified,
-            Self::KeyCompromise => rcgen::RevocationReason::KeyCompromise,
-            Self::AffiliationChanged => rcgen::RevocationReason::AffiliationChanged,
-            Self::Superseded => rcgen::RevocationReason::Superseded,
-            Self::CessationOfOperation => rcgen::RevocationReason::CessationOfOperation,
-        }
-    }
-}
-
-/// One line of a CRL.
-#[derive(Debug, Clone)]
-pub struct RevokedEntry {
-    pub serial_hex: String,
-    pub revoked_at: OffsetDateTime,
-    pub reason: RevocationReason,
 }
 
 /// OID 1.2.840.113549.1.9.1 (PKCS #9 emailAddress) in the subject, which
@@ -463,41 +386,6 @@ pub fn inspect(der: &[u8]) -> Result<CertificateInfo> {
         not_before,
         not_after,
     })
-}
-
-/// The host names and addresses a server certificate is for, as
-/// [`CertificateAuthority::issue_server`] takes them: renewing with these
-/// gives a certificate for the same names.
-pub fn server_names(der: &[u8]) -> Result<Vec<String>> {
-    use x509_parser::extensions::GeneralName;
-
-    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| CertError::Parse(e.to_string()))?;
-    let san = cert
-        .subject_alternative_name()
-        .map_err(|e| CertError::Parse(e.to_string()))?
-        .ok_or_else(|| CertError::Invalid {
-            what: "server certificate",
-            reason: "it names no host".into(),
-        })?;
-    let names = san
-        .value
-        .general_names
-        .iter()
-        .filter_map(|name| match name {
-            GeneralName::DNSName(dns) => Some((*dns).to_owned()),
-            GeneralName::IPAddress(bytes) => match bytes.len() {
-                4 => <[u8; 4]>::try_from(*bytes)
-                    .ok()
-                    .map(|b| IpAddr::from(b).to_string()),
-                16 => <[u8; 16]>::try_from(*bytes)
-                    .ok()
-                    .map(|b| IpAddr::from(b).to_string()),
-                _ => None,
-            },
-            _ => None,
-        })
-        .collect();
-    Ok(names)
 }
 
 /// SHA-256 of `data`.
@@ -601,32 +489,6 @@ mod tests {
     }
 
     #[test]
-    fn a_device_certificate_carries_the_device_key_and_the_recorded_subject() {
-        let device = device::DeviceKey::generate().unwrap();
-        let request = device::DeviceRequest::parse(&device.request_pem).unwrap();
-        let issued = ca()
-            .issue_client_for_device(
-                "ada",
-                "ada@example.com",
-                Validity::lasting(now(), time::Duration::minutes(10)),
-                Serial::from_random([5; 16]),
-                &request,
-            )
-            .unwrap();
-        assert_eq!(issued.info.key_sha256, request.key_sha256());
-        assert_eq!(issued.info.email.as_deref(), Some("ada@example.com"));
-        assert!(issued.key_pem.expose().is_empty());
-        assert_eq!(
-            issued.info.not_after - issued.info.not_before,
-            time::Duration::minutes(11),
-            "back-dated by a tenth of ten minutes"
-        );
-        let (_, cert) = x509_parser::parse_x509_certificate(&issued.cert_der).unwrap();
-        assert!(cert.subject().to_string().contains("CN=ada"));
-        assert!(!cert.subject().to_string().contains("device"));
-    }
-
-    #[test]
     fn server_certificate_for_localhost_includes_loopback_addresses() {
         let issued = ca()
             .issue_server(
@@ -641,17 +503,6 @@ mod tests {
         assert!(names.contains("sightline.example"));
         assert!(names.contains("[127, 0, 0, 1]"));
         assert!(names.contains("[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]"));
-        // Read back, the names renew to the same certificate names.
-        let listed = server_names(&issued.cert_der).unwrap();
-        assert_eq!(listed, ["localhost", "127.0.0.1", "::1", "sightline.example"]);
-        let again = ca()
-            .issue_server(
-                &listed,
-                Validity::days_from(now(), 90),
-                Serial::from_random([4; 16]),
-            )
-            .unwrap();
-        assert_eq!(server_names(&again.cert_der).unwrap(), listed);
     }
 
     #[test]

@@ -71,6 +71,20 @@ impl ConnectionStatus {
     }
 }
 
+/// What the sidebar shows about the certificate: nothing while all is well.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum CertificateNotice {
+    Fine,
+    /// Renewal keeps failing and the certificate ends soon.
+    RenewalFailing {
+        message: String,
+    },
+    /// The certificate has run out.
+    Expired,
+}
+
 /// Exponential backoff: 1, 2, 4, 8, 16, 30, 30, ... seconds.
 #[derive(Debug, Default, Clone)]
 pub struct Backoff {

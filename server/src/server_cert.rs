@@ -150,7 +150,7 @@ pub fn rotate(
         .next()
         .and_then(|der| der.ok())
         .ok_or_else(|| Error::Config(format!("{} holds no certificate", dir.tls_cert().display())))?;
-    let names = sightline_certs::server_names(&leaf)?;
+    let names = sightline_certs::names::server_names(&leaf)?;
     let issued = ca.issue_server(&names, Validity::days_from(now, validity_days), random_serial())?;
     fsutil::write_private(&dir.tls_key(), issued.key_pem.expose().as_bytes())?;
     fsutil::write_public(
@@ -212,7 +212,7 @@ mod tests {
         let chain = std::fs::read(dir.tls_cert()).unwrap();
         let leaf = CertificateDer::pem_slice_iter(&chain).next().unwrap().unwrap();
         assert_eq!(
-            sightline_certs::server_names(&leaf).unwrap(),
+            sightline_certs::names::server_names(&leaf).unwrap(),
             ["localhost", "127.0.0.1", "::1", "sightline.example"]
         );
         use std::os::unix::fs::PermissionsExt;

@@ -25,7 +25,7 @@ use crate::error::ClientError;
 use crate::identity::Identity;
 use crate::rewrite::session::RewriteSession;
 use crate::settings::Settings;
-use crate::status::ConnectionStatus;
+use crate::status::{CertificateNotice, ConnectionStatus};
 use crate::store::{SecretBackend, Store};
 use serde::Serialize;
 use sightline_proto::Secret;
@@ -79,7 +79,7 @@ pub struct Desktop {
     /// Wakes the certificate renewal (after set-up or login).
     renewal_kick: Notify,
     /// What the sidebar shows about the certificate, as last reported.
-    certificate_notice: Mutex<renewal::CertificateNotice>,
+    certificate_notice: Mutex<CertificateNotice>,
     /// The connection as last reported, for a page that starts listening
     /// after the report went out.
     status: Mutex<Option<ConnectionStatus>>,
@@ -117,7 +117,7 @@ impl Desktop {
             next_ask: AtomicU32::new(1),
             kick: Notify::new(),
             renewal_kick: Notify::new(),
-            certificate_notice: Mutex::new(renewal::CertificateNotice::Fine),
+            certificate_notice: Mutex::new(CertificateNotice::Fine),
             status: Mutex::new(None),
             rewrite: RewriteSession::new(config_dir.join("injections.log")),
         });

@@ -6,7 +6,7 @@
 use super::{lock, Desktop};
 use crate::error::ClientError;
 use crate::identity::Identity;
-use serde::Serialize;
+pub use crate::status::CertificateNotice;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,20 +16,6 @@ pub const WARN_BEFORE_EXPIRY_SECS: i64 = 14 * 86_400;
 /// through its renewal time renews soon after it wakes).
 const LONGEST_WAIT: Duration = Duration::from_secs(3600);
 const FIRST_RETRY: Duration = Duration::from_secs(30);
-
-/// What the sidebar shows about the certificate: nothing while all is well.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "specta", derive(specta::Type))]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum CertificateNotice {
-    Fine,
-    /// Renewal keeps failing and the certificate ends soon.
-    RenewalFailing {
-        message: String,
-    },
-    /// The certificate has run out.
-    Expired,
-}
 
 /// When a certificate valid from `not_before` to `not_after` is renewed.
 pub fn renewal_due_at(not_before: i64, not_after: i64) -> i64 {
