@@ -373,8 +373,29 @@ pub fn certificate_notice(state: State<'_, AppState>) -> CertificateNotice {
 #[specta::specta]
 pub fn request_access_again(state: State<'_, AppState>) -> Result<String> {
     let url = state.desktop.request_access_url()?;
-    open::that_detached(&url)
-        .map_err(|e| ClientError::Io(format!("the browser could not be opened: {e}")))?;
+    open_in_browser(&url).map_err(|e| ClientError::Io(format!("the browser could not be opened: {e}")))?;
     tracing::info!("the request-access page was opened");
     Ok(url)
+}
+
+/// The user's browser: the first one `$BROWSER` names, as Unix tools
+/// honour it, else the desktop's default.
+fn open_in_browser(url: &str) -> std::io::Result<()> {
+    let named = std::env::var("BROWSER")
+        .ok()
+        .and_then(|list| list.split(':').next().map(str::to_owned))
+        .filter(|browser| !browser.is_empty() && cfg!(unix));
+    match named {
+        Some(browser) => std::process::Command::new(browser)
+            .arg(url)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map(|mut child| {
+                // Reaped when it ends, so no zombie is left behind.
+                std::thread::spawn(move || child.wait());
+            }),
+        None => open::that_detached(url),
+    }
 }

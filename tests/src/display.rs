@@ -279,6 +279,18 @@ pub async fn ready_profile(
     password: &str,
     dir: &Path,
 ) -> Result<std::sync::Arc<sightline_client::desktop::Desktop>> {
+    ready_profile_with(server, username, password, dir, &[]).await
+}
+
+/// Like [`ready_profile`], with more flags for the certificate's `cert
+/// issue` (`--validity 90s`, ...).
+pub async fn ready_profile_with(
+    server: &crate::TestServer,
+    username: &str,
+    password: &str,
+    dir: &Path,
+    cert_flags: &[&str],
+) -> Result<std::sync::Arc<sightline_client::desktop::Desktop>> {
     use sightline_client::desktop::onboarding::ImportRequest;
     use sightline_client::desktop::Desktop;
     server
@@ -294,7 +306,7 @@ pub async fn ready_profile(
             Some(&format!("{password}\n")),
         )
         .await?;
-    let pem = server.issue_cert_files(username).await?;
+    let pem = server.issue_cert_files_with(username, cert_flags).await?;
     let desktop = Desktop::open(dir, false).await?;
     desktop
         .import_package(ImportRequest {

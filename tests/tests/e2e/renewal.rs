@@ -267,3 +267,128 @@ async fn the_server_certificate_renews_without_a_restart() -> Result<()> {
     assert_eq!(open.get("/healthz", None).await?.status, 200);
     Ok(())
 }
+
+/// The real app under Xvfb: a certificate that comes due while the sidebar
+/// runs is renewed without the user noticing (no login, questions still
+/// answered); one that ran out leads to a screen that explains it and
+/// opens the request-access page with the e-mail filled in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sidebar_renews_unnoticed_and_explains_an_expired_certificate() -> Result<()> {
+    use sightline_tests::display::{app_binary, mode_named, ready_profile_with, Display, Driver};
+    use sightline_tests::stub::StubProvider;
+    use sightline_tests::webdriver::WebDriver;
+
+    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../test-output/renewal");
+    std::fs::create_dir_all(&shots)?;
+    let stub = StubProvider::start().await?;
+    let server = TestServer::start_configured(&stub.provider_toml(), &[]).await?;
+    server.add_mode("Explain", "chat", "stub", &[]).await?;
+    // Two profiles: one whose 90-second certificate comes due while the
+    // app runs, one whose one-minute certificate has run out by the time
+    // the app starts on it.
+    let home = tempfile::tempdir()?;
+    let (renewing, expiring) = (home.path().join("ada"), home.path().join("bo"));
+    let ada = ready_profile_with(&server, "ada", PASSWORD, &renewing, &["--validity", "90s"]).await?;
+    let mode = mode_named(&ada, "Explain").await?;
+    ada.update_settings(|s| s.mode = Some(mode))?;
+    drop(ada);
+    let bo = ready_profile_with(&server, "bo", PASSWORD, &expiring, &["--validity", "60s"]).await?;
+    drop(bo);
+    let expires_at = Instant::now() + Duration::from_secs(60);
+    let first = std::fs::read_to_string(renewing.join("client.crt"))?;
+
+    let display = Display::start().await?;
+    let long = Duration::from_secs(30);
+    {
+        let process = Driver::start(
+            &display,
+            &[("SIGHTLINE_CONFIG_DIR", &renewing), ("HOME", home.path())],
+            shots.join("tauri-driver-renewing.log"),
+        )
+        .await?;
+        let driver = WebDriver::start(process.port, &app_binary()?).await?;
+        driver.wait_for("[data-testid=question-input]", long).await?;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while std::fs::read_to_string(renewing.join("client.crt"))? == first {
+            assert!(Instant::now() < deadline, "the app did not renew its certificate");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        // Still logged in, and a question goes out over the new certificate.
+        driver
+            .fill("[data-testid=question-input]", "Still there?")
+            .await?;
+        driver.click_on("[data-testid=send]").await?;
+        driver
+            .wait_until(
+                "an answer after the renewal",
+                "const a = document.querySelectorAll('[data-testid=answer]');\
+                 return a.length && a[a.length-1].dataset.state === 'done';",
+                long,
+            )
+            .await?;
+        assert!(
+            driver.find("[data-testid=login]").await?.is_none(),
+            "asked to log in again"
+        );
+        assert!(driver.find("[data-testid=renewal-failing]").await?.is_none());
+        assert_eq!(driver.data("[data-testid=status]", "state").await?, "connected");
+        display
+            .screenshot_right(&shots.join("01-renewed.png"), 640)
+            .await?;
+        driver.quit().await?;
+    }
+
+    // The expired certificate: the app explains, and the button opens the
+    // request page in the browser `$BROWSER` names.
+    let opened = home.path().join("opened-url.txt");
+    let browser = home.path().join("browser.sh");
+    std::fs::write(
+        &browser,
+        format!("#!/bin/sh\necho \"$1\" > '{}'\n", opened.display()),
+    )?;
+    std::fs::set_permissions(&browser, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    tokio::time::sleep(expires_at.saturating_duration_since(Instant::now()) + Duration::from_secs(2)).await;
+    let process = Driver::start(
+        &display,
+        &[
+            ("SIGHTLINE_CONFIG_DIR", &expiring),
+            ("HOME", home.path()),
+            ("BROWSER", &browser),
+        ],
+        shots.join("tauri-driver-expired.log"),
+    )
+    .await?;
+    let driver = WebDriver::start(process.port, &app_binary()?).await?;
+    driver.wait_for("[data-testid=certificate-expired]", long).await?;
+    display
+        .screenshot_right(&shots.join("02-expired.png"), 640)
+        .await?;
+    driver.click_on("[data-testid=request-access-again]").await?;
+    driver
+        .wait_for("[data-testid=request-access-opened]", long)
+        .await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !opened.exists() {
+        assert!(Instant::now() < deadline, "no browser was opened");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let url = std::fs::read_to_string(&opened)?;
+    let expected = format!(
+        "https://localhost:{}/request-access?email=bo%40example.com",
+        server.addr.port()
+    );
+    assert_eq!(url.trim(), expected);
+    // The page it opens has the address filled in.
+    let mut page = server.connect(None).await?;
+    let form = page.get("/request-access?email=bo%40example.com", None).await?;
+    assert!(
+        form.text().contains("value=\"bo@example.com\""),
+        "{}",
+        form.text()
+    );
+    display
+        .screenshot_right(&shots.join("03-request-opened.png"), 640)
+        .await?;
+    driver.quit().await?;
+    Ok(())
+}
