@@ -6,12 +6,14 @@ use crate::db::DatabaseUrl;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
+    #[serde(skip_serializing_if = "TlsConfig::is_unset")]
+    pub tls: TlsConfig,
     pub certs: CertsConfig,
     pub auth: AuthConfig,
     pub provisioning: ProvisioningConfig,
@@ -48,6 +50,26 @@ impl Default for ServerConfig {
             handshake_timeout_secs: 10,
             proxy_protocol_from: Vec::new(),
         }
+    }
+}
+
+/// The listener's certificate when it is not the Sightline CA's: an
+/// operator's own chain (a company CA, an ACME client such as certbot), so
+/// browsers opening the request and admin pages trust it. Client
+/// certificates are still verified against the Sightline CA only.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM chain, the server's certificate first; taken again when it
+    /// changes, without a restart.
+    pub certificate_file: Option<PathBuf>,
+    /// PEM private key of that certificate.
+    pub key_file: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    pub fn is_unset(&self) -> bool {
+        self.certificate_file.is_none() && self.key_file.is_none()
     }
 }
 
@@ -320,6 +342,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             server: ServerConfig::default(),
+            tls: TlsConfig::default(),
             certs: CertsConfig::default(),
             auth: AuthConfig::default(),
             provisioning: ProvisioningConfig::default(),
@@ -356,6 +379,11 @@ impl Config {
             return Err(Error::Config(format!(
                 "auth.access_token_ttl_secs must be between 1 and {MAX_ACCESS_TOKEN_TTL_SECS}"
             )));
+        }
+        if self.tls.certificate_file.is_some() != self.tls.key_file.is_some() {
+            return Err(Error::Config(
+                "tls.certificate_file and tls.key_file go together: give both or neither".into(),
+            ));
         }
         if self.certs.client_validity_days == 0 {
             return Err(Error::Config(
@@ -458,6 +486,26 @@ mod tests {
         assert!(Config::load(&path).is_err());
         std::fs::write(&path, "[server]\nlisten_on = \"x\"\n").unwrap();
         assert!(Config::load(&path).is_err());
+    }
+
+    #[test]
+    fn an_operator_chain_needs_both_files_and_stays_out_of_a_written_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "[tls]\ncertificate_file = \"/etc/tls/fullchain.pem\"\n").unwrap();
+        let error = Config::load(&path).unwrap_err();
+        assert!(error.to_string().contains("tls.key_file"), "{error}");
+        std::fs::write(
+            &path,
+            "[tls]\ncertificate_file = \"/etc/tls/fullchain.pem\"\nkey_file = \"/etc/tls/privkey.pem\"\n",
+        )
+        .unwrap();
+        let config = Config::load(&path).unwrap();
+        assert_eq!(
+            config.tls.key_file.as_deref(),
+            Some(Path::new("/etc/tls/privkey.pem"))
+        );
+        assert!(!toml::to_string(&Config::default()).unwrap().contains("[tls]"));
     }
 
     #[test]

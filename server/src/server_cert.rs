@@ -5,8 +5,14 @@
 //! instance re-reads them when they change (another instance, or `cert
 //! rotate-server`, renewed them), and renews them itself at two thirds of
 //! the certificate's life (`[certs] server_validity_days`).
+//!
+//! An operator may give the listener a chain of their own instead
+//! (`[tls] certificate_file` and `key_file`, from a company CA or an ACME
+//! client): it is taken again whenever the files change, and never renewed
+//! here — whatever wrote it renews it.
 
 use crate::certificates::random_serial;
+use crate::config::TlsConfig;
 use crate::datadir::DataDir;
 use crate::error::{Error, Result};
 use crate::fsutil;
@@ -14,7 +20,6 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use sightline_certs::device::key_matches_certificate;
 use sightline_certs::{CertificateAuthority, CertificateInfo, Validity};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -23,6 +28,8 @@ use std::sync::{Arc, RwLock};
 pub struct ServerCertificate {
     cert_path: PathBuf,
     key_path: PathBuf,
+    /// The operator's own chain: reloaded, never renewed here.
+    operators: bool,
     current: RwLock<Loaded>,
 }
 
@@ -48,9 +55,13 @@ impl ResolvesServerCert for ServerCertificate {
 }
 
 impl ServerCertificate {
-    /// The certificate in the data dir's `tls/server.crt` and `.key`.
-    pub fn load(dir: &DataDir) -> Result<Arc<Self>> {
-        let (cert_path, key_path) = (dir.tls_cert(), dir.tls_key());
+    /// The operator's chain when `[tls]` names one, else the data dir's
+    /// `tls/server.crt` and `.key`.
+    pub fn load(dir: &DataDir, tls: &TlsConfig) -> Result<Arc<Self>> {
+        let (cert_path, key_path, operators) = match (&tls.certificate_file, &tls.key_file) {
+            (Some(cert), Some(key)) => (cert.clone(), key.clone(), true),
+            _ => (dir.tls_cert(), dir.tls_key(), false),
+        };
         let loaded = read_pair(&cert_path, &key_path)?.ok_or_else(|| {
             Error::Config(format!(
                 "{} is not the certificate of {}",
@@ -58,9 +69,13 @@ impl ServerCertificate {
                 key_path.display()
             ))
         })?;
+        if operators {
+            tracing::info!(chain = %cert_path.display(), "serving the operator's certificate chain");
+        }
         Ok(Arc::new(Self {
             cert_path,
             key_path,
+            operators,
             current: RwLock::new(loaded),
         }))
     }
@@ -101,20 +116,23 @@ impl ServerCertificate {
         Ok(true)
     }
 
-    /// Whether two thirds of the served certificate's life have passed.
+    /// Whether two thirds of the served certificate's life have passed;
+    /// never for an operator's chain, which its own tooling renews.
     pub fn renewal_due(&self, now: i64) -> bool {
+        if self.operators {
+            return false;
+        }
         let info = self.info();
         let (from, to) = (info.not_before.unix_timestamp(), info.not_after.unix_timestamp());
         now >= from + (to - from) * 2 / 3
     }
 }
 
+/// The pair in the two files, or `None` while the key is not the
+/// certificate's (caught between the writes of a renewal).
 fn read_pair(cert_path: &std::path::Path, key_path: &std::path::Path) -> Result<Option<Loaded>> {
     let chain_pem = std::fs::read_to_string(cert_path).map_err(|e| Error::io("reading", cert_path, e))?;
     let key_pem = std::fs::read_to_string(key_path).map_err(|e| Error::io("reading", key_path, e))?;
-    if !key_matches_certificate(&chain_pem, &key_pem) {
-        return Ok(None);
-    }
     let invalid = |path: &std::path::Path| {
         let path = path.display().to_string();
         move |e: rustls_pki_types::pem::Error| Error::Config(format!("{path}: {e}"))
@@ -128,8 +146,12 @@ fn read_pair(cert_path: &std::path::Path, key_path: &std::path::Path) -> Result<
     let info = sightline_certs::inspect(leaf)?;
     let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(invalid(key_path))?;
     let signing_key = rustls::crypto::ring::sign::any_supported_type(&key)?;
+    let certified = CertifiedKey::new(chain, signing_key);
+    if certified.keys_match().is_err() {
+        return Ok(None);
+    }
     Ok(Some(Loaded {
-        key: Arc::new(CertifiedKey::new(chain, signing_key)),
+        key: Arc::new(certified),
         chain_pem,
         info,
     }))
@@ -201,7 +223,7 @@ mod tests {
     #[test]
     fn a_rotated_certificate_is_served_after_the_next_look() {
         let (_temp, dir, ca) = data_dir(90);
-        let served = ServerCertificate::load(&dir).unwrap();
+        let served = ServerCertificate::load(&dir, &TlsConfig::default()).unwrap();
         let before = served.info();
         assert!(!served.reload_if_changed().unwrap(), "nothing changed");
         let rotated = rotate(&dir, &ca, 30, now()).unwrap();
@@ -223,7 +245,7 @@ mod tests {
     #[test]
     fn a_half_written_pair_is_left_for_the_next_look() {
         let (_temp, dir, ca) = data_dir(90);
-        let served = ServerCertificate::load(&dir).unwrap();
+        let served = ServerCertificate::load(&dir, &TlsConfig::default()).unwrap();
         let before = served.info().serial_hex;
         // A new key beside the old certificate: the state between the two
         // writes of a rotation.
@@ -246,7 +268,7 @@ mod tests {
     #[test]
     fn renewal_is_due_at_two_thirds_of_the_life() {
         let (_temp, dir, _ca) = data_dir(90);
-        let served = ServerCertificate::load(&dir).unwrap();
+        let served = ServerCertificate::load(&dir, &TlsConfig::default()).unwrap();
         let start = now().unix_timestamp();
         assert!(!served.renewal_due(start));
         assert!(!served.renewal_due(start + 59 * 86_400));

@@ -114,6 +114,12 @@ pub async fn run(dir: &DataDir, command: CertCommand) -> anyhow::Result<()> {
             );
         }
         CertCommand::RotateServer { validity_days } => {
+            if let Some(chain) = &ctx.config.tls.certificate_file {
+                anyhow::bail!(
+                    "the server presents the operator's chain {} ([tls] in config.toml); renew that with the tool that made it",
+                    chain.display()
+                );
+            }
             let days = validity_days.unwrap_or(ctx.config.certs.server_validity_days);
             if days == 0 {
                 anyhow::bail!("--validity-days must be at least 1");

@@ -60,7 +60,7 @@ pub async fn run(dir: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
         Migrations::Run
     };
     let state = AppState::load(dir, config.clone(), Clock::system(), migrations).await?;
-    let certificate = ServerCertificate::load(dir)?;
+    let certificate = ServerCertificate::load(dir, &config.tls)?;
     let accept = tls::Accept {
         tls: tls::server_config(dir, state.revocations.clone(), certificate.clone())?,
         handshake_timeout: Duration::from_secs(config.server.handshake_timeout_secs),

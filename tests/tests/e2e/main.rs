@@ -16,4 +16,5 @@ mod provisioning;
 mod region;
 mod renewal;
 mod rewrite;
+mod server_certificate;
 mod sidebar;
