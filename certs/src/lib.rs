@@ -388,6 +388,13 @@ pub fn inspect(der: &[u8]) -> Result<CertificateInfo> {
     })
 }
 
+/// `der` as PEM with `label` (`CERTIFICATE`, `PRIVATE KEY`), lines ending
+/// in LF.
+pub fn pem(label: &str, der: &[u8]) -> String {
+    let config = ::pem::EncodeConfig::new().set_line_ending(::pem::LineEnding::LF);
+    ::pem::encode_config(&::pem::Pem::new(label, der), config)
+}
+
 /// SHA-256 of `data`.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     let digest = ring::digest::digest(&ring::digest::SHA256, data);

@@ -92,6 +92,10 @@ pub struct PackageInput<'a> {
     pub key_pem: &'a PrivateKeyPem,
     pub ca_pem: &'a str,
     pub ca_der: &'a [u8],
+    /// The anchor of the server's own TLS chain when it is not the
+    /// Sightline CA's (an operator's chain): the desktop trusts it for the
+    /// server, as `server-ca.crt`.
+    pub server_anchor_pem: Option<&'a str>,
     pub server_url: &'a str,
     pub password: &'a PackagePassword,
     /// Timestamps of the zip entries.
@@ -154,6 +158,9 @@ pub fn build(platform: Platform, input: &PackageInput<'_>) -> Result<Package> {
             files.push(("ca.crt".into(), input.ca_pem.as_bytes().to_vec(), 0o644));
             files.push((format!("{}.p12", input.username), pkcs12(input)?, 0o600));
         }
+    }
+    if let Some(anchor) = input.server_anchor_pem {
+        files.push(("server-ca.crt".into(), anchor.as_bytes().to_vec(), 0o644));
     }
     files.push((
         "INSTALL.txt".into(),
@@ -311,6 +318,7 @@ mod tests {
             key_pem: &cert.key_pem,
             ca_pem,
             ca_der: ca.cert_der(),
+            server_anchor_pem: None,
             server_url: "https://sightline.example:8443",
             password,
             now: OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),

@@ -23,19 +23,6 @@ impl fmt::Debug for Identity {
     }
 }
 
-fn pem(label: &str, der: &[u8]) -> String {
-    let body = data_encoding::BASE64.encode(der);
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(64)
-        .filter_map(|c| std::str::from_utf8(c).ok())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
-}
-
 impl Identity {
     /// From the three PEM texts; each is checked.
     pub fn from_pem(cert_pem: &str, key_pem: &str, ca_pem: &str) -> Result<Self, ClientError> {
@@ -86,9 +73,9 @@ impl Identity {
             .filter(|_| chain.certs().len() > 1)
             .ok_or_else(|| ClientError::invalid("certificate package", "it holds no CA certificate"))?;
         Self::from_pem(
-            &pem("CERTIFICATE", leaf.as_der()),
-            &pem("PRIVATE KEY", chain.key().as_der()),
-            &pem("CERTIFICATE", ca.as_der()),
+            &sightline_certs::pem("CERTIFICATE", leaf.as_der()),
+            &sightline_certs::pem("PRIVATE KEY", chain.key().as_der()),
+            &sightline_certs::pem("CERTIFICATE", ca.as_der()),
         )
     }
 
@@ -100,17 +87,31 @@ impl Identity {
         &self.key_pem
     }
 
+    /// The Sightline CA first, then any anchor of an operator's own server
+    /// chain.
     pub fn ca_pem(&self) -> &str {
         &self.ca_pem
+    }
+
+    /// Trusts `anchor` (PEM) for the server too: a server that presents a
+    /// chain of its operator's own, whose anchor came in the package.
+    pub fn with_server_anchor(mut self, anchor: Option<&str>) -> Result<Self, ClientError> {
+        if let Some(anchor) = anchor.map(str::trim).filter(|a| !a.is_empty()) {
+            CertificateDer::from_pem_slice(anchor.as_bytes())
+                .map_err(|_| ClientError::invalid("server CA certificate", "not a PEM certificate"))?;
+            self.ca_pem = format!("{}\n{anchor}\n", self.ca_pem.trim_end());
+        }
+        Ok(self)
     }
 
     /// A rustls configuration with this identity and the CA as the only root.
     pub fn rustls_config(&self) -> Result<std::sync::Arc<rustls::ClientConfig>, ClientError> {
         let invalid = |e: rustls::Error| ClientError::invalid("certificate", e.to_string());
         let mut roots = rustls::RootCertStore::empty();
-        let ca = CertificateDer::from_pem_slice(self.ca_pem.as_bytes())
-            .map_err(|_| ClientError::invalid("CA certificate", "not PEM"))?;
-        roots.add(ca).map_err(invalid)?;
+        for ca in CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
+            let ca = ca.map_err(|_| ClientError::invalid("CA certificate", "not PEM"))?;
+            roots.add(ca).map_err(invalid)?;
+        }
         let cert = CertificateDer::from_pem_slice(self.cert_pem.as_bytes())
             .map_err(|_| ClientError::invalid("certificate", "not PEM"))?;
         let key = PrivateKeyDer::from_pem_slice(self.key_pem.expose().as_bytes())

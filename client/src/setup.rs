@@ -73,8 +73,10 @@ fn from_zip(bytes: &[u8], password: Option<&str>) -> Result<Identity, ClientErro
             .unwrap_or_default()
             .to_owned();
         // Only what an identity is made of is kept.
-        let wanted = matches!(name.as_str(), "client.crt" | "client.key" | "ca.crt")
-            || name.ends_with(".p12")
+        let wanted = matches!(
+            name.as_str(),
+            "client.crt" | "client.key" | "ca.crt" | "server-ca.crt"
+        ) || name.ends_with(".p12")
             || name.ends_with(".pfx");
         if !wanted {
             continue;
@@ -88,8 +90,11 @@ fn from_zip(bytes: &[u8], password: Option<&str>) -> Result<Identity, ClientErro
         files.insert(name, contents);
     }
     let text = |name: &str| files.get(name).and_then(|b| String::from_utf8(b.clone()).ok());
+    // A server that presents a chain of its operator's own names its
+    // anchor beside the Sightline CA.
+    let anchor = text("server-ca.crt");
     if let (Some(cert), Some(key), Some(ca)) = (text("client.crt"), text("client.key"), text("ca.crt")) {
-        return Identity::from_pem(&cert, &key, &ca);
+        return Identity::from_pem(&cert, &key, &ca)?.with_server_anchor(anchor.as_deref());
     }
     let p12 = files
         .iter()
@@ -97,7 +102,7 @@ fn from_zip(bytes: &[u8], password: Option<&str>) -> Result<Identity, ClientErro
         .map(|(_, bytes)| bytes)
         .ok_or_else(|| invalid("it holds neither PEM files nor a .p12/.pfx".into()))?;
     let password = password.ok_or_else(|| invalid("this package needs its package password".into()))?;
-    Identity::from_pkcs12(p12, password)
+    Identity::from_pkcs12(p12, password)?.with_server_anchor(anchor.as_deref())
 }
 
 /// What a completed set-up tells the user.

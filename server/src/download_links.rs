@@ -151,6 +151,7 @@ pub async fn redeem(
     let mut random = [0u8; 15];
     rand::rngs::OsRng.fill_bytes(&mut random);
     let package_password = PackagePassword::from_random(random);
+    let server_anchor = crate::server_cert::operator_anchor_pem(&ctx.config.tls)?;
     let input = PackageInput {
         username: &user.username,
         email: &user.email,
@@ -159,6 +160,7 @@ pub async fn redeem(
         key_pem: &issued.key_pem,
         ca_pem: &ctx.ca_pem,
         ca_der: ctx.ca.cert_der(),
+        server_anchor_pem: server_anchor.as_deref(),
         server_url: &ctx.config.server.public_url,
         password: &package_password,
         now: ctx.clock.now_datetime(),

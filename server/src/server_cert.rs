@@ -128,6 +128,21 @@ impl ServerCertificate {
     }
 }
 
+/// The anchor the desktop must trust for an operator's chain: the last
+/// certificate of the chain file (so the file should end with the CA's
+/// certificate); `None` when the server presents the Sightline CA's.
+pub fn operator_anchor_pem(tls: &TlsConfig) -> Result<Option<String>> {
+    let Some(path) = &tls.certificate_file else {
+        return Ok(None);
+    };
+    let chain = std::fs::read(path).map_err(|e| Error::io("reading", path, e))?;
+    let last = CertificateDer::pem_slice_iter(&chain)
+        .filter_map(|der| der.ok())
+        .last()
+        .ok_or_else(|| Error::Config(format!("{} holds no certificate", path.display())))?;
+    Ok(Some(sightline_certs::pem("CERTIFICATE", &last)))
+}
+
 /// The pair in the two files, or `None` while the key is not the
 /// certificate's (caught between the writes of a renewal).
 fn read_pair(cert_path: &std::path::Path, key_path: &std::path::Path) -> Result<Option<Loaded>> {

@@ -43,6 +43,9 @@ pub struct TestServer {
     /// The PostgreSQL database, when the server runs on one; else the
     /// SQLite file in the data directory.
     pub database_url: Option<String>,
+    /// The anchor of an operator's own server chain (`[tls]`), trusted by
+    /// the harness's clients beside the Sightline CA.
+    pub server_anchor: Option<String>,
     child: Child,
     extra: Vec<String>,
 }
@@ -112,6 +115,7 @@ impl TestServer {
             addr,
             admin_password,
             database_url,
+            server_anchor: None,
             child,
             extra,
         })
@@ -238,9 +242,15 @@ impl TestServer {
         Ok(std::fs::read_to_string(self.data_dir.join("ca").join("ca.crt"))?)
     }
 
-    /// A TLS client configuration trusting this server's CA.
+    /// A TLS client configuration trusting this server's CA (and the
+    /// anchor of its operator's chain, when it has one).
     pub fn client_config(&self, identity: Option<&Identity>) -> Result<Arc<ClientConfig>> {
-        client_config(&self.ca_pem()?, identity)
+        let anchors = format!(
+            "{}{}",
+            self.ca_pem()?,
+            self.server_anchor.as_deref().unwrap_or_default()
+        );
+        client_config(&anchors, identity)
     }
 
     pub async fn connect(&self, identity: Option<&Identity>) -> Result<Connection> {

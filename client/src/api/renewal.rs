@@ -44,7 +44,9 @@ impl ApiClient {
                 "the renewed certificate names another CA".into(),
             ));
         }
-        Identity::from_pem(&answer.certificate, device.key_pem.expose(), &answer.ca)
+        // The anchors this device trusts stay: the Sightline CA (just
+        // checked) and any of the server's own chain.
+        Identity::from_pem(&answer.certificate, device.key_pem.expose(), current.ca_pem())
     }
 
     /// A client for the same server and session that presents `identity`.

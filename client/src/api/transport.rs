@@ -29,12 +29,15 @@ impl Transport {
         );
         let client_identity = reqwest::Identity::from_pem(pem.as_bytes())
             .map_err(|e| ClientError::invalid("certificate", e.to_string()))?;
-        let ca = reqwest::Certificate::from_pem(identity.ca_pem().as_bytes())
+        let anchors = reqwest::Certificate::from_pem_bundle(identity.ca_pem().as_bytes())
             .map_err(|e| ClientError::invalid("CA certificate", e.to_string()))?;
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .use_rustls_tls()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(ca)
+            .tls_built_in_root_certs(false);
+        for anchor in anchors {
+            builder = builder.add_root_certificate(anchor);
+        }
+        let http = builder
             .identity(client_identity)
             .https_only(true)
             .connect_timeout(Duration::from_secs(10))

@@ -14,7 +14,7 @@ export function explain(error: ClientError | string, server?: string | null): st
     case "certificate_expired":
       return "This computer's certificate has expired. Ask for access again to get a new certificate package.";
     case "server_not_trusted":
-      return `The server's certificate is not signed by the CA you trust, so Sightline stopped before sending anything. Check the address — you may be reaching a different server.`;
+      return `The server's certificate is not signed by a CA this computer trusts for it, so Sightline stopped before sending anything. Check the address — you may be reaching a different server. If your server now uses a certificate from your company or a public CA, set up again with a new package from it: the package names that CA.`;
     case "login_needed":
       return "Your session has ended. Please log in again.";
     case "not_set_up":

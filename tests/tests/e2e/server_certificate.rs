@@ -1,10 +1,14 @@
 //! The server's own certificate, as a client meets it: the Sightline CA's,
 //! renewed on demand without a restart; or an operator's own chain (a
 //! company CA here), served and replaced without a restart while client
-//! certificates are still checked against the Sightline CA only.
+//! certificates are still checked against the Sightline CA only, and
+//! trusted by a desktop set up from a package that names its anchor.
 
 use anyhow::Result;
 use sightline_certs::{CertificateAuthority, Serial, Validity};
+use sightline_client::desktop::onboarding::ImportRequest;
+use sightline_client::desktop::Desktop;
+use sightline_tests::provision::{approved_link, path_of, redeem};
 use sightline_tests::{client_config, Connection, Identity, TestServer};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -54,9 +58,11 @@ fn write_operator_pair(company: &CertificateAuthority, dir: &Path, serial: u8) -
         Validity::days_from(now, 30),
         Serial::from_random([serial; 16]),
     )?;
+    // The chain ends with the CA's certificate: its anchor for packages.
+    let chain = format!("{}{}", leaf.cert_pem, company.cert_pem());
     for (name, text) in [
         ("privkey.pem", leaf.key_pem.expose().to_owned()),
-        ("fullchain.pem", leaf.cert_pem.clone()),
+        ("fullchain.pem", chain),
     ] {
         let staging = dir.join(format!("{name}.new"));
         std::fs::write(&staging, text)?;
@@ -80,7 +86,8 @@ async fn an_operators_own_chain_is_served_and_replaced_without_a_restart() -> Re
         files.path().join("fullchain.pem").display(),
         files.path().join("privkey.pem").display()
     );
-    let server = TestServer::start_configured(&config, &[]).await?;
+    let mut server = TestServer::start_configured(&config, &[]).await?;
+    server.server_anchor = Some(company.cert_pem());
     let ada = server.add_user("ada", "juniper-quartz-meadow").await?;
 
     // A client that trusts the company CA (as browsers on its machines do)
@@ -134,6 +141,61 @@ async fn an_operators_own_chain_is_served_and_replaced_without_a_restart() -> Re
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert_eq!(open.get("/healthz", None).await?.status, 200);
+
+    // A package from the real flow carries the chain's anchor, and the
+    // desktop set up from it connects; one that trusts only the Sightline
+    // CA is told the server is not trusted.
+    let link = approved_link(&server, "grace@example.com").await?;
+    let mut browser = server.connect(None).await?;
+    let (_, zip) = redeem(
+        &mut browser,
+        &path_of(&link),
+        "linux",
+        Some("juniper-quartz-meadow"),
+    )
+    .await?;
+    let home = tempfile::tempdir()?;
+    let package = home.path().join("sightline-grace-linux.zip");
+    std::fs::write(&package, &zip)?;
+    let names: Vec<String> = {
+        let archive = zip::ZipArchive::new(std::io::Cursor::new(zip))?;
+        archive
+            .file_names()
+            .filter_map(Result::ok)
+            .map(|n| n.into_owned())
+            .collect()
+    };
+    assert!(names.iter().any(|n| n.ends_with("/server-ca.crt")), "{names:?}");
+    let read = sightline_client::setup::read_package(&package, None)?;
+    assert_eq!(
+        read.ca_pem().matches("BEGIN CERTIFICATE").count(),
+        2,
+        "{}",
+        read.ca_pem()
+    );
+    let url = format!("https://localhost:{}", server.addr.port());
+    let desktop = Desktop::open(&home.path().join("config"), false).await?;
+    desktop
+        .import_package(ImportRequest {
+            server_url: url.clone(),
+            path: package.to_string_lossy().into_owned(),
+            password: None,
+            trusted_ca_pem: None,
+        })
+        .await?;
+    desktop.check_connection().await?;
+    let stored = std::fs::read_to_string(home.path().join("config").join("ca.crt"))?;
+    assert_eq!(stored.matches("BEGIN CERTIFICATE").count(), 2, "{stored}");
+    let pinned =
+        sightline_client::identity::Identity::from_pem(&ada.cert_pem, &ada.key_pem, &server.ca_pem()?)?;
+    let refused = sightline_client::api::ApiClient::new(&url, &pinned)?
+        .check()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, sightline_client::ClientError::ServerNotTrusted { .. }),
+        "{refused:?}"
+    );
 
     // The server does not renew a chain it did not make.
     let rotate = server.cli(&["cert", "rotate-server"], None).await?;
