@@ -388,6 +388,13 @@ pub fn inspect(der: &[u8]) -> Result<CertificateInfo> {
     })
 }
 
+/// Whether a certificate names itself as its issuer (a root). An anchor
+/// that does not is an intermediate of some other root.
+pub fn is_self_issued(der: &[u8]) -> Result<bool> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| CertError::Parse(e.to_string()))?;
+    Ok(cert.subject().as_raw() == cert.issuer().as_raw())
+}
+
 /// `der` as PEM with `label` (`CERTIFICATE`, `PRIVATE KEY`), lines ending
 /// in LF.
 pub fn pem(label: &str, der: &[u8]) -> String {

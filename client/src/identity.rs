@@ -104,13 +104,41 @@ impl Identity {
         Ok(self)
     }
 
-    /// A rustls configuration with this identity and the CA as the only root.
+    /// The roots the server's certificate may chain to: every anchor in
+    /// `ca.crt` (the Sightline CA, and an operator chain's anchor from the
+    /// package), plus the system's trust store when that anchor is an
+    /// intermediate — a public CA's, which changes its intermediates, so
+    /// the root behind it must count too. Otherwise the anchors stay the
+    /// only roots (pinned).
+    pub fn server_roots(&self) -> Result<Vec<CertificateDer<'static>>, ClientError> {
+        let mut roots = Vec::new();
+        let mut anchored_elsewhere = false;
+        for (index, anchor) in CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()).enumerate() {
+            let anchor = anchor.map_err(|_| ClientError::invalid("CA certificate", "not PEM"))?;
+            if index > 0 && !sightline_certs::is_self_issued(&anchor).unwrap_or(true) {
+                anchored_elsewhere = true;
+            }
+            roots.push(anchor);
+        }
+        if anchored_elsewhere {
+            let system = rustls_native_certs::load_native_certs();
+            for error in &system.errors {
+                tracing::warn!(%error, "a part of the system's trust store could not be read");
+            }
+            roots.extend(system.certs);
+        }
+        Ok(roots)
+    }
+
+    /// A rustls configuration with this identity and [`Self::server_roots`].
     pub fn rustls_config(&self) -> Result<std::sync::Arc<rustls::ClientConfig>, ClientError> {
         let invalid = |e: rustls::Error| ClientError::invalid("certificate", e.to_string());
         let mut roots = rustls::RootCertStore::empty();
-        for ca in CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
-            let ca = ca.map_err(|_| ClientError::invalid("CA certificate", "not PEM"))?;
-            roots.add(ca).map_err(invalid)?;
+        // The system's store may hold a certificate rustls cannot use as a
+        // root; that one is skipped, as other programs skip it.
+        roots.add_parsable_certificates(self.server_roots()?);
+        if roots.is_empty() {
+            return Err(ClientError::invalid("CA certificate", "no usable CA certificate"));
         }
         let cert = CertificateDer::from_pem_slice(self.cert_pem.as_bytes())
             .map_err(|_| ClientError::invalid("certificate", "not PEM"))?;

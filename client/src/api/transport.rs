@@ -29,13 +29,16 @@ impl Transport {
         );
         let client_identity = reqwest::Identity::from_pem(pem.as_bytes())
             .map_err(|e| ClientError::invalid("certificate", e.to_string()))?;
-        let anchors = reqwest::Certificate::from_pem_bundle(identity.ca_pem().as_bytes())
-            .map_err(|e| ClientError::invalid("CA certificate", e.to_string()))?;
         let mut builder = reqwest::Client::builder()
             .use_rustls_tls()
             .tls_built_in_root_certs(false);
-        for anchor in anchors {
-            builder = builder.add_root_certificate(anchor);
+        // Only roots rustls can use: one it cannot would fail the build.
+        for root in identity.server_roots()? {
+            let usable = rustls::RootCertStore::empty().add(root.clone()).is_ok();
+            match reqwest::Certificate::from_der(&root) {
+                Ok(root) if usable => builder = builder.add_root_certificate(root),
+                _ => {}
+            }
         }
         let http = builder
             .identity(client_identity)

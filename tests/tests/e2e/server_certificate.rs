@@ -206,3 +206,116 @@ async fn an_operators_own_chain_is_served_and_replaced_without_a_restart() -> Re
     );
     Ok(())
 }
+
+/// A CA certificate for the public-CA look-alike: a root and its
+/// intermediates.
+fn ca_params(name: &str) -> rcgen::CertificateParams {
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name.push(rcgen::DnType::CommonName, name);
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    params
+}
+
+/// Writes a `localhost` certificate from `issuer` with the chain
+/// certbot's `fullchain.pem` has: the certificate, then the intermediate.
+fn write_public_pair(issuer: &rcgen::Certificate, issuer_key: &rcgen::KeyPair, dir: &Path) -> Result<String> {
+    let key = rcgen::KeyPair::generate()?;
+    let leaf =
+        rcgen::CertificateParams::new(vec!["localhost".to_owned()])?.signed_by(&key, issuer, issuer_key)?;
+    let chain = format!("{}{}", leaf.pem(), issuer.pem());
+    for (name, text) in [("privkey.pem", key.serialize_pem()), ("fullchain.pem", chain)] {
+        let staging = dir.join(format!("{name}.new"));
+        std::fs::write(&staging, text)?;
+        std::fs::rename(&staging, dir.join(name))?;
+    }
+    Ok(sightline_certs::inspect(leaf.der())?.serial_hex)
+}
+
+/// A chain from a public CA (a look-alike made here: a root and two
+/// intermediates): the package names the intermediate, and when the CA
+/// moves to another intermediate the desktop still trusts the server
+/// through the root in the system's trust store — and only through it.
+#[tokio::test]
+async fn a_public_chain_is_trusted_through_the_system_store_when_its_intermediate_changes() -> Result<()> {
+    let root_key = rcgen::KeyPair::generate()?;
+    let root = ca_params("Public Root X1").self_signed(&root_key)?;
+    let first_key = rcgen::KeyPair::generate()?;
+    let first = ca_params("Public R10").signed_by(&first_key, &root, &root_key)?;
+    let second_key = rcgen::KeyPair::generate()?;
+    let second = ca_params("Public R11").signed_by(&second_key, &root, &root_key)?;
+    let files = tempfile::tempdir()?;
+    write_public_pair(&first, &first_key, files.path())?;
+    let config = format!(
+        "[tls]\ncertificate_file = \"{}\"\nkey_file = \"{}\"\n",
+        files.path().join("fullchain.pem").display(),
+        files.path().join("privkey.pem").display()
+    );
+    let mut server = TestServer::start_configured(&config, &[]).await?;
+    server.server_anchor = Some(root.pem());
+
+    let link = approved_link(&server, "pat@example.com").await?;
+    let mut browser = server.connect(None).await?;
+    let (_, zip) = redeem(
+        &mut browser,
+        &path_of(&link),
+        "linux",
+        Some("juniper-quartz-meadow"),
+    )
+    .await?;
+    let home = tempfile::tempdir()?;
+    let package = home.path().join("sightline-pat-linux.zip");
+    std::fs::write(&package, zip)?;
+
+    // The CA changes intermediates.
+    write_public_pair(&second, &second_key, files.path())?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let fresh = Connection::open(server.addr, server.client_config(None)?).await?;
+        if fresh.server_certificate()?.serial_hex != sightline_certs::inspect(first.der())?.serial_hex
+            && String::from_utf8_lossy(&std::fs::read(files.path().join("fullchain.pem"))?)
+                .contains(&second.pem())
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the new chain is not served");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(11)).await;
+
+    // The desktop sets up from the package, with the system's trust store
+    // as given (`SSL_CERT_FILE` is where the store is read from; only a
+    // client whose package names an intermediate reads it).
+    let url = format!("https://localhost:{}", server.addr.port());
+    let with_root = home.path().join("with-root.pem");
+    std::fs::write(&with_root, root.pem())?;
+    let empty = home.path().join("empty.pem");
+    std::fs::write(&empty, "")?;
+    let request = || ImportRequest {
+        server_url: url.clone(),
+        path: package.to_string_lossy().into_owned(),
+        password: None,
+        trusted_ca_pem: None,
+    };
+    std::env::set_var("SSL_CERT_FILE", &with_root);
+    let trusted = Desktop::open(&home.path().join("a"), false).await?;
+    let outcome = trusted.import_package(request()).await;
+    std::env::set_var("SSL_CERT_FILE", &empty);
+    let pinned = Desktop::open(&home.path().join("b"), false).await?;
+    let refused = pinned.import_package(request()).await;
+    std::env::remove_var("SSL_CERT_FILE");
+    outcome?;
+    assert!(
+        matches!(
+            refused,
+            Err(sightline_client::ClientError::ServerNotTrusted { .. })
+        ),
+        "trusted without the root: {:?}",
+        refused.map(|o| o.stage)
+    );
+    Ok(())
+}
