@@ -48,6 +48,32 @@ async fn the_server_certificate_renews_without_a_restart() -> Result<()> {
     Ok(())
 }
 
+/// `[tls]` naming the operator's files in `dir`.
+fn tls_config(dir: &Path) -> String {
+    format!(
+        "[tls]\ncertificate_file = \"{}\"\nkey_file = \"{}\"\n",
+        dir.join("fullchain.pem").display(),
+        dir.join("privkey.pem").display()
+    )
+}
+
+/// A Linux package for `email` from the real flow (request, approval,
+/// one-time link), written into `dir`.
+async fn linux_package(server: &TestServer, email: &str, dir: &Path) -> Result<std::path::PathBuf> {
+    let link = approved_link(server, email).await?;
+    let mut browser = server.connect(None).await?;
+    let (_, zip) = redeem(
+        &mut browser,
+        &path_of(&link),
+        "linux",
+        Some("juniper-quartz-meadow"),
+    )
+    .await?;
+    let package = dir.join("sightline-linux.zip");
+    std::fs::write(&package, zip)?;
+    Ok(package)
+}
+
 /// Writes a certificate for `localhost` from `company` as the files an
 /// ACME client or a company CA's tooling would: the key first, then the
 /// chain, each renamed into place.
@@ -81,12 +107,7 @@ async fn an_operators_own_chain_is_served_and_replaced_without_a_restart() -> Re
     )?;
     let files = tempfile::tempdir()?;
     let first = write_operator_pair(&company, files.path(), 0x21)?;
-    let config = format!(
-        "[tls]\ncertificate_file = \"{}\"\nkey_file = \"{}\"\n",
-        files.path().join("fullchain.pem").display(),
-        files.path().join("privkey.pem").display()
-    );
-    let mut server = TestServer::start_configured(&config, &[]).await?;
+    let mut server = TestServer::start_configured(&tls_config(files.path()), &[]).await?;
     server.server_anchor = Some(company.cert_pem());
     let ada = server.add_user("ada", "juniper-quartz-meadow").await?;
 
@@ -145,18 +166,9 @@ async fn an_operators_own_chain_is_served_and_replaced_without_a_restart() -> Re
     // A package from the real flow carries the chain's anchor, and the
     // desktop set up from it connects; one that trusts only the Sightline
     // CA is told the server is not trusted.
-    let link = approved_link(&server, "grace@example.com").await?;
-    let mut browser = server.connect(None).await?;
-    let (_, zip) = redeem(
-        &mut browser,
-        &path_of(&link),
-        "linux",
-        Some("juniper-quartz-meadow"),
-    )
-    .await?;
     let home = tempfile::tempdir()?;
-    let package = home.path().join("sightline-grace-linux.zip");
-    std::fs::write(&package, &zip)?;
+    let package = linux_package(&server, "grace@example.com", home.path()).await?;
+    let zip = std::fs::read(&package)?;
     let names: Vec<String> = {
         let archive = zip::ZipArchive::new(std::io::Cursor::new(zip))?;
         archive
@@ -250,42 +262,24 @@ async fn a_public_chain_is_trusted_through_the_system_store_when_its_intermediat
     let second = ca_params("Public R11").signed_by(&second_key, &root, &root_key)?;
     let files = tempfile::tempdir()?;
     write_public_pair(&first, &first_key, files.path())?;
-    let config = format!(
-        "[tls]\ncertificate_file = \"{}\"\nkey_file = \"{}\"\n",
-        files.path().join("fullchain.pem").display(),
-        files.path().join("privkey.pem").display()
-    );
-    let mut server = TestServer::start_configured(&config, &[]).await?;
+    let mut server = TestServer::start_configured(&tls_config(files.path()), &[]).await?;
     server.server_anchor = Some(root.pem());
 
-    let link = approved_link(&server, "pat@example.com").await?;
-    let mut browser = server.connect(None).await?;
-    let (_, zip) = redeem(
-        &mut browser,
-        &path_of(&link),
-        "linux",
-        Some("juniper-quartz-meadow"),
-    )
-    .await?;
     let home = tempfile::tempdir()?;
-    let package = home.path().join("sightline-pat-linux.zip");
-    std::fs::write(&package, zip)?;
+    let package = linux_package(&server, "pat@example.com", home.path()).await?;
 
     // The CA changes intermediates.
-    write_public_pair(&second, &second_key, files.path())?;
+    let renewed = write_public_pair(&second, &second_key, files.path())?;
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let fresh = Connection::open(server.addr, server.client_config(None)?).await?;
-        if fresh.server_certificate()?.serial_hex != sightline_certs::inspect(first.der())?.serial_hex
-            && String::from_utf8_lossy(&std::fs::read(files.path().join("fullchain.pem"))?)
-                .contains(&second.pem())
-        {
-            break;
-        }
+    while Connection::open(server.addr, server.client_config(None)?)
+        .await?
+        .server_certificate()?
+        .serial_hex
+        != renewed
+    {
         assert!(Instant::now() < deadline, "the new chain is not served");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    tokio::time::sleep(Duration::from_secs(11)).await;
 
     // The desktop sets up from the package, with the system's trust store
     // as given (`SSL_CERT_FILE` is where the store is read from; only a
