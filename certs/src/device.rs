@@ -140,19 +140,7 @@ impl DeviceRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn now() -> time::OffsetDateTime {
-        time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
-    }
-
-    fn ca() -> CertificateAuthority {
-        CertificateAuthority::create(
-            "Test CA",
-            Validity::days_from(now(), 3650),
-            Serial::from_random([7; 16]),
-        )
-        .unwrap()
-    }
+    use crate::testing::{ca, now};
 
     #[test]
     fn a_device_certificate_carries_the_device_key_and_the_recorded_subject() {
@@ -192,21 +180,15 @@ mod tests {
 
     #[test]
     fn a_key_matches_only_its_own_certificate() {
-        let ca = crate::CertificateAuthority::create(
-            "t",
-            crate::Validity::days_from(time::OffsetDateTime::now_utc(), 1),
-            crate::Serial::from_random([1; 16]),
-        )
-        .unwrap();
         let device = DeviceKey::generate().unwrap();
         let request = DeviceRequest::parse(&device.request_pem).unwrap();
-        let validity = crate::Validity::days_from(time::OffsetDateTime::now_utc(), 1);
-        let issued = ca
+        let validity = Validity::days_from(now(), 1);
+        let issued = ca()
             .issue_client_for_device(
                 "ada",
                 "a@example.com",
                 validity,
-                crate::Serial::from_random([2; 16]),
+                Serial::from_random([2; 16]),
                 &request,
             )
             .unwrap();

@@ -440,15 +440,16 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 
+/// A fixed "now" and a CA valid around it, for the crate's tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use super::*;
 
-    fn now() -> OffsetDateTime {
+    pub(crate) fn now() -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
     }
 
-    fn ca() -> CertificateAuthority {
+    pub(crate) fn ca() -> CertificateAuthority {
         CertificateAuthority::create(
             "Test CA",
             Validity::days_from(now(), 3650),
@@ -456,6 +457,12 @@ mod tests {
         )
         .unwrap()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{ca, now};
+    use super::*;
 
     #[test]
     fn serial_is_positive_and_full_length() {

@@ -42,14 +42,13 @@ pub fn server_names(der: &[u8]) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{CertificateAuthority, Serial, Validity};
+    use crate::testing::ca;
+    use crate::{Serial, Validity};
 
     #[test]
     fn the_names_renew_to_the_same_certificate_names() {
-        let now = time::OffsetDateTime::now_utc();
-        let ca =
-            CertificateAuthority::create("t", Validity::days_from(now, 10), Serial::from_random([1; 16]))
-                .unwrap();
+        let now = crate::testing::now();
+        let ca = ca();
         let issued = ca
             .issue_server(
                 &["localhost".into(), "sightline.example".into()],

@@ -130,13 +130,18 @@ impl Identity {
         Ok(roots)
     }
 
-    /// A rustls configuration with this identity and [`Self::server_roots`].
-    pub fn rustls_config(&self) -> Result<std::sync::Arc<rustls::ClientConfig>, ClientError> {
+    /// A rustls configuration with this identity and the server's roots.
+    /// `server_roots` is what [`Self::server_roots`] returned (read once
+    /// per client: the system's store is not small).
+    pub fn rustls_config(
+        &self,
+        server_roots: Vec<CertificateDer<'static>>,
+    ) -> Result<std::sync::Arc<rustls::ClientConfig>, ClientError> {
         let invalid = |e: rustls::Error| ClientError::invalid("certificate", e.to_string());
         let mut roots = rustls::RootCertStore::empty();
         // The system's store may hold a certificate rustls cannot use as a
         // root; that one is skipped, as other programs skip it.
-        roots.add_parsable_certificates(self.server_roots()?);
+        roots.add_parsable_certificates(server_roots);
         if roots.is_empty() {
             return Err(ClientError::invalid("CA certificate", "no usable CA certificate"));
         }

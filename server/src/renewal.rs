@@ -33,8 +33,6 @@ struct Current {
     issued_at: i64,
     device: Option<String>,
     revoked_at: Option<i64>,
-    #[sqlx(try_from = "crate::db::Flag")]
-    renewal_disabled: bool,
 }
 
 /// Issues a successor to the certificate with `thumbprint` (the one the
@@ -46,9 +44,8 @@ pub async fn renew(ctx: &Context, thumbprint: &[u8], csr_pem: &str) -> Result<Is
     })?;
     let now = ctx.clock.now();
     let current: Option<Current> = sqlx::query_as(
-        "SELECT c.serial, c.user_id, c.key_sha256, c.not_after, c.issued_at, c.device, c.revoked_at,
-                u.renewal_disabled
-         FROM certificates c JOIN users u ON u.id = c.user_id WHERE c.thumbprint = $1",
+        "SELECT serial, user_id, key_sha256, not_after, issued_at, device, revoked_at
+         FROM certificates WHERE thumbprint = $1",
     )
     .bind(thumbprint)
     .fetch_optional(&ctx.db)
@@ -66,7 +63,7 @@ pub async fn renew(ctx: &Context, thumbprint: &[u8], csr_pem: &str) -> Result<Is
     if user.disabled {
         return Err(Error::AccountDisabled);
     }
-    if current.renewal_disabled {
+    if user.renewal_disabled {
         return Err(Error::RenewalDisabled);
     }
     let key = request.key_sha256();

@@ -293,19 +293,7 @@ pub async fn ready_profile_with(
 ) -> Result<std::sync::Arc<sightline_client::desktop::Desktop>> {
     use sightline_client::desktop::onboarding::ImportRequest;
     use sightline_client::desktop::Desktop;
-    server
-        .cli_ok(
-            &[
-                "user",
-                "add",
-                username,
-                "--email",
-                &format!("{username}@example.com"),
-                "--password-stdin",
-            ],
-            Some(&format!("{password}\n")),
-        )
-        .await?;
+    server.add_account(username, password).await?;
     let pem = server.issue_cert_files_with(username, cert_flags).await?;
     let desktop = Desktop::open(dir, false).await?;
     desktop

@@ -139,14 +139,20 @@ impl TestServer {
         Ok(String::from_utf8(output.stdout)?)
     }
 
-    /// Creates a user through the command line and issues their certificate.
-    pub async fn add_user(&self, username: &str, password: &str) -> Result<Identity> {
+    /// Creates a user (`<username>@example.com`) through the command line.
+    pub async fn add_account(&self, username: &str, password: &str) -> Result<()> {
         let email = format!("{username}@example.com");
         self.cli_ok(
             &["user", "add", username, "--email", &email, "--password-stdin"],
             Some(&format!("{password}\n")),
         )
         .await?;
+        Ok(())
+    }
+
+    /// Creates a user through the command line and issues their certificate.
+    pub async fn add_user(&self, username: &str, password: &str) -> Result<Identity> {
+        self.add_account(username, password).await?;
         self.issue_cert(username).await
     }
 

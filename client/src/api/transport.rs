@@ -33,9 +33,10 @@ impl Transport {
             .use_rustls_tls()
             .tls_built_in_root_certs(false);
         // Only roots rustls can use: one it cannot would fail the build.
-        for root in identity.server_roots()? {
+        let server_roots = identity.server_roots()?;
+        for root in &server_roots {
             let usable = rustls::RootCertStore::empty().add(root.clone()).is_ok();
-            match reqwest::Certificate::from_der(&root) {
+            match reqwest::Certificate::from_der(root) {
                 Ok(root) if usable => builder = builder.add_root_certificate(root),
                 _ => {}
             }
@@ -48,7 +49,7 @@ impl Transport {
             .map_err(|e| ClientError::invalid("TLS setup", e.to_string()))?;
         Ok(Self {
             http,
-            tls: identity.rustls_config()?,
+            tls: identity.rustls_config(server_roots)?,
             base: crate::settings::Settings::validate_server_url(server_url)?,
         })
     }

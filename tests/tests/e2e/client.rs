@@ -46,23 +46,6 @@ async fn identity(server: &TestServer, username: &str) -> Result<Identity> {
     )?)
 }
 
-async fn add_ada(server: &TestServer) -> Result<()> {
-    server
-        .cli_ok(
-            &[
-                "user",
-                "add",
-                "ada",
-                "--email",
-                "ada@example.com",
-                "--password-stdin",
-            ],
-            Some(&format!("{PASSWORD}\n")),
-        )
-        .await?;
-    Ok(())
-}
-
 async fn logged_in(client: &ApiClient, username: &str) -> Result<Vec<Secret>> {
     let challenge = client.login(username, Secret::new(PASSWORD)).await?;
     let enrollment = challenge.enrollment.context("first login enrols")?;
@@ -84,7 +67,7 @@ async fn the_app_logs_in_refreshes_and_streams_answers() -> Result<()> {
     let server = TestServer::start_configured(&config, &[]).await?;
     server.add_mode("Ask", "chat", "stub", &[]).await?;
     server.add_mode("Polish", "rewrite", "stub", &[]).await?;
-    add_ada(&server).await?;
+    server.add_account("ada", PASSWORD).await?;
 
     // The client's clock runs far behind, so it never refreshes early: the
     // server's "token_expired" must make it refresh and retry by itself.
@@ -201,7 +184,7 @@ async fn the_app_logs_in_refreshes_and_streams_answers() -> Result<()> {
 #[tokio::test]
 async fn refusals_become_the_statuses_the_sidebar_shows() -> Result<()> {
     let server = TestServer::start().await?;
-    add_ada(&server).await?;
+    server.add_account("ada", PASSWORD).await?;
     let ada = identity(&server, "ada").await?;
 
     // Nothing listening: unreachable, and worth retrying.
@@ -259,7 +242,7 @@ async fn managed_setup_imports_each_kind_of_package() -> Result<()> {
     use sightline_client::store::{SecretBackend, Store};
 
     let server = TestServer::start().await?;
-    add_ada(&server).await?;
+    server.add_account("ada", PASSWORD).await?;
     let issued = identity(&server, "ada").await?;
     let cert_der: rustls_pki_types::CertificateDer<'static> =
         rustls_pki_types::pem::PemObject::from_pem_slice(issued.cert_pem().as_bytes())?;

@@ -75,19 +75,7 @@ fn any_file_contains(dir: &Path, needle: &[u8]) -> Result<bool> {
 async fn a_short_lived_certificate_renews_itself_and_the_session_goes_on() -> Result<()> {
     let server = TestServer::start().await?;
     let url = format!("https://localhost:{}", server.addr.port());
-    server
-        .cli_ok(
-            &[
-                "user",
-                "add",
-                "ada",
-                "--email",
-                "ada@example.com",
-                "--password-stdin",
-            ],
-            Some(&format!("{PASSWORD}\n")),
-        )
-        .await?;
+    server.add_account("ada", PASSWORD).await?;
     let certs = server.issue_cert_files_with("ada", &["--validity", "3m"]).await?;
     let issued_at = Instant::now();
     let first = load(&certs)?;
