@@ -329,6 +329,11 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// Someone else changed the thing first (two admins deciding one request).
     Conflict,
+    /// The server holds as many connections as it is allowed (in all, or
+    /// from this address); try again shortly.
+    TooManyConnections,
+    /// `/readyz`: a dependency (the database, the signing keys) is not usable.
+    NotReady,
     Internal,
     /// A code this client version does not know yet.
     #[serde(other)]
@@ -381,6 +386,8 @@ impl ErrorCode {
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict => "conflict",
+            Self::TooManyConnections => "too_many_connections",
+            Self::NotReady => "not_ready",
             Self::Internal => "internal",
             Self::Unknown => "unknown",
         }

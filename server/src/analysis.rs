@@ -7,6 +7,7 @@ use crate::context::Context;
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::imagecheck::{self, ImageInfo};
+use crate::metrics::Metrics;
 use crate::modes::{self, Mode};
 use crate::providers::{CompletionRequest, ImageInput, Providers};
 use sightline_proto::{ModeKind, StreamEvent};
@@ -20,12 +21,19 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 pub struct Analysis {
     providers: Providers,
     limits: Limits,
+    metrics: Arc<Metrics>,
 }
 
 impl Analysis {
-    pub fn new(providers: Providers, concurrent_per_user: usize, requests_per_minute: u32) -> Self {
+    pub fn new(
+        providers: Providers,
+        metrics: Arc<Metrics>,
+        concurrent_per_user: usize,
+        requests_per_minute: u32,
+    ) -> Self {
         Self {
             providers,
+            metrics,
             limits: Limits::new(concurrent_per_user, requests_per_minute),
         }
     }
@@ -62,12 +70,54 @@ impl Analysis {
             image,
             options: mode.options.clone(),
         };
-        let (events, receiver) = mpsc::channel(64);
+        let (events, from_provider) = mpsc::channel(64);
+        let (to_caller, receiver) = mpsc::channel(64);
         tokio::spawn(async move {
             let _permit = permit;
             provider.run(request, events).await;
         });
+        tokio::spawn(observe_provider(
+            from_provider,
+            to_caller,
+            mode.provider,
+            self.metrics.clone(),
+        ));
         Ok(receiver)
+    }
+}
+
+/// Passes the provider's events on, timing the first and counting an
+/// error's code. When the caller goes away the provider's channel closes
+/// too, which cancels the provider's work as before.
+async fn observe_provider(
+    mut from_provider: mpsc::Receiver<StreamEvent>,
+    to_caller: mpsc::Sender<StreamEvent>,
+    provider: String,
+    metrics: Arc<Metrics>,
+) {
+    let started = std::time::Instant::now();
+    let mut first = true;
+    loop {
+        let event = tokio::select! {
+            // The caller left: dropping the provider's channel cancels it.
+            () = to_caller.closed() => return,
+            event = from_provider.recv() => match event {
+                Some(event) => event,
+                None => return,
+            },
+        };
+        if first {
+            first = false;
+            if !matches!(event, StreamEvent::Error { .. }) {
+                metrics.provider_first_token(&provider, started.elapsed());
+            }
+        }
+        if let StreamEvent::Error { code, .. } = &event {
+            metrics.provider_error(&provider, code.as_str());
+        }
+        if to_caller.send(event).await.is_err() {
+            return;
+        }
     }
 }
 

@@ -156,6 +156,37 @@ fn migrator(backend: Backend) -> &'static sqlx::migrate::Migrator {
     }
 }
 
+/// Whether the database can be used now, for `/readyz`. A pool's open
+/// connections outlive a SQLite file that was removed or made unreadable,
+/// so SQLite is checked through a new read-only connection; PostgreSQL
+/// through the pool (a dead server fails its connections).
+pub async fn check_ready(db: &Db) -> Result<()> {
+    use sqlx::Connection as _;
+    let probe = async {
+        match backend(db) {
+            Backend::Sqlite => {
+                let mut url = db.connect_options().database_url.clone();
+                url.set_query(Some("mode=ro"));
+                let mut conn = sqlx::AnyConnection::connect(url.as_str()).await?;
+                let _: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+                    .fetch_one(&mut conn)
+                    .await?;
+                conn.close().await?;
+            }
+            Backend::Postgres => {
+                let _: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+                    .fetch_one(db)
+                    .await?;
+            }
+        }
+        Ok::<(), sqlx::Error>(())
+    };
+    match tokio::time::timeout(Duration::from_secs(3), probe).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(Error::Database(sqlx::Error::PoolTimedOut)),
+    }
+}
+
 /// Which database a pool is connected to.
 pub fn backend(db: &Db) -> Backend {
     match db.connect_options().database_url.scheme() {

@@ -65,6 +65,12 @@ pub enum Error {
     /// A per-user allowance (requests per minute, requests at once) is used up.
     #[error("{reason}")]
     RateLimited { retry_after: u64, reason: &'static str },
+    /// A connection cap (in all or per address) is reached.
+    #[error("The server is serving as many connections as it allows; try again shortly.")]
+    TooManyConnections,
+    /// A dependency `/readyz` checks is not usable; says which, not why.
+    #[error("Not ready: {0}.")]
+    NotReady(&'static str),
 
     #[error("This endpoint needs a valid Sightline client certificate.")]
     ClientCertificateRequired,
@@ -177,6 +183,8 @@ impl Error {
             | Self::Conflict(_)
             | Self::TooManyAttempts { .. }
             | Self::RateLimited { .. }
+            | Self::TooManyConnections
+            | Self::NotReady(_)
             | Self::ClientCertificateRequired
             | Self::CertificateRevoked
             | Self::CertificateExpired

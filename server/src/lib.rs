@@ -38,7 +38,9 @@ pub mod revocation;
 pub mod server_cert;
 
 // The serving process: TLS, HTTP and the state they share.
+pub mod connections;
 pub mod http;
+pub mod metrics;
 pub mod proxy_protocol;
 pub mod state;
 pub mod tls;

@@ -233,6 +233,16 @@ impl Mailer {
     }
 }
 
+/// Mails waiting for delivery, and how many of those failed their last
+/// attempt (for the metrics).
+pub async fn queue_depth(db: &Db) -> Result<(i64, i64)> {
+    let (queued, failing): (i64, i64) =
+        sqlx::query_as("SELECT COUNT(*), COUNT(last_error) FROM mail_outbox WHERE sent_at IS NULL")
+            .fetch_one(db)
+            .await?;
+    Ok((queued, failing))
+}
+
 fn build_transport(config: &MailConfig) -> Result<Smtp> {
     let builder = match config.security {
         MailSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host),

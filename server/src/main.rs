@@ -6,10 +6,11 @@
 mod cli;
 
 use clap::Parser;
+use sightline_server::config::LogFormat;
 
 fn main() -> std::process::ExitCode {
-    init_logging();
     let cli = cli::Cli::parse();
+    init_logging(cli.log_format());
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -26,7 +27,7 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     use tracing_subscriber::filter::Targets;
     use tracing_subscriber::prelude::*;
     let filter: Targets = std::env::var("RUST_LOG")
@@ -36,8 +37,22 @@ fn init_logging() {
         // PostgreSQL's notices ("relation … already exists, skipping" at
         // every start) are its own chatter, not the server's news.
         .with_target("sqlx::postgres::notice", tracing::Level::WARN);
-    tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-        .with(filter)
-        .init();
+    let registry = tracing_subscriber::registry().with(filter);
+    match format {
+        LogFormat::Text => registry
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .init(),
+        // One object per line with the event's fields at the top level,
+        // as log collectors expect.
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(false)
+                    .with_span_list(false)
+                    .with_writer(std::io::stderr),
+            )
+            .init(),
+    }
 }

@@ -1,7 +1,7 @@
 //! [`AppState`]: what the serving process holds behind one `Arc` — the
 //! domain's [`Context`] plus what only a running server needs (the login
 //! guard's keys and throttles, the analysis service, the revocation
-//! set, the access-request throttles). The command
+//! set, the access-request throttles, the metrics). The command
 //! line never builds one; it needs only a `Context`.
 
 use crate::analysis::Analysis;
@@ -14,6 +14,7 @@ use crate::datadir::DataDir;
 use crate::db::Migrations;
 use crate::error::Result;
 use crate::login::LoginGuard;
+use crate::metrics::Metrics;
 use crate::providers::Providers;
 use crate::revocation::Revocations;
 use std::ops::Deref;
@@ -31,6 +32,8 @@ pub struct Inner {
     pub request_limit_by_address: Throttle,
     pub request_limit_by_email: Throttle,
     pub analysis: Analysis,
+    /// What this instance counts for Prometheus.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Deref for AppState {
@@ -59,8 +62,10 @@ impl AppState {
         };
         let config = &ctx.config;
         let providers = Providers::from_config(&config.providers)?;
+        let metrics = Arc::new(Metrics::new());
         let analysis = Analysis::new(
             providers,
+            metrics.clone(),
             config.analysis.concurrent_per_user,
             config.analysis.requests_per_minute_per_user,
         );
@@ -73,7 +78,8 @@ impl AppState {
             per_hour(config.provisioning.requests_per_email_per_hour),
         );
         Ok(Self(Arc::new(Inner {
-            login: LoginGuard::new(jwt),
+            login: LoginGuard::new(jwt, metrics.clone()),
+            metrics,
             revocations,
             request_limit_by_address,
             request_limit_by_email,

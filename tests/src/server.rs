@@ -46,8 +46,12 @@ pub struct TestServer {
     /// The anchor of an operator's own server chain (`[tls]`), trusted by
     /// the harness's clients beside the Sightline CA.
     pub server_anchor: Option<String>,
+    /// The metrics listener, when `[metrics] listen` is configured.
+    pub metrics_addr: Option<SocketAddr>,
     child: Child,
     extra: Vec<String>,
+    /// Where the server's log goes when it is captured (at info level).
+    log_file: Option<PathBuf>,
 }
 
 impl TestServer {
@@ -75,6 +79,26 @@ impl TestServer {
     /// Like [`TestServer::start_configured`], on the database `database_url`
     /// names (`init` records it in `config.toml`), or SQLite for `None`.
     pub async fn start_on(database_url: Option<String>, config: &str, extra: &[&str]) -> Result<Self> {
+        Self::start_full(database_url, config, extra, false).await
+    }
+
+    /// Like [`TestServer::start_configured`], with the server's log (info
+    /// and up) captured in a file for [`TestServer::log_text`].
+    pub async fn start_logged(config: &str, extra: &[&str]) -> Result<Self> {
+        let database_url = if crate::postgres::requested() {
+            Some(crate::postgres::Postgres::shared()?.new_database()?)
+        } else {
+            None
+        };
+        Self::start_full(database_url, config, extra, true).await
+    }
+
+    async fn start_full(
+        database_url: Option<String>,
+        config: &str,
+        extra: &[&str],
+        logged: bool,
+    ) -> Result<Self> {
         let root = tempfile::tempdir()?;
         let data_dir = root.path().join("data");
         let mut init = vec!["init", "--hostname", "localhost"];
@@ -108,16 +132,19 @@ impl TestServer {
             .to_owned();
 
         let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
-        let (child, addr) = serve(&data_dir, "127.0.0.1:0", &extra).await?;
+        let log_file = logged.then(|| root.path().join("server.log"));
+        let started = serve(&data_dir, "127.0.0.1:0", &extra, log_file.as_deref()).await?;
         Ok(Self {
             root,
             data_dir,
-            addr,
+            addr: started.addr,
             admin_password,
             database_url,
             server_anchor: None,
-            child,
+            metrics_addr: started.metrics_addr,
+            child: started.child,
             extra,
+            log_file,
         })
     }
 
@@ -272,6 +299,35 @@ impl TestServer {
         self.kill().await
     }
 
+    /// Sends SIGTERM, as systemd's stop does.
+    pub fn terminate(&self) -> Result<()> {
+        let pid = self.child.id().context("the server has exited")?;
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()?;
+        if !status.success() {
+            bail!("kill -TERM {pid} failed");
+        }
+        Ok(())
+    }
+
+    /// Waits for the server to exit, at most `within`.
+    pub async fn wait_exit(&mut self, within: Duration) -> Result<std::process::ExitStatus> {
+        tokio::time::timeout(within, self.child.wait())
+            .await
+            .with_context(|| format!("the server did not exit within {within:?}"))?
+            .context("waiting for the server")
+    }
+
+    /// The captured log ([`TestServer::start_logged`]).
+    pub fn log_text(&self) -> Result<String> {
+        let path = self
+            .log_file
+            .as_ref()
+            .context("this server's log is not captured")?;
+        Ok(std::fs::read_to_string(path)?)
+    }
+
     /// Kills the server process (as a crash or an outage would); the data
     /// directory stays for [`TestServer::restart`].
     pub async fn kill(&mut self) -> Result<()> {
@@ -281,9 +337,16 @@ impl TestServer {
 
     /// Starts the server again on the same address and data directory.
     pub async fn restart(&mut self) -> Result<()> {
-        let (child, addr) = serve(&self.data_dir, &self.addr.to_string(), &self.extra).await?;
-        self.child = child;
-        self.addr = addr;
+        let started = serve(
+            &self.data_dir,
+            &self.addr.to_string(),
+            &self.extra,
+            self.log_file.as_deref(),
+        )
+        .await?;
+        self.child = started.child;
+        self.addr = started.addr;
+        self.metrics_addr = started.metrics_addr;
         Ok(())
     }
 }
@@ -299,8 +362,11 @@ impl TestServer {
     /// Starts another instance on this data directory with `extra` flags.
     pub async fn start_instance(&self, extra: &[&str]) -> Result<Instance> {
         let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
-        let (child, addr) = serve(&self.data_dir, "127.0.0.1:0", &extra).await?;
-        Ok(Instance { addr, child })
+        let started = serve(&self.data_dir, "127.0.0.1:0", &extra, None).await?;
+        Ok(Instance {
+            addr: started.addr,
+            child: started.child,
+        })
     }
 }
 
@@ -312,26 +378,45 @@ impl Instance {
     }
 }
 
-/// Runs `serve` and waits until it listens.
-async fn serve(data_dir: &Path, listen: &str, extra: &[String]) -> Result<(Child, SocketAddr)> {
+struct Started {
+    child: Child,
+    addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
+}
+
+/// Runs `serve` and waits until it listens; its log goes to `log_file`
+/// (appended, at info level) or to the test's standard error.
+async fn serve(data_dir: &Path, listen: &str, extra: &[String], log_file: Option<&Path>) -> Result<Started> {
+    let (level, stderr) = match log_file {
+        Some(path) => (
+            "info".to_owned(),
+            Stdio::from(std::fs::OpenOptions::new().create(true).append(true).open(path)?),
+        ),
+        None => (
+            std::env::var("SIGHTLINE_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            Stdio::inherit(),
+        ),
+    };
     let mut child = Command::new(server_binary()?)
         .arg("--data-dir")
         .arg(data_dir)
         .args(["serve", "--listen", listen])
         .args(extra)
-        .env(
-            "RUST_LOG",
-            std::env::var("SIGHTLINE_TEST_LOG").unwrap_or_else(|_| "warn".into()),
-        )
+        .env("RUST_LOG", level)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()?;
     let stdout = child.stdout.take().context("no stdout")?;
     let mut lines = BufReader::new(stdout).lines();
+    let mut metrics_addr = None;
     let addr = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(line) = lines.next_line().await? {
+            if let Some(metrics) = line.strip_prefix("metrics on http://") {
+                let metrics = metrics.trim_end_matches("/metrics");
+                metrics_addr = Some(metrics.parse::<SocketAddr>()?);
+            }
             if let Some(addr) = line.strip_prefix("listening on https://") {
                 return Ok::<_, anyhow::Error>(addr.parse::<SocketAddr>()?);
             }
@@ -342,7 +427,11 @@ async fn serve(data_dir: &Path, listen: &str, extra: &[String]) -> Result<(Child
     .context("server did not start within 30 s")??;
     // Keep draining stdout so the server never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Ok((child, addr))
+    Ok(Started {
+        child,
+        addr,
+        metrics_addr,
+    })
 }
 
 fn rand_suffix() -> u32 {

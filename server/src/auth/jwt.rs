@@ -110,6 +110,23 @@ impl JwtKeys {
         Ok(jsonwebtoken::encode(&header, claims, &self.encoding)?)
     }
 
+    /// Signs a throwaway token and verifies it: the readiness check's
+    /// proof that the key in memory still signs what it accepts.
+    pub fn self_check(&self, now: i64) -> bool {
+        let probe = Claims {
+            iss: self.issuer.clone(),
+            aud: AUDIENCE.into(),
+            sub: "readiness-probe".into(),
+            iat: now,
+            exp: now + 60,
+            jti: "readiness-probe".into(),
+            sid: "readiness-probe".into(),
+            cnf: Confirmation::for_thumbprint(&[0; 32]),
+        };
+        self.sign(&probe)
+            .is_ok_and(|token| self.verify(&token, now).is_ok_and(|claims| claims == probe))
+    }
+
     /// Verifies signature, algorithm, `kid`, issuer, audience and expiry.
     pub fn verify(&self, token: &str, now: i64) -> Result<Claims, TokenRejection> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenRejection::Invalid)?;

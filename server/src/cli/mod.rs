@@ -13,6 +13,7 @@ mod serve;
 mod user;
 
 use clap::{Parser, Subcommand};
+use sightline_server::config::LogFormat;
 use sightline_server::datadir::DataDir;
 use sightline_server::db::DatabaseUrl;
 use std::path::PathBuf;
@@ -63,6 +64,20 @@ enum Command {
     /// Read the audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+}
+
+impl Cli {
+    /// How to log: `serve` follows `[log]` in the data directory's
+    /// configuration (a file that cannot be read is reported by `serve`
+    /// itself); the one-shot commands log as text.
+    pub fn log_format(&self) -> LogFormat {
+        match self.command {
+            Command::Serve(_) => DataDir::new(&self.data_dir)
+                .load_config()
+                .map_or(LogFormat::Text, |config| config.log.format),
+            _ => LogFormat::Text,
+        }
+    }
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {

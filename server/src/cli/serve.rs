@@ -1,10 +1,15 @@
-//! `serve`: the TLS listener, the router, the mail and revocation workers.
+//! `serve`: the TLS listener, the router, the mail and revocation workers,
+//! the metrics listener, and the stop: the first SIGTERM (or Ctrl-C)
+//! drains — no new connections, requests and streamed answers in flight
+//! finish within `[server] shutdown_grace_secs`, queued mail is sent — and
+//! exits 0; a second one exits at once.
 
 use anyhow::Context as _;
 use clap::Args;
 use sightline_server::announce;
 use sightline_server::auth::throttle;
 use sightline_server::clock::Clock;
+use sightline_server::connections::ConnectionLimits;
 use sightline_server::datadir::DataDir;
 use sightline_server::db::Migrations;
 use sightline_server::proxy_protocol::TrustedProxies;
@@ -16,6 +21,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -65,6 +71,12 @@ pub async fn run(dir: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
         tls: tls::server_config(dir, state.revocations.clone(), certificate.clone())?,
         handshake_timeout: Duration::from_secs(config.server.handshake_timeout_secs),
         proxies: Arc::new(TrustedProxies::parse(&config.server.proxy_protocol_from)?),
+        limits: ConnectionLimits::new(
+            config.server.max_connections,
+            config.server.max_connections_per_address,
+            state.metrics.open_connections(),
+        ),
+        metrics: state.metrics.clone(),
     };
     let ctx = &state.ctx;
     ctx.mailer()?.clone().spawn_worker(ctx.clock.clone());
@@ -85,6 +97,25 @@ pub async fn run(dir: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
     spawn_superseder(state.clone());
     spawn_certificate_keeper(dir.clone(), state.clone(), certificate);
     let revocations = state.revocations.clone();
+    let stop = watch_stop_signals()?;
+    if let Some(address) = config.metrics.listen {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen for metrics on {address}"))?;
+        let local = listener.local_addr()?;
+        // Printed before the main listener's line, which tests wait for.
+        println!("metrics on http://{local}/metrics");
+        let router = http::metrics::metrics_router(state.clone());
+        let stopped = stop.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(stopped.cancelled_owned())
+                .await;
+            if let Err(error) = served {
+                tracing::warn!(%error, "the metrics listener stopped");
+            }
+        });
+    }
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -93,16 +124,59 @@ pub async fn run(dir: &DataDir, args: ServeArgs) -> anyhow::Result<()> {
     println!("listening on https://{local}");
     std::io::stdout().flush()?;
     tracing::info!(%local, public_url = %config.server.public_url, "serving");
-    tls::serve(
+    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    let started_stopping = std::time::Instant::now();
+    let drained = tls::serve(
         listener,
         accept,
-        http::router(state),
+        http::router(state.clone()),
         revocations,
-        shutdown_signal(),
+        stop.cancelled_owned(),
+        grace,
     )
     .await;
+    if drained.finished {
+        tracing::info!(connections = drained.open_at_stop, "every connection finished");
+    } else {
+        tracing::warn!(
+            connections = drained.open_at_stop,
+            grace_secs = grace.as_secs(),
+            "the grace period ended with connections still open; they are cut"
+        );
+    }
+    // Mail queued by the last requests goes now rather than at the next
+    // start; whatever cannot be delivered stays queued in the database.
+    let left = grace
+        .saturating_sub(started_stopping.elapsed())
+        .max(Duration::from_secs(5));
+    flush_mail(&state, left).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Delivers every due mail, for at most `limit`.
+async fn flush_mail(state: &AppState, limit: Duration) {
+    let Ok(mailer) = state.ctx.mailer() else {
+        return;
+    };
+    let flushing = async {
+        loop {
+            match mailer.deliver_due(state.ctx.clock.now()).await {
+                // A pass takes at most 50; go on while passes deliver.
+                Ok(report) if report.delivered > 0 => continue,
+                Ok(report) => return report.failed,
+                Err(error) => {
+                    tracing::warn!(%error, "sending the queued mail at stop failed");
+                    return 0;
+                }
+            }
+        }
+    };
+    match tokio::time::timeout(limit, flushing).await {
+        Ok(0) => {}
+        Ok(failed) => tracing::warn!(failed, "mail left queued at stop; it is sent at the next start"),
+        Err(_) => tracing::warn!("sending the queued mail at stop took too long; the rest stays queued"),
+    }
 }
 
 /// Forgets throttle counts that can no longer lock anything, every ten
@@ -166,24 +240,32 @@ fn spawn_certificate_keeper(dir: DataDir, state: AppState, certificate: Arc<Serv
     });
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// The first SIGTERM or Ctrl-C cancels the returned token (the drain
+/// begins); a second exits the process at once, status 1, for an operator
+/// who will not wait.
+fn watch_stop_signals() -> anyhow::Result<CancellationToken> {
+    let stop = CancellationToken::new();
     #[cfg(unix)]
-    {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => {
-                let _ = interrupt.await;
-                return;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot watch for SIGTERM")?;
+    let token = stop.clone();
+    tokio::spawn(async move {
+        for signals in 1.. {
+            #[cfg(unix)]
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = terminate.recv() => {},
             }
-        };
-        tokio::select! {
-            _ = interrupt => {},
-            _ = terminate.recv() => {},
+            #[cfg(not(unix))]
+            let _ = tokio::signal::ctrl_c().await;
+            if signals == 1 {
+                tracing::info!("stop asked: draining (a second stop exits at once)");
+                token.cancel();
+            } else {
+                tracing::warn!("second stop asked: exiting at once");
+                std::process::exit(1);
+            }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
-    }
+    });
+    Ok(stop)
 }

@@ -62,6 +62,8 @@ fn status_and_code(error: &Error) -> Option<(StatusCode, ErrorCode)> {
         Error::Conflict(_) => (S::CONFLICT, ErrorCode::Conflict),
         Error::TooManyAttempts { .. } => (S::TOO_MANY_REQUESTS, ErrorCode::TooManyAttempts),
         Error::RateLimited { .. } => (S::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
+        Error::TooManyConnections => (S::SERVICE_UNAVAILABLE, ErrorCode::TooManyConnections),
+        Error::NotReady(_) => (S::SERVICE_UNAVAILABLE, ErrorCode::NotReady),
         Error::ClientCertificateRequired => (S::UNAUTHORIZED, ErrorCode::ClientCertificateRequired),
         Error::CertificateRevoked => (S::FORBIDDEN, ErrorCode::CertificateRevoked),
         Error::CertificateExpired => (S::FORBIDDEN, ErrorCode::CertificateExpired),
@@ -104,6 +106,8 @@ impl From<Error> for ApiError {
             Error::TooManyAttempts { retry_after } | Error::RateLimited { retry_after, .. } => {
                 Some(retry_after.max(1))
             }
+            // Places free up as connections close; a few seconds is usual.
+            Error::TooManyConnections => Some(5),
             _ => None,
         };
         Self {

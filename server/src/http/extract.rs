@@ -49,6 +49,7 @@ impl FromRequestParts<AppState> for ClientCert {
                 if owner.awaiting_first_use {
                     crate::renewal::note_first_use(&state.ctx, &owner.serial).await?;
                 }
+                crate::http::access::note_user(parts, owner.user_id);
                 Ok(Self {
                     peer,
                     user_id: owner.user_id,
@@ -83,6 +84,7 @@ impl FromRequestParts<AppState> for Session {
         let peer = conn.peer.ok_or(Error::ClientCertificateRequired)?;
         let token = bearer_token(parts)?;
         let access = login::check_access_token(&state.ctx, &state.login, &peer.thumbprint, token).await?;
+        crate::http::access::note_user(parts, access.user_id);
         Ok(Self {
             user_id: access.user_id,
             username: access.username,

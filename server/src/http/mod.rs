@@ -1,7 +1,7 @@
 //! The HTTP surface: [`router`] builds every route, and the three route
 //! classes are enforced in one middleware here:
 //!
-//! - public: `/healthz`, `/request-access`, `/public/*`;
+//! - public: `/healthz`, `/readyz`, `/request-access`, `/public/*`;
 //! - native: `/native/*` needs a client certificate (401 JSON without);
 //! - anything else is not public: a browser without a certificate is sent
 //!   to `/request-access`, an API client gets 401 JSON.
@@ -9,13 +9,19 @@
 //! Handlers state their requirements through extractors
 //! ([`extract::ClientCert`], [`extract::Session`], [`admin::Admin`]), call
 //! the domain with the state's [`crate::context::Context`], and its errors
-//! become answers in one place, [`error`].
+//! become answers in one place, [`error`]. Around everything, [`access`]
+//! gives each request an id, counts it and logs it.
+//!
+//! The metrics have a router of their own ([`metrics::metrics_router`]),
+//! served on `[metrics] listen` only.
 
+pub mod access;
 mod admin;
 mod analysis;
 mod csrf;
 pub mod error;
 pub mod extract;
+pub mod metrics;
 mod native;
 mod public;
 
@@ -72,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(public::FORM_BODY_LIMIT));
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .merge(public)
         .merge(admin::routes())
         .nest("/native", native)
@@ -79,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), route_classes))
         .layer(middleware::from_fn(common_headers))
+        .layer(middleware::from_fn_with_state(state.clone(), access::observe))
         .with_state(state)
 }
 
@@ -86,8 +94,25 @@ async fn healthz() -> Json<Health> {
     Json(Health { status: "ok".into() })
 }
 
+/// Ready to serve: the database answers (a new connection, for SQLite)
+/// and the signing key signs. Balancers take an instance out of rotation
+/// on a 503; the cause is logged, the answer names only the part.
+async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    if let Err(error) = crate::db::check_ready(&state.ctx.db).await {
+        tracing::warn!(%error, "not ready: the database cannot be used");
+        return Err(Error::NotReady("the database cannot be used").into());
+    }
+    if !state.login.jwt.self_check(state.ctx.clock.now()) {
+        tracing::warn!("not ready: the token signing key does not sign");
+        return Err(Error::NotReady("the token signing key does not work").into());
+    }
+    Ok(Json(Health {
+        status: "ready".into(),
+    }))
+}
+
 fn is_public(path: &str) -> bool {
-    path == "/healthz" || path == "/request-access" || path.starts_with("/public/")
+    path == "/healthz" || path == "/readyz" || path == "/request-access" || path.starts_with("/public/")
 }
 
 fn wants_html(headers: &HeaderMap) -> bool {

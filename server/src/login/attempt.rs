@@ -1,10 +1,14 @@
 //! Who attempts a login, from where, and for what; and the guard of a
-//! running server (token keys and failure throttles).
+//! running server (token keys, failure throttles, and the counts of
+//! outcomes it reports).
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::throttle::{Policy, Throttle};
+use crate::error::Error;
+use crate::metrics::{LoginOutcome, Metrics};
 use crate::tls::PeerCertificate;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// What guards logins in a running server: the key that signs access
 /// tokens, and the failure throttles, per account and per client address.
@@ -16,12 +20,14 @@ pub struct LoginGuard {
     pub account_throttle: Throttle,
     /// Password and code failures per client address.
     pub client_throttle: Throttle,
+    pub metrics: Arc<Metrics>,
 }
 
 impl LoginGuard {
-    pub fn new(jwt: JwtKeys) -> Self {
+    pub fn new(jwt: JwtKeys, metrics: Arc<Metrics>) -> Self {
         Self {
             jwt,
+            metrics,
             account_throttle: Throttle::new(
                 "password-account",
                 Policy {
@@ -41,6 +47,20 @@ impl LoginGuard {
                 },
             ),
         }
+    }
+}
+
+impl LoginGuard {
+    /// Counts a login step's outcome; the server's own failures (the
+    /// database down) are not an outcome of the login and are not counted.
+    pub(crate) fn count<T>(&self, step: &'static str, result: &Result<T, Error>) {
+        let outcome = match result {
+            Ok(_) => LoginOutcome::Accepted,
+            Err(Error::TooManyAttempts { .. }) => LoginOutcome::Locked,
+            Err(error) if error.is_failure() => return,
+            Err(_) => LoginOutcome::Refused,
+        };
+        self.metrics.login(step, outcome);
     }
 }
 

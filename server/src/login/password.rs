@@ -31,6 +31,18 @@ pub async fn login(
     request: LoginRequest,
     purpose: Purpose,
 ) -> Result<LoginResponse> {
+    let result = check_password(ctx, guard, origin, request, purpose).await;
+    guard.count("password", &result);
+    result
+}
+
+async fn check_password(
+    ctx: &Context,
+    guard: &LoginGuard,
+    origin: Origin<'_>,
+    request: LoginRequest,
+    purpose: Purpose,
+) -> Result<LoginResponse> {
     if request.username.len() > 256
         || request.password.expose().len() > crate::auth::password::MAX_PASSWORD_LEN
     {
@@ -39,22 +51,20 @@ pub async fn login(
     let now = ctx.clock.now();
     let account_key = request.username.to_lowercase();
     let client_key = origin.client.to_string();
-    let locked = match guard
-        .account_throttle
-        .locked_for(&ctx.db, &account_key, now)
-        .await?
-    {
-        Some(wait) => Some(wait),
-        None => {
+    // Both throttles count this attempt before the hash is checked (the
+    // check and the count are one statement), so parallel guesses are held
+    // to the allowance; a success gives the places back.
+    let account_attempt = guard.account_throttle.reserve(&ctx.db, &account_key, now).await?;
+    let client_attempt = match guard.client_throttle.reserve(&ctx.db, &client_key, now).await {
+        Ok(attempt) => attempt,
+        Err(error) => {
             guard
-                .client_throttle
-                .locked_for(&ctx.db, &client_key, now)
-                .await?
+                .account_throttle
+                .give_back(&ctx.db, &account_key, account_attempt)
+                .await?;
+            return Err(error);
         }
     };
-    if let Some(wait) = locked {
-        return Err(Error::TooManyAttempts { retry_after: wait });
-    }
 
     let row: Option<PasswordRow> = sqlx::query_as(
         "SELECT id, username, email, password_hash, disabled, is_admin, totp_secret FROM users WHERE lower(username) = lower($1)",
@@ -69,8 +79,14 @@ pub async fn login(
     let row = match row {
         Some(row) if matches && row.password_hash.is_some() => row,
         _ => {
-            guard.account_throttle.failure(&ctx.db, &account_key, now).await?;
-            guard.client_throttle.failure(&ctx.db, &client_key, now).await?;
+            guard
+                .account_throttle
+                .settle_failure(&ctx.db, &account_key, now, account_attempt)
+                .await?;
+            guard
+                .client_throttle
+                .settle_failure(&ctx.db, &client_key, now, client_attempt)
+                .await?;
             let attempted: String = request.username.chars().take(64).collect();
             audit(
                 &ctx.db,
@@ -88,6 +104,10 @@ pub async fn login(
         }
     };
     guard.account_throttle.success(&ctx.db, &account_key).await?;
+    guard
+        .client_throttle
+        .give_back(&ctx.db, &client_key, client_attempt)
+        .await?;
 
     if row.disabled {
         return Err(Error::AccountDisabled);

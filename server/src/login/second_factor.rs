@@ -121,6 +121,19 @@ pub async fn verify_second_factor<'c>(
     code: &Secret,
     purpose: Purpose,
 ) -> Result<Verified<'c>> {
+    let result = check_second_factor(ctx, guard, origin, challenge, code, purpose).await;
+    guard.count("second_factor", &result);
+    result
+}
+
+async fn check_second_factor<'c>(
+    ctx: &'c Context,
+    guard: &LoginGuard,
+    origin: Origin<'_>,
+    challenge: &Secret,
+    code: &Secret,
+    purpose: Purpose,
+) -> Result<Verified<'c>> {
     let now = ctx.clock.now();
     let client_key = origin.client.to_string();
     if let Some(wait) = guard

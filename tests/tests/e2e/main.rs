@@ -12,6 +12,7 @@ mod gnome;
 mod gnome_rewrite;
 mod instances;
 mod login;
+mod operations;
 mod provisioning;
 mod region;
 mod renewal;

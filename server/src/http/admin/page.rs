@@ -72,11 +72,14 @@ impl FromRequestParts<AppState> for Admin {
         let cookie = cookie(&parts.headers, admin_sessions::COOKIE).ok_or_else(to_login)?;
         let thumbprint = conn.peer.as_ref().map(|p| p.thumbprint.as_slice());
         match admin_sessions::find(&state.ctx, &cookie, thumbprint).await {
-            Ok(Some(session)) => Ok(Self {
-                session,
-                client: conn.remote_addr.ip(),
-                certificate: conn.peer.as_ref().map(|p| p.serial_hex.clone()),
-            }),
+            Ok(Some(session)) => {
+                crate::http::access::note_user(parts, session.user_id);
+                Ok(Self {
+                    session,
+                    client: conn.remote_addr.ip(),
+                    certificate: conn.peer.as_ref().map(|p| p.serial_hex.clone()),
+                })
+            }
             Ok(None) => Err(to_login()),
             Err(error) => Err(ApiError::from(error).into_response()),
         }

@@ -2,6 +2,12 @@
 //! so a missing file or section means "use the defaults". Command-line flags
 //! and `SIGHTLINE_*` variables override the file (see `cli/`).
 
+mod operations;
+mod providers;
+
+pub use operations::{LogConfig, LogFormat, MetricsConfig};
+pub use providers::{default_providers, ProviderConfig, ProviderKind};
+
 use crate::db::DatabaseUrl;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -20,6 +26,9 @@ pub struct Config {
     pub analysis: AnalysisConfig,
     pub admin: AdminConfig,
     pub database: DatabaseConfig,
+    #[serde(skip_serializing_if = "MetricsConfig::is_unset")]
+    pub metrics: MetricsConfig,
+    pub log: LogConfig,
     /// Model providers that modes refer to by `id`.
     pub providers: Vec<ProviderConfig>,
     /// Absent: every mail is written to `<data-dir>/outbox/*.eml`.
@@ -40,6 +49,16 @@ pub struct ServerConfig {
     /// never read from anyone else.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub proxy_protocol_from: Vec<String>,
+    /// On SIGTERM, requests and streamed answers in flight get this long
+    /// to finish before the process exits.
+    pub shutdown_grace_secs: u64,
+    /// Open connections served at once; more are refused with
+    /// `too_many_connections`. Keep it below the process's file limit.
+    pub max_connections: usize,
+    /// Open connections from one client address (after the PROXY header,
+    /// so the client's, not the balancer's). An office behind one NAT
+    /// address counts as one client: size it for that.
+    pub max_connections_per_address: usize,
 }
 
 impl Default for ServerConfig {
@@ -49,6 +68,9 @@ impl Default for ServerConfig {
             public_url: "https://localhost:8443".into(),
             handshake_timeout_secs: 10,
             proxy_protocol_from: Vec::new(),
+            shutdown_grace_secs: 30,
+            max_connections: 4096,
+            max_connections_per_address: 256,
         }
     }
 }
@@ -196,97 +218,6 @@ impl Default for AnalysisConfig {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum ProviderKind {
-    /// Any OpenAI-compatible chat-completions server (Ollama, vLLM, llama.cpp, OpenAI, ...).
-    Openai,
-    /// Local OCR with the `tesseract` command.
-    Tesseract,
-}
-
-/// One `[[providers]]` entry. Secrets come from the environment or a file,
-/// never from this file or the database.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProviderConfig {
-    pub id: String,
-    pub kind: ProviderKind,
-    /// `openai`: e.g. `http://127.0.0.1:11434/v1`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub base_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_key_env: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_key_file: Option<std::path::PathBuf>,
-    /// Model used when a mode names none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default_model: Option<String>,
-    #[serde(default = "default_connect_timeout")]
-    pub connect_timeout_secs: u64,
-    /// Longest wait for the first piece of the answer.
-    #[serde(default = "default_first_token_timeout")]
-    pub first_token_timeout_secs: u64,
-    #[serde(default = "default_total_timeout")]
-    pub total_timeout_secs: u64,
-    /// Images are downscaled to this longest side before they are sent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_image_side: Option<u32>,
-    /// `tesseract`: the command and language.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub command: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub language: Option<String>,
-}
-
-fn default_connect_timeout() -> u64 {
-    5
-}
-
-fn default_first_token_timeout() -> u64 {
-    60
-}
-
-fn default_total_timeout() -> u64 {
-    300
-}
-
-impl ProviderConfig {
-    pub fn openai(id: &str, base_url: &str) -> Self {
-        Self {
-            id: id.into(),
-            kind: ProviderKind::Openai,
-            base_url: Some(base_url.into()),
-            api_key_env: None,
-            api_key_file: None,
-            default_model: None,
-            connect_timeout_secs: default_connect_timeout(),
-            first_token_timeout_secs: default_first_token_timeout(),
-            total_timeout_secs: default_total_timeout(),
-            max_image_side: None,
-            command: None,
-            language: None,
-        }
-    }
-
-    pub fn tesseract(id: &str) -> Self {
-        Self {
-            kind: ProviderKind::Tesseract,
-            base_url: None,
-            language: Some("eng".into()),
-            ..Self::openai(id, "")
-        }
-    }
-}
-
-/// A local Ollama for the chat and rewrite modes, and local OCR.
-pub fn default_providers() -> Vec<ProviderConfig> {
-    vec![
-        ProviderConfig::openai("ollama", "http://127.0.0.1:11434/v1"),
-        ProviderConfig::tesseract("ocr"),
-    ]
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
 pub enum MailSecurity {
     /// Implicit TLS (usually port 465).
     Tls,
@@ -349,6 +280,8 @@ impl Default for Config {
             analysis: AnalysisConfig::default(),
             admin: AdminConfig::default(),
             database: DatabaseConfig::default(),
+            metrics: MetricsConfig::default(),
+            log: LogConfig::default(),
             providers: default_providers(),
             mail: None,
         }
@@ -393,6 +326,26 @@ impl Config {
         if self.server.handshake_timeout_secs == 0 {
             return Err(Error::Config(
                 "server.handshake_timeout_secs must be at least 1".into(),
+            ));
+        }
+        if self.server.max_connections == 0 || self.server.max_connections_per_address == 0 {
+            return Err(Error::Config(
+                "server.max_connections and server.max_connections_per_address must be at least 1".into(),
+            ));
+        }
+        if self.server.max_connections_per_address > self.server.max_connections {
+            return Err(Error::Config(
+                "server.max_connections_per_address cannot exceed server.max_connections".into(),
+            ));
+        }
+        // Port 0 asks the system for a free port, different each time.
+        if self
+            .metrics
+            .listen
+            .is_some_and(|metrics| metrics == self.server.listen && metrics.port() != 0)
+        {
+            return Err(Error::Config(
+                "metrics.listen must differ from server.listen: metrics have a listener of their own".into(),
             ));
         }
         if let Some(mail) = &self.mail {
