@@ -410,34 +410,34 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     out
 }
 
-/// Bytes from hexadecimal (either case).
+/// Bytes from hexadecimal (either case), at most 32 bytes: this reads
+/// serial numbers.
 pub fn from_hex(text: &str) -> Result<Vec<u8>> {
     let invalid = || CertError::Invalid {
         what: "serial number",
         reason: format!("{text:?} is not hexadecimal"),
     };
-    if !text.len().is_multiple_of(2) || text.is_empty() || text.len() > 64 {
+    if text.is_empty() || text.len() > 64 {
         return Err(invalid());
     }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-                .ok_or_else(invalid)
-        })
-        .collect()
+    data_encoding::HEXLOWER_PERMISSIVE
+        .decode(text.as_bytes())
+        .map_err(|_| invalid())
 }
 
 /// Lower-case hexadecimal.
 pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
+    data_encoding::HEXLOWER.encode(bytes)
+}
+
+/// Upper-case hexadecimal with a colon between bytes (`AB:CD:…`), the way
+/// certificate fingerprints are shown.
+pub fn colon_hex(bytes: &[u8]) -> String {
     bytes
         .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut out, byte| {
-            let _ = write!(out, "{byte:02x}");
-            out
-        })
+        .map(|byte| data_encoding::HEXUPPER.encode(std::slice::from_ref(byte)))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// A fixed "now" and a CA valid around it, for the crate's tests.
@@ -573,6 +573,13 @@ mod tests {
         assert_eq!(crl.issuer(), root.subject());
         assert!(from_hex("zz").is_err());
         assert_eq!(from_hex("0aFF").unwrap(), vec![0x0a, 0xff]);
+        assert!(from_hex("").is_err());
+        assert!(from_hex("abc").is_err());
+        assert!(from_hex(&"ab".repeat(33)).is_err());
+        assert_eq!(from_hex(&"ab".repeat(32)).unwrap(), vec![0xab; 32]);
+        assert_eq!(hex(&[0x00, 0x0a, 0xff]), "000aff");
+        assert_eq!(colon_hex(&[0x00, 0x0a, 0xff]), "00:0A:FF");
+        assert_eq!(colon_hex(&[]), "");
     }
 
     fn rustls_pki_types_free_pem_decode(pem: &str) -> Vec<u8> {

@@ -5,7 +5,7 @@
 //! imports and OpenSSL 3 reads without `-legacy`: PBE-SHA1-3DES for the key
 //! and the certificate bags, and a SHA-1 MAC.
 
-use crate::{sha256, CertError, PrivateKeyPem, Result};
+use crate::{colon_hex, sha256, CertError, PrivateKeyPem, Result};
 use p12_keystore::{
     Certificate, EncryptionAlgorithm, KeyStore, KeyStoreEntry, MacAlgorithm, PrivateKey, PrivateKeyChain,
 };
@@ -204,14 +204,6 @@ fn zip_time(now: OffsetDateTime) -> zip::DateTime {
         now.second(),
     )
     .unwrap_or_default()
-}
-
-fn colon_hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
 }
 
 fn install_guide(platform: Platform, input: &PackageInput<'_>, ca_fingerprint: &str) -> String {

@@ -190,13 +190,5 @@ impl Identity {
 /// SHA-256 fingerprint of a PEM certificate, as `AB:CD:...`.
 pub fn ca_fingerprint(ca_pem: &str) -> Option<String> {
     let der = CertificateDer::from_pem_slice(ca_pem.as_bytes()).ok()?;
-    let digest = ring::digest::digest(&ring::digest::SHA256, &der);
-    Some(
-        digest
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02X}"))
-            .collect::<Vec<_>>()
-            .join(":"),
-    )
+    Some(sightline_certs::colon_hex(&sightline_certs::sha256(&der)))
 }

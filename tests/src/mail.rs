@@ -55,21 +55,9 @@ pub fn find_link(text: &str, marker: &str) -> Option<String> {
 
 /// `application/x-www-form-urlencoded` encoding of `fields`.
 pub fn form_encode(fields: &[(&str, &str)]) -> String {
-    fields
-        .iter()
-        .map(|(name, value)| format!("{}={}", url_encode(name), url_encode(value)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-fn url_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => char::from(b).to_string(),
-            b' ' => "+".into(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish()
 }
 
 /// A `multipart/form-data` body of named parts: `(name, file name, bytes)`.

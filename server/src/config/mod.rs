@@ -484,6 +484,38 @@ mod tests {
     }
 
     #[test]
+    fn operations_settings_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "[server]\nmax_connections = 100\nmax_connections_per_address = 10\nshutdown_grace_secs = 5\n\n\
+             [metrics]\nlisten = \"127.0.0.1:9464\"\n\n[log]\nformat = \"json\"\n",
+        )
+        .unwrap();
+        let config = Config::load(&path).unwrap();
+        assert_eq!(
+            config.metrics.listen,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9464)))
+        );
+        assert_eq!(config.log.format, LogFormat::Json);
+        assert!(config.log.access_log);
+        assert_eq!(config.server.shutdown_grace_secs, 5);
+        // Metrics are off unless asked for, and stay out of a written file.
+        assert!(Config::default().metrics.listen.is_none());
+        assert!(!Config::default().to_toml().unwrap().contains("[metrics]"));
+        for bad in [
+            "[server]\nmax_connections = 0\n",
+            "[server]\nmax_connections = 10\nmax_connections_per_address = 11\n",
+            "[server]\nlisten = \"127.0.0.1:8443\"\n[metrics]\nlisten = \"127.0.0.1:8443\"\n",
+            "[log]\nformat = \"xml\"\n",
+        ] {
+            std::fs::write(&path, bad).unwrap();
+            assert!(Config::load(&path).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn plain_smtp_is_only_for_loopback() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");

@@ -333,9 +333,7 @@ pub async fn download_page(
         error: None,
     };
     let mut response = render(StatusCode::OK, &page);
-    let cookie = format!(
-        "{CSRF_COOKIE}={csrf}; Path=/public/download-certs/; HttpOnly; Secure; SameSite=Strict; Max-Age=3600"
-    );
+    let cookie = super::csrf::strict_cookie(CSRF_COOKIE, &csrf, "/public/download-certs/", 3600);
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }

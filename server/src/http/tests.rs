@@ -82,6 +82,7 @@ struct Answer {
     status: StatusCode,
     headers: HeaderMap,
     json: serde_json::Value,
+    text: String,
 }
 
 impl Fixture {
@@ -96,10 +97,12 @@ impl Fixture {
         let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        let text = String::from_utf8_lossy(&bytes).into_owned();
         Answer {
             status,
             headers,
             json,
+            text,
         }
     }
 
@@ -185,6 +188,53 @@ async fn route_classes_without_a_certificate() {
         .body(Body::empty())
         .unwrap();
     assert_eq!(f.send(native_html, false).await.status, StatusCode::UNAUTHORIZED);
+}
+
+/// lettre refuses `a<b@x.com`; the request form must refuse it too, not
+/// accept it and fail when the approval mail is written.
+#[tokio::test]
+async fn access_requests_refuse_addresses_lettre_cannot_mail() {
+    let f = fixture().await;
+    for email in [
+        "a<b@x.com",
+        "Ada <ada@example.com>",
+        "\"a<b\"@x.com",
+        "ada@[192.0.2.1]",
+    ] {
+        let json = f
+            .post(
+                "/public/request-access",
+                serde_json::json!({"email": email, "name": "Ada"}),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (json.status, code_of(&json)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_email"),
+            "{email}"
+        );
+
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([("email", email), ("name", "Ada")])
+            .finish();
+        let form = axum::http::Request::post("/public/request-access")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ACCEPT, "text/html")
+            .body(Body::from(body))
+            .unwrap();
+        let page = f.send(form, false).await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{email}");
+        assert!(
+            page.text.contains("Please enter a valid e-mail address."),
+            "{email}: {}",
+            page.text
+        );
+    }
+    let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM access_requests")
+        .fetch_one(&f.state.ctx.db)
+        .await
+        .unwrap();
+    assert_eq!(pending, 0, "no refused address was stored");
 }
 
 #[tokio::test]

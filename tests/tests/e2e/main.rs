@@ -11,6 +11,7 @@ mod desktop_setup;
 mod gnome;
 mod gnome_rewrite;
 mod instances;
+mod ipc;
 mod login;
 mod operations;
 mod provisioning;

@@ -155,6 +155,27 @@ async fn a_requester_gets_a_working_certificate_package_for_each_platform() -> R
         )
         .await?;
     assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Long enough but easy to guess: zxcvbn's feedback is on the page.
+    let guessable = browser
+        .post_form(
+            &path,
+            &[
+                ("csrf", first_look.csrf.as_str()),
+                ("platform", "windows"),
+                ("password", "password12345"),
+                ("password_confirm", "password12345"),
+            ],
+            Some(&first_look.cookie),
+        )
+        .await?;
+    assert_eq!(guessable.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let refusal = guessable.text();
+    assert!(
+        refusal.contains("The password is too easy to guess.")
+            && refusal.contains("This is similar to a commonly used password.")
+            && refusal.contains("Add another word or two."),
+        "{refusal}"
+    );
     // Without the CSRF cookie the form is refused.
     let forged = browser
         .post_form(
@@ -501,6 +522,26 @@ async fn bad_requests_and_bad_links_are_refused_clearly() -> Result<()> {
     assert_eq!(
         (invalid.status, invalid.error_code().as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, "invalid_email")
+    );
+    // An address lettre cannot mail is refused here, not at approval, from
+    // the API and from the page's form alike.
+    let angle = post(serde_json::json!({"email": "a<b@x.com", "name": "X"})).await?;
+    assert_eq!(
+        (angle.status, angle.error_code().as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_email")
+    );
+    let angle_form = anonymous
+        .post_form(
+            "/public/request-access",
+            &[("email", "a<b@x.com"), ("name", "X")],
+            None,
+        )
+        .await?;
+    assert_eq!(angle_form.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        angle_form.text().contains("Please enter a valid e-mail address."),
+        "{}",
+        angle_form.text()
     );
     let long_name = post(serde_json::json!({"email": "a@example.com", "name": "x".repeat(201)})).await?;
     assert_eq!(long_name.status, StatusCode::UNPROCESSABLE_ENTITY);

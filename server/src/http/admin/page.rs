@@ -5,7 +5,7 @@
 use crate::admin_sessions::{self, AdminSession};
 use crate::audit::Actor;
 use crate::error::Error;
-use crate::http::csrf::{cookie, csrf_matches};
+use crate::http::csrf::{cookie, csrf_matches, strict_cookie};
 use crate::http::error::ApiError;
 use crate::state::AppState;
 use crate::tls::ConnInfo;
@@ -34,8 +34,10 @@ pub(super) fn set_cookie(response: &mut Response, value: &str) {
     }
 }
 
+/// A `Set-Cookie` value for the admin pages' cookies (sign-in CSRF,
+/// login challenge, session), scoped to `/admin`.
 pub(super) fn session_cookie(name: &str, value: &str, max_age: i64) -> String {
-    format!("{name}={value}; Path=/admin; HttpOnly; Secure; SameSite=Strict; Max-Age={max_age}")
+    strict_cookie(name, value, "/admin", max_age)
 }
 
 /// A signed-in administrator. Without a valid session, browsers are sent
@@ -113,13 +115,10 @@ pub(super) fn back(path: &str, key: &str, message: &str) -> Response {
     Redirect::to(&format!("{path}{separator}{key}={}", url_encode(message))).into_response()
 }
 
+/// A value for a query string, form-encoded as the `Query` extractor
+/// decodes it.
 pub(super) fn url_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => char::from(b).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 pub(super) fn outcome(path: &str, result: Result<String, Error>) -> Response {
@@ -146,4 +145,15 @@ pub(super) fn words(error: Error) -> String {
 /// A refusal's text as a sentence: capitalised, with a full stop.
 pub(super) fn capitalised(text: &str) -> String {
     format!("{}.", crate::error::capitalised(text))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn notices_survive_the_query_string() {
+        let text = "Created ada+1; a link & 100% \"done\" — ok?";
+        let query = format!("notice={}", super::url_encode(text));
+        let decoded: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        assert_eq!(decoded, [("notice".to_owned(), text.to_owned())]);
+    }
 }
