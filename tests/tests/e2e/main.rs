@@ -14,6 +14,7 @@ mod instances;
 mod ipc;
 mod login;
 mod operations;
+mod packaging;
 mod provisioning;
 mod region;
 mod renewal;
