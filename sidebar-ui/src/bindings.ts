@@ -271,7 +271,14 @@ export type ErrorCode = "client_certificate_required" | "certificate_revoked" | 
 /**  An admin turned renewal off for this account. */
 "renewal_disabled" | "invalid_credentials" | "account_disabled" | "not_an_admin" | "invalid_challenge" | "invalid_code" | "totp_reused" | "too_many_attempts" | "missing_token" | "invalid_token" | "token_expired" | "token_binding_mismatch" | "invalid_refresh_token" | "refresh_token_reused" | "invalid_json" | "invalid_request" | "invalid_email" | "rate_limited" | "missing_field" | "empty_image" | "unsupported_image_type" | "invalid_image" | "image_too_large" | "image_dimensions_too_large" | "context_too_large" | "text_too_large" | "unknown_mode" | "wrong_mode_kind" | "provider_unavailable" | "provider_timeout" | "provider_error" | "unsupported_media_type" | "payload_too_large" | "not_found" | "method_not_allowed" | 
 /**  Someone else changed the thing first (two admins deciding one request). */
-"conflict" | "internal" | 
+"conflict" | 
+/**
+ *  The server holds as many connections as it is allowed (in all, or
+ *  from this address); try again shortly.
+ */
+"too_many_connections" | 
+/**  `/readyz`: a dependency (the database, the signing keys) is not usable. */
+"not_ready" | "internal" | 
 /**  A code this client version does not know yet. */
 string;
 
