@@ -410,8 +410,7 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     out
 }
 
-/// Bytes from hexadecimal (either case), at most 32 bytes: this reads
-/// serial numbers.
+/// Bytes from hexadecimal (either case), at most 32 bytes (serial numbers).
 pub fn from_hex(text: &str) -> Result<Vec<u8>> {
     let invalid = || CertError::Invalid {
         what: "serial number",
@@ -430,8 +429,7 @@ pub fn hex(bytes: &[u8]) -> String {
     data_encoding::HEXLOWER.encode(bytes)
 }
 
-/// Upper-case hexadecimal with a colon between bytes (`AB:CD:…`), the way
-/// certificate fingerprints are shown.
+/// Upper-case hex with a colon between bytes (`AB:CD:…`), as fingerprints are shown.
 pub fn colon_hex(bytes: &[u8]) -> String {
     bytes
         .iter()

@@ -1,6 +1,10 @@
 //! Router tests through `oneshot`: route classes, body errors, and the login
 //! flow under a controllable clock (expiry and lockout ends without sleeping).
 //! The end-to-end crate repeats the user-facing paths over real TLS.
+//!
+//! Why this file is long: each rule of the router (a route class, a body
+//! error, a login or lockout step) is one test here, all sharing the
+//! fixture at the top; split, they would each need it again.
 
 use super::*;
 use crate::audit::Actor;
