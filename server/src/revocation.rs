@@ -45,15 +45,11 @@ impl Revocations {
 
     /// Changes whenever the set changes.
     /// How many certificates are known revoked.
-    pub fn len(&self) -> usize {
+    pub fn count(&self) -> usize {
         self.serials
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     pub fn subscribe(&self) -> watch::Receiver<u64> {

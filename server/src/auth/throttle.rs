@@ -126,16 +126,10 @@ impl Throttle {
         now: i64,
         attempt: Reserved,
     ) -> Result<Option<u64>> {
-        let Some(lock) = self.lock_after(attempt.failures) else {
-            return Ok(None);
-        };
-        sqlx::query("UPDATE throttles SET locked_until = $3 WHERE scope = $1 AND key = $2")
-            .bind(self.scope)
-            .bind(key)
-            .bind(now + lock)
-            .execute(db)
-            .await?;
-        Ok(u64::try_from(lock).ok())
+        // The lock it earns is never shorter than the one it held (the
+        // first lock, from the same moment), so the usual "only ever
+        // longer" update replaces it.
+        self.lock(db, key, now, attempt.failures).await
     }
 
     /// The reserved attempt was not a failure (it succeeded, or was refused

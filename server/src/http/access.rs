@@ -48,10 +48,8 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
     let started = Instant::now();
     let request_id = format!("{:016x}", rand::random::<u64>());
     let class = route_class(request.uri().path());
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "(no route)".to_owned(), |path| path.as_str().to_owned());
+    // A cheap clone (the pattern is shared), not a copy per request.
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let client = request
         .extensions()
         .get::<ConnInfo>()
@@ -71,7 +69,7 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
             target: "sightline::access",
             request_id = %request_id,
             method = %method,
-            route = %route,
+            route = route.as_ref().map_or("(no route)", MatchedPath::as_str),
             status,
             duration_ms = elapsed.as_secs_f64() * 1000.0,
             client = client.map(tracing::field::display),

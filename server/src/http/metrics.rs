@@ -20,7 +20,7 @@ async fn scrape(State(state): State<AppState>) -> impl IntoResponse {
         Ok((queued, failing)) => state.metrics.set_mail_queue(queued, failing),
         Err(error) => tracing::warn!(%error, "the mail queue could not be counted"),
     }
-    state.metrics.set_revoked_certificates(state.revocations.len());
+    state.metrics.set_revoked_certificates(state.revocations.count());
     (
         [(
             header::CONTENT_TYPE,

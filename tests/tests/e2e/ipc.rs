@@ -14,14 +14,15 @@
 //! the page's `window.__TAURI_INTERNALS__.invoke`.
 
 use anyhow::{anyhow, bail, Context, Result};
+use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use sightline_tests::display::{app_binary, Display, StubbedProfile};
 use sightline_tests::procs::wait_for_log;
 use sightline_tests::stub::StubProvider;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
 
 const PASSWORD: &str = "quartz-heron-meadow";
 const LONG: Duration = Duration::from_secs(30);
@@ -89,7 +90,7 @@ async fn walk(display: &Display, stub: &StubProvider, log: &Path, inspector: u16
     let question = ask_args(&mode);
     let request = sidebar.call("ask", question.clone()).await?.value()?;
     assert!(request.is_number(), "{request}");
-    wait_for_requests(stub, before + 1).await?;
+    stub.wait_for_requests(before + 1, LONG).await?;
     // `apply_rewrite` is the sidebar's: it runs, and fails with the app's
     // own error (an object, not the ACL's message) as no rewrite is open.
     let applied = sidebar.call("apply_rewrite", rewrite_args()).await?;
@@ -184,15 +185,6 @@ fn rewrite_args() -> Value {
 /// What `listen` from `@tauri-apps/api/event` sends.
 fn listen_args() -> Value {
     json!({"event": "ipc-probe", "target": {"kind": "Any"}, "handler": "$callback"})
-}
-
-async fn wait_for_requests(stub: &StubProvider, wanted: usize) -> Result<()> {
-    let deadline = Instant::now() + LONG;
-    while stub.requests().len() < wanted {
-        anyhow::ensure!(Instant::now() < deadline, "the question never reached the model");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
 }
 
 /// How a page's `invoke` ended.
@@ -378,115 +370,35 @@ fn targets(html: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Just enough of a WebSocket client (RFC 6455) for the inspector: text
-/// messages, masked as a client must, unmasked from the server.
+/// A WebSocket to one page of the inspector, text messages only.
 struct Socket {
-    stream: BufReader<TcpStream>,
+    stream: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>,
 }
 
 impl Socket {
     async fn connect(port: u16, path: &str) -> Result<Self> {
-        let stream = TcpStream::connect(("127.0.0.1", port)).await?;
-        let mut stream = BufReader::new(stream);
-        let mut nonce = [0u8; 16];
-        fill_random(&mut nonce)?;
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
-             Connection: Upgrade\r\nSec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n\r\n",
-            data_encoding::BASE64.encode(&nonce)
-        );
-        stream.write_all(request.as_bytes()).await?;
-        let mut status = String::new();
-        stream.read_line(&mut status).await?;
-        anyhow::ensure!(status.contains(" 101 "), "the inspector refused {path}: {status}");
-        loop {
-            let mut header = String::new();
-            if stream.read_line(&mut header).await? == 0 {
-                bail!("the inspector closed {path} during the handshake");
-            }
-            if header == "\r\n" {
-                break;
-            }
-        }
+        let (stream, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}{path}"))
+            .await
+            .with_context(|| format!("the inspector refused {path}"))?;
         Ok(Self { stream })
     }
 
     async fn send(&mut self, text: &str) -> Result<()> {
-        self.send_frame(0x1, text.as_bytes()).await
+        Ok(self.stream.send(Message::text(text)).await?)
     }
 
-    async fn send_frame(&mut self, opcode: u8, payload: &[u8]) -> Result<()> {
-        let mut frame = vec![0x80 | opcode];
-        let length = payload.len();
-        if length < 126 {
-            frame.push(0x80 | u8::try_from(length)?);
-        } else if let Ok(short) = u16::try_from(length) {
-            frame.push(0x80 | 126);
-            frame.extend_from_slice(&short.to_be_bytes());
-        } else {
-            frame.push(0x80 | 127);
-            frame.extend_from_slice(&u64::try_from(length)?.to_be_bytes());
-        }
-        let mut mask = [0u8; 4];
-        fill_random(&mut mask)?;
-        frame.extend_from_slice(&mask);
-        frame.extend(payload.iter().enumerate().map(|(i, byte)| byte ^ mask[i % 4]));
-        self.stream.write_all(&frame).await?;
-        Ok(self.stream.flush().await?)
-    }
-
-    /// The next whole text message.
+    /// The next text message (pings are answered by the library).
     async fn receive(&mut self) -> Result<String> {
-        tokio::time::timeout(LONG, self.receive_now())
-            .await
-            .map_err(|_| anyhow!("the inspector sent nothing for {LONG:?}"))?
-    }
-
-    async fn receive_now(&mut self) -> Result<String> {
-        let mut message = Vec::new();
         loop {
-            let mut head = [0u8; 2];
-            self.stream.read_exact(&mut head).await?;
-            let last = head[0] & 0x80 != 0;
-            let opcode = head[0] & 0x0f;
-            let length = match head[1] & 0x7f {
-                126 => u64::from(self.stream.read_u16().await?),
-                127 => self.stream.read_u64().await?,
-                short => u64::from(short),
-            };
-            let mask = if head[1] & 0x80 != 0 {
-                let mut mask = [0u8; 4];
-                self.stream.read_exact(&mut mask).await?;
-                Some(mask)
-            } else {
-                None
-            };
-            let mut payload = vec![0u8; usize::try_from(length)?];
-            self.stream.read_exact(&mut payload).await?;
-            if let Some(mask) = mask {
-                for (i, byte) in payload.iter_mut().enumerate() {
-                    *byte ^= mask[i % 4];
-                }
-            }
-            match opcode {
-                0x8 => bail!("the inspector closed the connection"),
-                0x9 => {
-                    self.send_frame(0xA, &payload).await?;
-                    continue;
-                }
-                0xA => continue,
-                _ => message.extend_from_slice(&payload),
-            }
-            if last {
-                return Ok(String::from_utf8(message)?);
+            let message = tokio::time::timeout(LONG, self.stream.next())
+                .await
+                .map_err(|_| anyhow!("the inspector sent nothing for {LONG:?}"))?
+                .context("the inspector closed the connection")??;
+            match message {
+                Message::Text(text) => return Ok(text.as_str().to_owned()),
+                Message::Close(_) => bail!("the inspector closed the connection"),
+                _ => continue,
             }
         }
     }
-}
-
-fn fill_random(bytes: &mut [u8]) -> Result<()> {
-    use ring::rand::SecureRandom;
-    ring::rand::SystemRandom::new()
-        .fill(bytes)
-        .map_err(|_| anyhow!("no randomness"))
 }
