@@ -56,6 +56,10 @@ pub enum ClientError {
     /// The app is not set up yet (no server or certificate).
     #[error("set up the connection to your server first")]
     NotSetUp,
+    /// A picture or text could not be checked for secrets, or the
+    /// administrator's policy refused to send it unredacted; nothing left.
+    #[error("{0}")]
+    Redaction(String),
     #[error("{0}")]
     Io(String),
 }

@@ -22,6 +22,9 @@
 //! - [`ambient`]: ambient awareness — when it looks and when it sends
 //!   (privacy gate first, one upload per cooldown, change threshold), the
 //!   thread that runs it, and its upload log;
+//! - [`redaction`]: every picture and text checked locally before it
+//!   leaves — OCR's words matched against secret formats, their boxes
+//!   filled, text masked;
 //! - [`rewrite`]: reading a selection in another app and, once approved,
 //!   typing or pasting the replacement back into the same window; the
 //!   one-rewrite-at-a-time session and the word diff;
@@ -48,6 +51,7 @@ pub mod identity;
 pub mod instance;
 pub mod journal;
 pub mod platform;
+pub mod redaction;
 pub mod rewrite;
 pub mod seat;
 pub mod settings;

@@ -25,6 +25,7 @@ pub struct Settings {
     pub rewrite: RewriteSettings,
     pub ambient: crate::ambient::AmbientSettings,
     pub capture: CaptureSettings,
+    pub redaction: crate::redaction::RedactionSettings,
 }
 
 /// How pictures of the screen are prepared for upload.
@@ -124,6 +125,7 @@ impl Default for Settings {
             rewrite: RewriteSettings::default(),
             ambient: crate::ambient::AmbientSettings::default(),
             capture: CaptureSettings::default(),
+            redaction: crate::redaction::RedactionSettings::default(),
         }
     }
 }
@@ -155,6 +157,7 @@ impl Settings {
         self.ambient.normalize();
         self.capture.max_side = self.capture.max_side.clamp(256, 8192);
         self.capture.jpeg_quality = self.capture.jpeg_quality.clamp(30, 100);
+        self.redaction.normalize();
     }
 
     /// Writes settings atomically (a crash never leaves half a file).

@@ -47,7 +47,8 @@ impl ConnectionStatus {
             | ClientError::ScreenAccess(_)
             | ClientError::FocusUnknown(_)
             | ClientError::Clipboard(_)
-            | ClientError::Injection(_) => (Self::Connected, false),
+            | ClientError::Injection(_)
+            | ClientError::Redaction(_) => (Self::Connected, false),
         }
     }
 

@@ -92,6 +92,21 @@ pub struct TokenResponse {
     /// Present once: right after TOTP enrolment is confirmed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery_codes: Option<Vec<Secret>>,
+    /// What the administrator requires of the desktop app.
+    #[serde(default)]
+    pub policy: ClientPolicy,
+}
+
+/// The administrator's rules for the desktop app, sent with every token
+/// and with `/native/me`, so a change reaches running apps within a
+/// connection check.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientPolicy {
+    /// Every picture and text is redacted before it is sent, with every
+    /// default category, and nothing may be sent unredacted.
+    #[serde(default)]
+    pub require_redaction: bool,
 }
 
 /// `POST /native/refresh`.
@@ -128,6 +143,8 @@ pub struct MeResponse {
     pub certificate_serial: String,
     /// Unix seconds.
     pub token_expires_at: i64,
+    #[serde(default)]
+    pub policy: ClientPolicy,
 }
 
 /// What a mode does with a request.

@@ -35,11 +35,11 @@ export const commands = {
 	modes: () => typedError<ModeSummary[], ClientError>(__TAURI_INVOKE("modes")),
 	chooseMode: (mode: string) => typedError<Settings, ClientError>(__TAURI_INVOKE("choose_mode", { mode })),
 	/**
-	 *  Sends a question; with `attach_region` the selected region goes with
-	 *  it, with `attach_screen` the primary monitor is captured first (with the
-	 *  sidebar hidden). Answers stream to `on_event`.
+	 *  Sends a question; with `attach_picture` the waiting picture (a
+	 *  selected region or the attached screen, as its preview showed it) goes
+	 *  with it. Answers stream to `on_event`.
 	 */
-	ask: (question: Question, attachScreen: boolean, attachRegion: boolean, onEvent: Channel<ChatEvent>) => typedError<number, ClientError>(__TAURI_INVOKE("ask", { question, attachScreen, attachRegion, onEvent })),
+	ask: (question: Question, attachPicture: boolean, onEvent: Channel<ChatEvent>) => typedError<number, ClientError>(__TAURI_INVOKE("ask", { question, attachPicture, onEvent })),
 	stop: (id: number) => __TAURI_INVOKE<boolean>("stop", { id }),
 	setCollapsed: (collapsed: boolean) => typedError<Settings, ClientError>(__TAURI_INVOKE("set_collapsed", { collapsed })),
 	/**
@@ -82,8 +82,24 @@ export const commands = {
 	overlayCancel: () => typedError<null, ClientError>(__TAURI_INVOKE("overlay_cancel")),
 	/**  The overlay page has drawn its frozen frame. */
 	overlayPainted: (monitor: number) => __TAURI_INVOKE<void>("overlay_painted", { monitor }),
-	/**  Drops the selected region without asking about it. */
+	/**  Drops the waiting picture without asking about it. */
 	discardRegion: () => __TAURI_INVOKE<void>("discard_region"),
+	/**
+	 *  "Attach screen": the primary monitor, taken with the sidebar hidden and
+	 *  checked for secrets; it waits for the question, and the sidebar shows
+	 *  it as it will be sent.
+	 */
+	attachScreen: () => typedError<PicturePreview, ClientError>(__TAURI_INVOKE("attach_screen")),
+	/**
+	 *  "Send unredacted once": the waiting region as it is, after the user
+	 *  checked it; refused under the administrator's policy.
+	 */
+	sendRegionUnredacted: () => typedError<PicturePreview, ClientError>(__TAURI_INVOKE("send_region_unredacted")),
+	/**  Redaction's settings, and whether the administrator enforces it. */
+	redactionOverview: () => __TAURI_INVOKE<RedactionOverview>("redaction_overview"),
+	setRedaction: (settings: RedactionSettings) => typedError<Settings, ClientError>(__TAURI_INVOKE("set_redaction", { settings })),
+	/**  An ambient look's picture exactly as it was sent, while it is kept. */
+	sentPicture: (sha256: string) => typedError<string | null, ClientError>(__TAURI_INVOKE("sent_picture", { sha256 })),
 	/**
 	 *  Ambient awareness as the indicator shows it (for a page that starts
 	 *  after the last report).
@@ -181,6 +197,9 @@ export type CaptureSettings = {
 	jpeg_quality?: number,
 };
 
+/**  The kinds of secret, as the user turns them on and off. */
+export type Category = "private_key" | "token" | "password" | "card_number" | "iban" | "high_entropy" | "email" | "phone" | "custom";
+
 /**  What the sidebar shows about the device certificate changed. */
 export type CertificateChanged = {
 	notice: CertificateNotice,
@@ -233,7 +252,12 @@ export type ClientError =
 /**  Nothing was typed into (or read from) another application. */
 { kind: "injection"; detail: string } | 
 /**  The app is not set up yet (no server or certificate). */
-{ kind: "not_set_up" } | { kind: "io"; detail: string };
+{ kind: "not_set_up" } | 
+/**
+ *  A picture or text could not be checked for secrets, or the
+ *  administrator's policy refused to send it unredacted; nothing left.
+ */
+{ kind: "redaction"; detail: string } | { kind: "io"; detail: string };
 
 /**  The answer to a correct password: a code is needed next. */
 export type CodeNeeded = {
@@ -340,6 +364,13 @@ export type Insight = {
 	at: number,
 	mode: string,
 	trigger: Trigger,
+	/**
+	 *  SHA-256 of the picture as it was sent: "What was sent" shows it
+	 *  while it is kept (`Desktop::sent_picture`).
+	 */
+	sent: string,
+	/**  Secrets blacked out in it, by category. */
+	redactions: Partial<{ [key in Category]: number }>,
 };
 
 /**  A completed login. Recovery codes come only with a new authenticator. */
@@ -409,18 +440,63 @@ export type Overview = {
 	settings: Settings,
 };
 
+/**  What the sidebar shows of a picture before the question goes. */
+export type PicturePreview = {
+	/**  In the frame's pixels. */
+	width: number,
+	height: number,
+	/**  The picture as it will be sent, redactions visible, as a `data:` URL. */
+	thumbnail: string,
+	/**  Secrets blacked out, by category. */
+	redactions: Partial<{ [key in Category]: number }>,
+	/**  In words: "2 blacked out: 1 token, 1 card number". */
+	summary: string,
+	/**  Sent as it is: the user checked it. */
+	unredacted: boolean,
+	/**  The administrator requires redaction (the sidebar says so). */
+	enforced: boolean,
+};
+
 /**  A question from the chat box. */
 export type Question = {
 	text: string,
 	mode: string,
 };
 
-/**  A region was selected on the overlay; it goes with the next question. */
+/**  What the settings page shows of redaction. */
+export type RedactionOverview = {
+	/**  The user's own choice. */
+	settings: RedactionSettings,
+	/**
+	 *  The administrator requires redaction: it is on with every default
+	 *  category whatever the settings say, and nothing goes unredacted.
+	 */
+	enforced: boolean,
+};
+
+export type RedactionSettings = {
+	/**  Redaction on (the default). An administrator's policy keeps it on. */
+	enabled?: boolean,
+	/**
+	 *  The categories looked for. E-mail addresses and phone numbers are
+	 *  off by default: they are ordinary on most screens.
+	 */
+	categories?: Category[],
+	/**  The user's own regular expressions; a match is masked as "custom". */
+	custom_patterns?: string[],
+	/**
+	 *  How many of the last ambient looks keep their sent picture on this
+	 *  computer for "What was sent"; older ones are deleted.
+	 */
+	keep_sent_looks?: number,
+};
+
+/**
+ *  A region was selected on the overlay and checked for secrets; it goes
+ *  with the next question, as its preview shows it.
+ */
 export type RegionSelected = {
-	width: number,
-	height: number,
-	/**  A small JPEG of the region as a `data:` URL. */
-	thumbnail: string,
+	picture: PicturePreview,
 };
 
 /**  A request for a replacement from the rewrite panel. */
@@ -508,6 +584,7 @@ export type Settings = {
 	rewrite?: RewriteSettings,
 	ambient?: AmbientSettings,
 	capture?: CaptureSettings,
+	redaction?: RedactionSettings,
 };
 
 /**
@@ -539,8 +616,15 @@ export type StatusChanged = {
 	text: string,
 };
 
-/**  Why a capture was considered (kept in the upload log). */
-export type Trigger = "typing_pause" | "click" | "window_changed" | "timer";
+/**
+ *  Why a picture was taken (kept in the upload log): the first four are
+ *  ambient awareness's own, the last two the user's.
+ */
+export type Trigger = "typing_pause" | "click" | "window_changed" | "timer" | 
+/**  A region the user selected. */
+"region_selection" | 
+/**  The screen the user attached to a question. */
+"attached_screen";
 
 /**  One line of the upload log: what left the computer, never the image. */
 export type UploadEntry = {
@@ -551,6 +635,10 @@ export type UploadEntry = {
 	bytes: number,
 	/**  SHA-256 of the uploaded file, hex. */
 	sha256: string,
+	/**  Secrets blacked out before it left, by category. */
+	redactions?: Partial<{ [key in Category]: number }>,
+	/**  Sent unredacted: the user checked this one picture and chose so. */
+	unredacted?: boolean,
 };
 
 /**  A top-level window of some application. */

@@ -6,12 +6,14 @@
 use crate::ambient::Ambient;
 use crate::events::StatusChanged;
 use crate::hotkeys;
-use crate::overlay::{self, Selecting};
+use crate::overlay::{self, Pending};
 use crate::sidebar;
 use crate::state::AppState;
-use sightline_client::ambient::{AmbientSettings, AmbientStatus, UploadEntry};
+use sightline_client::ambient::{AmbientSettings, AmbientStatus, Trigger, UploadEntry};
 use sightline_client::capture::geometry::LogicalRect;
-use sightline_client::capture::{self, Encoding};
+use sightline_client::capture::Encoding;
+use sightline_client::desktop::redaction::{PicturePreview, RedactionOverview};
+use sightline_client::redaction::RedactionSettings;
 use sightline_client::desktop::chat::{ChatEvent, Question};
 use sightline_client::desktop::login::{CodeNeeded, LoggedIn};
 use sightline_client::desktop::onboarding::{CaPreview, ImportRequest};
@@ -96,44 +98,20 @@ pub async fn choose_mode(state: State<'_, AppState>, mode: String) -> Result<Set
     state.desktop.update_settings(|s| s.mode = Some(mode))
 }
 
-/// Sends a question; with `attach_region` the selected region goes with
-/// it, with `attach_screen` the primary monitor is captured first (with the
-/// sidebar hidden). Answers stream to `on_event`.
+/// Sends a question; with `attach_picture` the waiting picture (a
+/// selected region or the attached screen, as its preview showed it) goes
+/// with it. Answers stream to `on_event`.
 #[tauri::command]
 #[specta::specta]
 pub async fn ask(
+    app: AppHandle,
     state: State<'_, AppState>,
-    window: WebviewWindow,
-    selecting: State<'_, Selecting>,
     question: Question,
-    attach_screen: bool,
-    attach_region: bool,
+    attach_picture: bool,
     on_event: Channel<ChatEvent>,
 ) -> Result<u32> {
-    let region = if attach_region {
-        let region = selecting.region.lock().unwrap_or_else(|p| p.into_inner()).take();
-        Some(region.ok_or_else(|| ClientError::invalid("region", "select a region first"))?)
-    } else {
-        None
-    };
-    let image = if region.is_some() {
-        region
-    } else if attach_screen {
-        let options = state.desktop.settings().capture;
-        let screens = state.screens.clone();
-        Some(
-            sidebar::while_hidden(&window, move || {
-                let (_, frame) = platform::grab_primary(screens.as_ref())?;
-                capture::encode(
-                    &frame,
-                    options.max_side,
-                    Encoding::Jpeg {
-                        quality: options.jpeg_quality,
-                    },
-                )
-            })
-            .await?,
-        )
+    let image = if attach_picture {
+        Some(overlay::take_picture(&app).ok_or_else(|| ClientError::invalid("picture", "attach a picture first"))?)
     } else {
         None
     };
@@ -292,11 +270,64 @@ pub fn overlay_painted(app: AppHandle, monitor: u32) {
     overlay::painted(&app, monitor);
 }
 
-/// Drops the selected region without asking about it.
+/// Drops the waiting picture without asking about it.
 #[tauri::command]
 #[specta::specta]
-pub fn discard_region(selecting: State<'_, Selecting>) {
-    *selecting.region.lock().unwrap_or_else(|p| p.into_inner()) = None;
+pub fn discard_region(app: AppHandle) {
+    overlay::take_picture(&app);
+}
+
+/// "Attach screen": the primary monitor, taken with the sidebar hidden and
+/// checked for secrets; it waits for the question, and the sidebar shows
+/// it as it will be sent.
+#[tauri::command]
+#[specta::specta]
+pub async fn attach_screen(app: AppHandle, state: State<'_, AppState>, window: WebviewWindow) -> Result<PicturePreview> {
+    let screens = state.screens.clone();
+    let frame = sidebar::while_hidden(&window, move || Ok(platform::grab_primary(screens.as_ref())?.1)).await?;
+    let desktop = state.desktop.clone();
+    let quality = desktop.settings().capture.jpeg_quality;
+    let prepared = tauri::async_runtime::spawn_blocking(move || {
+        desktop.prepare_picture(frame, Encoding::Jpeg { quality })
+    })
+    .await
+    .map_err(|e| ClientError::Io(e.to_string()))??;
+    overlay::keep_picture(
+        &app,
+        Pending {
+            attachment: prepared.attachment.logged_as(Trigger::AttachedScreen),
+            region: None,
+        },
+    );
+    Ok(prepared.preview)
+}
+
+/// "Send unredacted once": the waiting region as it is, after the user
+/// checked it; refused under the administrator's policy.
+#[tauri::command]
+#[specta::specta]
+pub async fn send_region_unredacted(app: AppHandle) -> Result<PicturePreview> {
+    overlay::region_unredacted(&app).await
+}
+
+/// Redaction's settings, and whether the administrator enforces it.
+#[tauri::command]
+#[specta::specta]
+pub fn redaction_overview(state: State<'_, AppState>) -> RedactionOverview {
+    state.desktop.redaction_overview()
+}
+
+#[tauri::command]
+#[specta::specta]
+pub fn set_redaction(state: State<'_, AppState>, settings: RedactionSettings) -> Result<Settings> {
+    state.desktop.set_redaction(settings)
+}
+
+/// An ambient look's picture exactly as it was sent, while it is kept.
+#[tauri::command]
+#[specta::specta]
+pub fn sent_picture(state: State<'_, AppState>, sha256: String) -> Result<Option<String>> {
+    state.desktop.sent_picture(&sha256)
 }
 
 /// Ambient awareness as the indicator shows it (for a page that starts

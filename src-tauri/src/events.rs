@@ -2,6 +2,7 @@
 //! payloads are part of the generated bindings (`bindings.rs`).
 
 use serde::Serialize;
+use sightline_client::desktop::redaction::PicturePreview;
 use sightline_client::ambient::{AmbientStatus, Insight};
 use sightline_client::desktop::chat::ChatEvent;
 use sightline_client::desktop::renewal::CertificateNotice;
@@ -67,13 +68,11 @@ pub struct ShortcutFailed {
     pub error: ClientError,
 }
 
-/// A region was selected on the overlay; it goes with the next question.
+/// A region was selected on the overlay and checked for secrets; it goes
+/// with the next question, as its preview shows it.
 #[derive(Debug, Clone, Serialize, specta::Type, Event)]
 pub struct RegionSelected {
-    pub width: u32,
-    pub height: u32,
-    /// A small JPEG of the region as a `data:` URL.
-    pub thumbnail: String,
+    pub picture: PicturePreview,
 }
 
 /// The selection overlays opened (their pages fetch the new frame) or

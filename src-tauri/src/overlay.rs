@@ -11,7 +11,10 @@
 use crate::events::{OverlayChanged, RegionSelected, ShortcutFailed};
 use crate::sidebar;
 use crate::state::AppState;
+use sightline_client::ambient::Trigger;
 use sightline_client::api::Attachment;
+use sightline_client::desktop::redaction::PicturePreview;
+use sightline_client::redaction::ReadAhead;
 use sightline_client::capture::geometry::{LogicalRect, MonitorInfo};
 use sightline_client::capture::{self, Encoding, Frame};
 use sightline_client::platform::DisplayServer;
@@ -34,14 +37,59 @@ pub struct Shot {
     pub frame: Frame,
     /// The frame as the overlay page shows it.
     pub preview: Vec<u8>,
+    /// Its words, being read for redaction while the user selects.
+    pub reading: ReadAhead,
+}
+
+/// A picture checked and encoded, waiting for its question.
+#[derive(Debug)]
+pub struct Pending {
+    pub attachment: Attachment,
+    /// A region's own pixels, kept until it is sent for "send unredacted
+    /// once"; the attached screen has none (that action is for a region).
+    pub region: Option<(Frame, Encoding)>,
+}
+
+/// Takes the waiting picture, if any.
+pub fn take_picture(app: &AppHandle) -> Option<Attachment> {
+    lock(&app.state::<Selecting>().picture)
+        .take()
+        .map(|pending| pending.attachment)
+}
+
+/// Keeps `pending` for the next question.
+pub fn keep_picture(app: &AppHandle, pending: Pending) {
+    *lock(&app.state::<Selecting>().picture) = Some(pending);
+}
+
+/// The waiting region again, unredacted: the user checked it.
+pub async fn region_unredacted(app: &AppHandle) -> Result<PicturePreview, ClientError> {
+    let region = lock(&app.state::<Selecting>().picture)
+        .as_ref()
+        .and_then(|pending| pending.region.clone())
+        .ok_or_else(|| ClientError::invalid("region", "select a region first"))?;
+    let desktop = app.state::<AppState>().desktop.clone();
+    let (frame, encoding) = region.clone();
+    let prepared = tauri::async_runtime::spawn_blocking(move || desktop.prepare_unredacted(frame, encoding))
+        .await
+        .map_err(io)??;
+    keep_picture(
+        app,
+        Pending {
+            attachment: prepared.attachment.logged_as(Trigger::RegionSelection),
+            region: Some(region),
+        },
+    );
+    Ok(prepared.preview)
 }
 
 /// The overlays' state, kept by Tauri for the app's life.
 #[derive(Default)]
 pub struct Selecting {
     shots: Mutex<Option<Vec<Shot>>>,
-    /// The confirmed region, waiting for the question it goes with.
-    pub region: Mutex<Option<Attachment>>,
+    /// The picture (a confirmed region, or the attached screen) waiting
+    /// for the question it goes with.
+    pub picture: Mutex<Option<Pending>>,
     /// When the shortcut was pressed, for the time to a painted overlay.
     opened_at: Mutex<Option<std::time::Instant>>,
     /// Claimed from the shortcut until the overlays close: a second press
@@ -116,6 +164,7 @@ async fn show(app: &AppHandle) -> Result<(), ClientError> {
     // Where the sidebar is, to blank it out of the frames.
     let sidebar = sidebar::screen_rect(app)?;
     let screens = app.state::<AppState>().screens.clone();
+    let redactor = app.state::<AppState>().desktop.redactor()?;
     let shots = tauri::async_runtime::spawn_blocking(move || -> Result<Vec<Shot>, ClientError> {
         let monitors = screens.monitors()?;
         let mut shots = Vec::with_capacity(monitors.len());
@@ -127,11 +176,13 @@ async fn show(app: &AppHandle) -> Result<(), ClientError> {
                     [32, 32, 32, 255],
                 );
             }
-            let preview = capture::encode(&frame, u32::MAX, Encoding::Jpeg { quality: 90 })?;
+            let preview = capture::local_jpeg(&frame, 90)?;
+            let reading = redactor.read_ahead(frame.clone());
             shots.push(Shot {
                 monitor,
                 frame,
-                preview: preview.bytes.to_vec(),
+                preview,
+                reading,
             });
         }
         Ok(shots)
@@ -362,8 +413,10 @@ pub fn info(app: &AppHandle, monitor: u32) -> Result<OverlayInfo, ClientError> {
     })
 }
 
-/// The page's selection → the exact pixels of the frozen frame, encoded
-/// (PNG up to two megapixels: regions are mostly text), for the sidebar.
+/// The page's selection → the exact pixels of the frozen frame, checked
+/// for secrets and encoded (PNG up to two megapixels: regions are mostly
+/// text), for the sidebar. The overlays close at once; the sidebar gets
+/// the region once redaction has read it.
 pub fn confirm(
     app: &AppHandle,
     monitor: u32,
@@ -380,7 +433,7 @@ pub fn confirm(
             "it belongs to an earlier opening",
         ));
     }
-    let (attachment, preview, rect) = {
+    let (region, encoding, rect, reading) = {
         let shots = lock(&selecting.shots);
         let shot = shots
             .as_ref()
@@ -406,21 +459,45 @@ pub fn confirm(
                 quality: options.jpeg_quality,
             }
         };
-        let attachment = capture::encode(&region, options.max_side, encoding)?;
-        let preview = capture::preview(&region, 320)?;
-        (attachment, preview, rect)
+        (region, encoding, rect, shot.reading.clone())
     };
-    *lock(&selecting.region) = Some(attachment);
     tracing::info!(width = rect.width, height = rect.height, "region selected");
     close(app);
     sidebar::bring_to_front(app);
-    RegionSelected {
-        width: rect.width,
-        height: rect.height,
-        thumbnail: preview,
-    }
-    .emit(app)
-    .map_err(io)
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let desktop = app.state::<AppState>().desktop.clone();
+        let kept = region.clone();
+        let prepared = tauri::async_runtime::spawn_blocking(move || {
+            desktop.prepare_region(&reading, region, &rect, encoding)
+        })
+        .await
+        .map_err(io)
+        .and_then(|prepared| prepared);
+        let emitted = match prepared {
+            Ok(prepared) => {
+                keep_picture(
+                    &app,
+                    Pending {
+                        attachment: prepared.attachment.logged_as(Trigger::RegionSelection),
+                        region: Some((kept, encoding)),
+                    },
+                );
+                RegionSelected {
+                    picture: prepared.preview,
+                }
+                .emit(&app)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the region could not be checked for secrets");
+                ShortcutFailed { error }.emit(&app)
+            }
+        };
+        if let Err(error) = emitted {
+            tracing::debug!(%error, "the sidebar did not hear of the region");
+        }
+    });
+    Ok(())
 }
 
 /// Serves `sightline-frame://localhost/<monitor>`: the frozen frame.

@@ -10,9 +10,8 @@
 use super::scheduler::{AmbientEnv, Gate, Trigger};
 use super::settings::AmbientSettings;
 use super::shell::{AmbientShell, Indicator, Insight};
-use super::uploads::{upload_entry, UploadLog};
 use crate::capture::change::Thumbnail;
-use crate::capture::{self, Encoding, Frame};
+use crate::capture::{Encoding, Frame};
 use crate::desktop::chat::{ChatEvent, Question};
 use crate::desktop::Desktop;
 use crate::error::ClientError;
@@ -39,7 +38,6 @@ pub(super) struct LiveEnv {
     pub(super) settings: AmbientSettings,
     /// The frame the last look grabbed, for the send that may follow.
     pub(super) frame: Option<Frame>,
-    pub(super) uploads: Arc<UploadLog>,
 }
 
 impl LiveEnv {
@@ -158,14 +156,19 @@ impl AmbientEnv for LiveEnv {
             .as_ref()
             .ok_or_else(|| ClientError::Capture("nothing was grabbed".into()))?;
         let options = self.desktop.settings().capture;
-        let attachment = capture::encode(
-            frame,
-            options.max_side,
+        // Redaction reads its own copy: the grabbed frame stays as it was,
+        // the reference the next look is compared with.
+        let prepared = self.desktop.prepare_picture(
+            frame.clone(),
             Encoding::Jpeg {
                 quality: options.jpeg_quality,
             },
         )?;
-        let entry = upload_entry(&attachment, trigger, &mode);
+        let attachment = prepared.attachment.logged_as(trigger);
+        let redactions = attachment.redaction.counts.clone();
+        let sent = data_encoding::HEXLOWER.encode(
+            ring::digest::digest(&ring::digest::SHA256, &attachment.bytes).as_ref(),
+        );
         let question = Question {
             text: context(focused.as_ref()),
             mode: mode.clone(),
@@ -184,12 +187,13 @@ impl AmbientEnv for LiveEnv {
         let id = self
             .runtime
             .block_on(self.desktop.ask_accepted(question, Some(attachment), sink))?;
-        self.uploads.record(&entry);
         feed.lock().unwrap_or_else(|p| p.into_inner()).announce(Insight {
             id,
-            at: entry.at,
+            at: crate::journal::unix_now(),
             mode,
             trigger,
+            sent,
+            redactions,
         });
         Ok(())
     }

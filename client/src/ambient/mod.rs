@@ -28,6 +28,7 @@
 
 mod live;
 pub mod scheduler;
+pub mod sent;
 pub mod settings;
 pub mod shell;
 pub mod uploads;

@@ -17,7 +17,8 @@ pub enum Activity {
     WindowChanged,
 }
 
-/// Why a capture was considered (kept in the upload log).
+/// Why a picture was taken (kept in the upload log): the first four are
+/// ambient awareness's own, the last two the user's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
@@ -26,6 +27,17 @@ pub enum Trigger {
     Click,
     WindowChanged,
     Timer,
+    /// A region the user selected.
+    RegionSelection,
+    /// The screen the user attached to a question.
+    AttachedScreen,
+}
+
+impl Trigger {
+    /// Taken by ambient awareness on its own, not by the user.
+    pub fn is_ambient(self) -> bool {
+        !matches!(self, Trigger::RegionSelection | Trigger::AttachedScreen)
+    }
 }
 
 /// The privacy gate's answer, given before anything is grabbed.

@@ -72,6 +72,11 @@ pub struct Insight {
     pub at: u64,
     pub mode: String,
     pub trigger: Trigger,
+    /// SHA-256 of the picture as it was sent: "What was sent" shows it
+    /// while it is kept (`Desktop::sent_picture`).
+    pub sent: String,
+    /// Secrets blacked out in it, by category.
+    pub redactions: std::collections::BTreeMap<crate::redaction::Category, u32>,
 }
 
 /// What the watch needs from the app's shell.

@@ -1,6 +1,6 @@
 //! The upload log: one line per picture that left the computer — when,
-//! why, in which mode, how many bytes and their SHA-256 — never the
-//! picture itself.
+//! why, in which mode, how many bytes and their SHA-256, and how many
+//! secrets of which kind redaction blacked out — never the picture itself.
 
 use super::scheduler::Trigger;
 use crate::api::Attachment;
@@ -20,6 +20,12 @@ pub struct UploadEntry {
     pub bytes: u32,
     /// SHA-256 of the uploaded file, hex.
     pub sha256: String,
+    /// Secrets blacked out before it left, by category.
+    #[serde(default)]
+    pub redactions: std::collections::BTreeMap<crate::redaction::Category, u32>,
+    /// Sent unredacted: the user checked this one picture and chose so.
+    #[serde(default)]
+    pub unredacted: bool,
 }
 
 /// The log file in the app's config directory.
@@ -35,7 +41,7 @@ impl UploadLog {
         }
     }
 
-    /// Notes a picture sent by ambient awareness.
+    /// Notes a picture that left.
     pub fn record(&self, entry: &UploadEntry) {
         if let Err(error) = self.journal.append(entry) {
             tracing::warn!(%error, "the upload log could not be written");
@@ -49,7 +55,7 @@ impl UploadLog {
 }
 
 /// The log line for `attachment`, sent now.
-pub(super) fn upload_entry(attachment: &Attachment, trigger: Trigger, mode: &str) -> UploadEntry {
+pub(crate) fn upload_entry(attachment: &Attachment, trigger: Trigger, mode: &str) -> UploadEntry {
     let digest = ring::digest::digest(&ring::digest::SHA256, &attachment.bytes);
     UploadEntry {
         at: journal::unix_now(),
@@ -57,6 +63,8 @@ pub(super) fn upload_entry(attachment: &Attachment, trigger: Trigger, mode: &str
         mode: mode.to_owned(),
         bytes: u32::try_from(attachment.bytes.len()).unwrap_or(u32::MAX),
         sha256: data_encoding::HEXLOWER.encode(digest.as_ref()),
+        redactions: attachment.redaction.counts.clone(),
+        unredacted: attachment.redaction.skipped_by_user,
     }
 }
 
@@ -70,6 +78,11 @@ mod tests {
             bytes: bytes::Bytes::from_static(b"PIXELS-OF-THE-SCREEN"),
             file_name: "screen.jpg".into(),
             mime: "image/jpeg",
+            redaction: crate::redaction::RedactionReport {
+                counts: [(crate::redaction::Category::Token, 2)].into(),
+                ..Default::default()
+            },
+            trigger: None,
         };
         let entry = upload_entry(&attachment, Trigger::Click, "describe");
         assert_eq!(entry.bytes, 20);
@@ -79,6 +92,7 @@ mod tests {
         );
         let line = serde_json::to_string(&entry).unwrap();
         assert!(line.contains("\"trigger\":\"click\""), "{line}");
+        assert!(line.contains("\"redactions\":{\"token\":2}"), "{line}");
         // Neither the bytes nor any encoding of them are in the log.
         assert!(
             !line.contains("PIXELS") && !line.contains("UElYRUxTLU9G"),

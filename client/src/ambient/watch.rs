@@ -8,7 +8,7 @@ use super::live::LiveEnv;
 use super::scheduler::{Activity, AmbientEnv, Gate, Outcome, Scheduler};
 use super::settings::AmbientSettings;
 use super::shell::{AmbientShell, AmbientStatus, Indicator};
-use super::uploads::{UploadEntry, UploadLog};
+use super::uploads::UploadEntry;
 use crate::desktop::Desktop;
 use crate::error::ClientError;
 use crate::platform::Screens;
@@ -32,7 +32,7 @@ pub struct AmbientWatch {
     /// Read by the input listener so that, while off, it drops events at once.
     enabled: Arc<AtomicBool>,
     listening: std::sync::Once,
-    uploads: Arc<UploadLog>,
+    desktop: Arc<Desktop>,
 }
 
 impl std::fmt::Debug for AmbientWatch {
@@ -54,13 +54,12 @@ impl AmbientWatch {
     ) -> Result<Arc<Self>, ClientError> {
         let (sender, receiver) = mpsc::channel();
         let settings = desktop.settings().ambient;
-        let uploads = Arc::new(UploadLog::open(desktop.config_dir()));
         let watch = Arc::new(Self {
             sender: Mutex::new(sender),
             paused: Arc::new(AtomicBool::new(false)),
             enabled: Arc::new(AtomicBool::new(settings.enabled)),
             listening: std::sync::Once::new(),
-            uploads: uploads.clone(),
+            desktop: desktop.clone(),
         });
         if let Some(seat) = &seat {
             let sender = watch.sender();
@@ -80,7 +79,6 @@ impl AmbientWatch {
             runtime,
             settings: settings.clone(),
             frame: None,
-            uploads,
         };
         std::thread::Builder::new()
             .name("ambient".into())
@@ -131,7 +129,7 @@ impl AmbientWatch {
 
     /// The newest entries of the upload log, newest first.
     pub fn upload_log(&self, limit: usize) -> Result<Vec<UploadEntry>, ClientError> {
-        self.uploads.recent(limit)
+        self.desktop.uploads().recent(limit)
     }
 
     /// Keys and clicks anywhere in the user's session, from the first time

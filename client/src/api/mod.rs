@@ -42,12 +42,26 @@ impl std::fmt::Debug for ApiClient {
     }
 }
 
-/// An image sent along with a question.
+/// An image sent along with a question; made from a redacted frame by
+/// [`crate::capture::encode`].
 #[derive(Clone)]
 pub struct Attachment {
     pub bytes: bytes::Bytes,
     pub file_name: String,
     pub mime: &'static str,
+    /// What redaction found and filled in it.
+    pub redaction: crate::redaction::RedactionReport,
+    /// Why it was taken; a picture with a trigger goes into the upload log
+    /// once the server has accepted it.
+    pub trigger: Option<crate::ambient::Trigger>,
+}
+
+impl Attachment {
+    /// Marks the picture for the upload log.
+    pub fn logged_as(mut self, trigger: crate::ambient::Trigger) -> Self {
+        self.trigger = Some(trigger);
+        self
+    }
 }
 
 impl std::fmt::Debug for Attachment {
@@ -214,7 +228,7 @@ impl ApiClient {
     }
 
     pub async fn me(&self) -> Result<MeResponse, ClientError> {
-        json(
+        let me: MeResponse = json(
             self.authed(|| {
                 self.transport
                     .http
@@ -223,7 +237,14 @@ impl ApiClient {
             })
             .await?,
         )
-        .await
+        .await?;
+        self.tokens.set_policy(me.policy);
+        Ok(me)
+    }
+
+    /// The administrator's policy, as the server last sent it.
+    pub fn policy(&self) -> sightline_proto::ClientPolicy {
+        self.tokens.policy()
     }
 
     pub async fn modes(&self) -> Result<Vec<ModeSummary>, ClientError> {

@@ -5,7 +5,7 @@
 
 use super::transport::{json, Transport, REQUEST_TIMEOUT};
 use crate::error::ClientError;
-use sightline_proto::{ErrorCode, RefreshRequest, Secret, TokenResponse};
+use sightline_proto::{ClientPolicy, ErrorCode, RefreshRequest, Secret, TokenResponse};
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
@@ -39,6 +39,8 @@ pub(super) struct Tokens {
     pair: Mutex<Option<Pair>>,
     pub(super) clock: Clock,
     pub(super) saver: Option<SessionSaver>,
+    /// The administrator's policy, as the last token or `me` brought it.
+    pub(super) policy: std::sync::Mutex<ClientPolicy>,
 }
 
 impl Tokens {
@@ -47,7 +49,16 @@ impl Tokens {
             pair: Mutex::new(None),
             clock: system_clock(),
             saver: None,
+            policy: std::sync::Mutex::new(ClientPolicy::default()),
         }
+    }
+
+    pub(super) fn set_policy(&self, policy: ClientPolicy) {
+        *self.policy.lock().unwrap_or_else(|p| p.into_inner()) = policy;
+    }
+
+    pub(super) fn policy(&self) -> ClientPolicy {
+        *self.policy.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A refresh token kept from an earlier run; the first request
@@ -78,6 +89,7 @@ impl Tokens {
 
     pub(super) async fn store(&self, tokens: TokenResponse) {
         let expires_at = (self.clock)() + i64::try_from(tokens.expires_in).unwrap_or(0);
+        self.set_policy(tokens.policy);
         self.save_session(Some(&tokens.refresh_token));
         *self.pair.lock().await = Some(Pair {
             access: tokens.access_token,
@@ -110,6 +122,7 @@ impl Tokens {
                 let fresh: TokenResponse = json(response).await?;
                 let expires_at = (self.clock)() + i64::try_from(fresh.expires_in).unwrap_or(0);
                 let access = fresh.access_token.clone();
+                self.set_policy(fresh.policy);
                 self.save_session(Some(&fresh.refresh_token));
                 *guard = Some(Pair {
                     access: fresh.access_token,
@@ -159,6 +172,7 @@ impl Tokens {
             pair: Mutex::new(pair),
             clock: self.clock.clone(),
             saver: self.saver.clone(),
+            policy: std::sync::Mutex::new(self.policy()),
         }
     }
 

@@ -20,6 +20,7 @@ mod x11;
 
 use crate::api::Attachment;
 use crate::error::ClientError;
+use crate::redaction::Redacted;
 pub use frame::Frame;
 
 use frame::failed;
@@ -41,8 +42,31 @@ pub enum Encoding {
     Png,
 }
 
-/// Encodes `frame` (scaled to `max_side` first if larger).
-pub fn encode(frame: &Frame, max_side: u32, encoding: Encoding) -> Result<Attachment, ClientError> {
+/// Encodes a redacted frame for upload (scaled to `max_side` first if
+/// larger). Upload pictures are made only here, and only from a
+/// [`Redacted`] frame, so nothing reaches the server unchecked.
+pub fn encode(redacted: &Redacted, max_side: u32, encoding: Encoding) -> Result<Attachment, ClientError> {
+    let (bytes, file_name, mime) = encode_pixels(redacted.frame(), max_side, encoding)?;
+    Ok(Attachment {
+        bytes: bytes.into(),
+        file_name: file_name.into(),
+        mime,
+        redaction: redacted.report().clone(),
+        trigger: None,
+    })
+}
+
+/// A JPEG of `frame` for this computer's own eyes (the frozen screen under
+/// the selection overlay), never for upload.
+pub fn local_jpeg(frame: &Frame, quality: u8) -> Result<Vec<u8>, ClientError> {
+    encode_pixels(frame, u32::MAX, Encoding::Jpeg { quality }).map(|(bytes, _, _)| bytes)
+}
+
+fn encode_pixels(
+    frame: &Frame,
+    max_side: u32,
+    encoding: Encoding,
+) -> Result<(Vec<u8>, &'static str, &'static str), ClientError> {
     if frame.width == 0 || frame.height == 0 {
         return Err(ClientError::Capture("the captured frame is empty".into()));
     }
@@ -61,12 +85,7 @@ pub fn encode(frame: &Frame, max_side: u32, encoding: Encoding) -> Result<Attach
                 height: usize::from(height),
                 format: turbojpeg::PixelFormat::BGRX,
             };
-            let bytes = jpeg(image, quality)?;
-            Ok(Attachment {
-                bytes: bytes.into(),
-                file_name: "screen.jpg".into(),
-                mime: "image/jpeg",
-            })
+            Ok((jpeg(image, quality)?, "screen.jpg", "image/jpeg"))
         }
         Encoding::Png => {
             use image::ImageEncoder;
@@ -83,11 +102,7 @@ pub fn encode(frame: &Frame, max_side: u32, encoding: Encoding) -> Result<Attach
                 image::ExtendedColorType::Rgb8,
             )
             .map_err(failed)?;
-            Ok(Attachment {
-                bytes: bytes.into(),
-                file_name: "region.png".into(),
-                mime: "image/png",
-            })
+            Ok((bytes, "region.png", "image/png"))
         }
     }
 }
@@ -134,10 +149,10 @@ fn jpeg(image: turbojpeg::Image<&[u8]>, quality: u8) -> Result<Vec<u8>, ClientEr
 
 /// A small JPEG of `frame` as a `data:` URL, for a thumbnail in the page.
 pub fn preview(frame: &Frame, max_side: u32) -> Result<String, ClientError> {
-    let small = encode(frame, max_side, Encoding::Jpeg { quality: 80 })?;
+    let (small, _, _) = encode_pixels(frame, max_side, Encoding::Jpeg { quality: 80 })?;
     Ok(format!(
         "data:image/jpeg;base64,{}",
-        data_encoding::BASE64.encode(&small.bytes)
+        data_encoding::BASE64.encode(&small)
     ))
 }
 
@@ -230,6 +245,16 @@ pub fn recycle(frame: Frame) {
 mod tests {
     use super::*;
     use image::RgbaImage;
+
+    /// Encoded pixels and their MIME type.
+    struct Encoded {
+        bytes: Vec<u8>,
+        mime: &'static str,
+    }
+
+    fn encode(frame: &Frame, max_side: u32, encoding: Encoding) -> Result<Encoded, ClientError> {
+        encode_pixels(frame, max_side, encoding).map(|(bytes, _, mime)| Encoded { bytes, mime })
+    }
 
     fn solid(width: u32, height: u32, rgba: [u8; 4]) -> Frame {
         Frame::from_rgba(RgbaImage::from_pixel(width, height, image::Rgba(rgba)))

@@ -104,6 +104,8 @@ impl Desktop {
             return Err(ClientError::invalid("question", "choose a mode first"));
         }
         let api = self.require_api()?;
+        // The question's own text goes masked like everything else.
+        let text = self.mask_text(&text)?.text;
         let id = self.next_ask.fetch_add(1, Ordering::Relaxed);
         let desktop = self.clone();
         let (accept, accepted) = tokio::sync::oneshot::channel();
@@ -111,7 +113,11 @@ impl Desktop {
         // its entry when it ends, which must come after the insert.
         let mut asks = lock(&self.asks);
         let task = tokio::spawn(async move {
+            let sent = image.clone();
             let stream = api.analyze(image, &text, &question.mode).await;
+            if let (Ok(_), Some(picture)) = (&stream, &sent) {
+                desktop.record_upload(picture, &question.mode);
+            }
             let _ = accept.send(stream.as_ref().map(|_| ()).map_err(Clone::clone));
             let result = forward(stream, &sink).await;
             desktop.notice(&result);

@@ -10,6 +10,8 @@
 //! - `chat`: questions, their streamed answers, stop;
 //! - `connection`: the connection watch and what wakes it;
 //! - `renewal`: renewing the device certificate before it runs out;
+//! - `redaction`: the rules in force, pictures and text checked before
+//!   they go, the upload log and the pictures kept for "What was sent";
 //! - `rewrite`: the rewrite panel's entry points over
 //!   [`crate::rewrite::session`].
 
@@ -17,6 +19,7 @@ pub mod chat;
 pub mod connection;
 pub mod login;
 pub mod onboarding;
+pub mod redaction;
 pub mod renewal;
 pub mod rewrite;
 
@@ -84,6 +87,12 @@ pub struct Desktop {
     /// after the report went out.
     status: Mutex<Option<ConnectionStatus>>,
     rewrite: RewriteSession,
+    /// The upload log, for every picture that left.
+    uploads: crate::ambient::uploads::UploadLog,
+    /// Ambient looks' pictures as sent, for "What was sent".
+    sent: crate::ambient::sent::SentPictures,
+    /// The rules last built, and the settings and policy they were built for.
+    redactor: Mutex<Option<(crate::redaction::RedactionSettings, bool, crate::redaction::Redactor)>>,
 }
 
 impl std::fmt::Debug for Desktop {
@@ -120,6 +129,9 @@ impl Desktop {
             certificate_notice: Mutex::new(CertificateNotice::Fine),
             status: Mutex::new(None),
             rewrite: RewriteSession::new(config_dir.join("injections.log")),
+            uploads: crate::ambient::uploads::UploadLog::open(config_dir),
+            sent: crate::ambient::sent::SentPictures::open(config_dir),
+            redactor: Mutex::new(None),
         });
         let server_url = lock(&desktop.settings).server_url.clone();
         if let (Some(server_url), Some(identity)) = (server_url, desktop.store.load_identity()?) {

@@ -36,11 +36,36 @@ impl Desktop {
         let api = self.require_api()?;
         let desktop = self.clone();
         let mode = ask.mode.clone();
+        // The text leaves with its secrets masked; the proposal gets them
+        // back here, so the diff and what is typed keep the originals.
+        let masked = self.mask_text(&ask.text)?;
+        if masked.total() > 0 {
+            tracing::info!(masked = masked.total(), "secrets masked in the rewrite text");
+        }
+        let restorer = std::sync::Mutex::new(masked.restorer());
+        let sink = move |event: ChatEvent| {
+            let mut restorer = restorer.lock().unwrap_or_else(|p| p.into_inner());
+            match event {
+                ChatEvent::Delta { text } => {
+                    let text = restorer.push(&text);
+                    if !text.is_empty() {
+                        sink(ChatEvent::Delta { text });
+                    }
+                }
+                ending => {
+                    let text = restorer.finish();
+                    if !text.is_empty() {
+                        sink(ChatEvent::Delta { text });
+                    }
+                    sink(ending);
+                }
+            }
+        };
         self.rewrite.stream(ask, move |ask| {
             let instruction = ask.instruction.filter(|i| !i.trim().is_empty());
             tokio::spawn(async move {
                 let result = forward(
-                    api.rewrite(&ask.text, instruction.as_deref(), &ask.mode).await,
+                    api.rewrite(&masked.text, instruction.as_deref(), &ask.mode).await,
                     &sink,
                 )
                 .await;

@@ -29,6 +29,7 @@ pub struct Config {
     #[serde(skip_serializing_if = "MetricsConfig::is_unset")]
     pub metrics: MetricsConfig,
     pub log: LogConfig,
+    pub policy: PolicyConfig,
     /// Model providers that modes refer to by `id`.
     pub providers: Vec<ProviderConfig>,
     /// Absent: every mail is written to `<data-dir>/outbox/*.eml`.
@@ -181,6 +182,24 @@ impl Default for AdminConfig {
     }
 }
 
+/// `[policy]`: what the desktop apps must do, whatever their users chose.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Every picture and text is redacted on the desktop before it is
+    /// sent, and the "send unredacted once" action is refused.
+    pub require_redaction: bool,
+}
+
+impl PolicyConfig {
+    /// As the desktop app receives it.
+    pub fn client_policy(&self) -> sightline_proto::ClientPolicy {
+        sightline_proto::ClientPolicy {
+            require_redaction: self.require_redaction,
+        }
+    }
+}
+
 /// `[database]`: where the accounts live.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -282,6 +301,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             metrics: MetricsConfig::default(),
             log: LogConfig::default(),
+            policy: PolicyConfig::default(),
             providers: default_providers(),
             mail: None,
         }

@@ -63,12 +63,13 @@ pub async fn logout(State(state): State<AppState>, session: Session) -> Result<S
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn me(session: Session) -> Json<MeResponse> {
+pub async fn me(State(state): State<AppState>, session: Session) -> Json<MeResponse> {
     Json(MeResponse {
         username: session.username,
         email: session.email,
         certificate_serial: session.certificate_serial,
         token_expires_at: session.expires_at,
+        policy: state.ctx.config.policy.client_policy(),
     })
 }
 

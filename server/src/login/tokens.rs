@@ -47,6 +47,7 @@ pub(super) async fn issue_tokens(
         expires_in: ttl,
         refresh_token: Secret::new(refresh),
         recovery_codes: None,
+        policy: ctx.config.policy.client_policy(),
     })
 }
 

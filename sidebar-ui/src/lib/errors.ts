@@ -48,6 +48,15 @@ export function explain(error: ClientError | string, server?: string | null): st
       }
     case "focus_unknown":
       return `Which window has the focus cannot be told: ${error.detail}.`;
+    case "redaction": {
+      // The client's own words: what could not be checked for secrets, or
+      // what the administrator's policy refused. Nothing left the computer.
+      const detail = error.detail.trim().replace(/\.$/, "");
+      if (!detail) return "Nothing was sent: it could not be checked for secrets.";
+      return /nothing was sent|administrator/i.test(detail)
+        ? `${capitalise(detail)}.`
+        : `Nothing was sent: it could not be checked for secrets (${detail}).`;
+    }
     case "io":
       return error.detail || "Something went wrong.";
   }

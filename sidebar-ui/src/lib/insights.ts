@@ -36,4 +36,6 @@ export const triggerText: Record<Insight["trigger"], string> = {
   click: "after a click",
   window_changed: "on a window change",
   timer: "on the timer",
+  region_selection: "on a selected region",
+  attached_screen: "with the attached screen",
 };

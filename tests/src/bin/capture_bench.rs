@@ -15,6 +15,7 @@
 
 use anyhow::{bail, Context, Result};
 use sightline_client::capture::{self, geometry::PixelRect, Encoding};
+use sightline_client::redaction::{RedactionSettings, Redactor};
 use sightline_tests::display::{make_test_screen, Display};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -66,6 +67,13 @@ async fn main() -> Result<()> {
         primary.scale
     );
 
+    let plain = Redactor::new(
+        &RedactionSettings {
+            enabled: false,
+            ..RedactionSettings::default()
+        },
+        false,
+    )?;
     // Each run: grab, then encode that frame; stage times and the total.
     let mut grabs = Vec::new();
     let mut encodes = Vec::new();
@@ -76,11 +84,15 @@ async fn main() -> Result<()> {
         let started = Instant::now();
         let grabbed = capture::capture_monitor(&primary)?;
         let grabbed_at = started.elapsed();
+        // Redaction is off here: this measures grabbing and encoding
+        // (`redaction_bench` measures what redaction adds).
+        let unchecked = plain.redact_frame(grabbed)?;
         jpeg = Some(capture::encode(
-            &grabbed,
+            &unchecked,
             capture::DEFAULT_MAX_SIDE,
             Encoding::Jpeg { quality: 80 },
         )?);
+        let grabbed = unchecked.into_frame();
         let total = started.elapsed();
         grabs.push(grabbed_at);
         encodes.push(total - grabbed_at);
@@ -92,7 +104,9 @@ async fn main() -> Result<()> {
     }
     let (grab_ms, encode_ms, full_ms) = (median(grabs), median(encodes), median(totals));
     let (jpeg, frame) = (jpeg.context("no runs")?, frame.context("no runs")?);
+    let frame = plain.redact_frame(frame)?;
     let full_png = capture::encode(&frame, capture::DEFAULT_MAX_SIDE, Encoding::Png)?;
+    let frame = frame.into_frame();
     let region = PixelRect {
         x: 100,
         y: 100,
@@ -109,13 +123,13 @@ async fn main() -> Result<()> {
         ..primary.clone()
     };
     let (region_ms, png) = time(runs, || {
-        let frame = capture::capture_monitor(&region_monitor)?;
+        let frame = plain.redact_frame(capture::capture_monitor(&region_monitor)?)?;
         let png = capture::encode(&frame, capture::DEFAULT_MAX_SIDE, Encoding::Png)?;
-        capture::recycle(frame);
+        capture::recycle(frame.into_frame());
         Ok(png)
     })?;
     let region_jpeg = capture::encode(
-        &frame.crop(&region).context("crop")?,
+        &plain.redact_frame(frame.crop(&region).context("crop")?)?,
         capture::DEFAULT_MAX_SIDE,
         Encoding::Jpeg { quality: 80 },
     )?;

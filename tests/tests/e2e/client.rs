@@ -109,6 +109,8 @@ async fn the_app_logs_in_refreshes_and_streams_answers() -> Result<()> {
                 bytes: png.into_inner().into(),
                 file_name: "shot.png".into(),
                 mime: "image/png",
+                redaction: Default::default(),
+                trigger: None,
             }),
             "What is it?",
             "ask",

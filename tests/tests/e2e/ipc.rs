@@ -171,8 +171,7 @@ async fn walk(display: &Display, stub: &StubProvider, log: &Path, inspector: u16
 fn ask_args(mode: &str) -> Value {
     json!({
         "question": {"text": "Which window asks?", "mode": mode},
-        "attachScreen": false,
-        "attachRegion": false,
+        "attachPicture": false,
         "onEvent": "$channel",
     })
 }

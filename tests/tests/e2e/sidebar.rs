@@ -284,8 +284,16 @@ async fn walk(
 
     // With "Attach screen" the whole screen goes along, without the sidebar
     // (hidden while the picture is taken: the screen behind it is black).
+    // It is checked for secrets first; its preview shows it as it will go.
     stub.set(Behaviour::default());
     driver.click_on("[data-testid=attach-screen]").await?;
+    driver
+        .wait_until(
+            "the screen's preview",
+            "return document.querySelector('[data-testid=picture-preview-image]') !== null;",
+            long,
+        )
+        .await?;
     driver.fill("[data-testid=question-input]", "And now?").await?;
     driver.click_on("[data-testid=send]").await?;
     driver
