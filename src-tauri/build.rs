@@ -52,6 +52,7 @@ const COMMANDS: &[&str] = &[
     "redaction_overview",
     "set_redaction",
     "sent_picture",
+    "waiting_picture",
     "ambient_status",
     "set_ambient_settings",
     "set_ambient_paused",

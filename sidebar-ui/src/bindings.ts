@@ -100,6 +100,8 @@ export const commands = {
 	setRedaction: (settings: RedactionSettings) => typedError<Settings, ClientError>(__TAURI_INVOKE("set_redaction", { settings })),
 	/**  An ambient look's picture exactly as it was sent, while it is kept. */
 	sentPicture: (sha256: string) => typedError<string | null, ClientError>(__TAURI_INVOKE("sent_picture", { sha256 })),
+	/**  The waiting picture, for a chat view that opens after it arrived. */
+	waitingPicture: () => __TAURI_INVOKE<WaitingPicture | null>("waiting_picture"),
 	/**
 	 *  Ambient awareness as the indicator shows it (for a page that starts
 	 *  after the last report).
@@ -128,6 +130,7 @@ export const events = {
 	ambientInsight: makeEvent<AmbientInsight, AmbientInsight>("ambient-insight"),
 	certificateChanged: makeEvent<CertificateChanged, CertificateChanged>("certificate-changed"),
 	overlayChanged: makeEvent<OverlayChanged, OverlayChanged>("overlay-changed"),
+	regionChecking: makeEvent<RegionChecking, RegionChecking>("region-checking"),
 	regionSelected: makeEvent<RegionSelected, RegionSelected>("region-selected"),
 	rewriteOpened: makeEvent<RewriteOpened, RewriteOpened>("rewrite-opened"),
 	screenAccessChanged: makeEvent<ScreenAccessChanged, ScreenAccessChanged>("screen-access-changed"),
@@ -492,6 +495,15 @@ export type RedactionSettings = {
 };
 
 /**
+ *  A region was selected and is being checked for secrets: the sidebar
+ *  holds the question until the region arrives.
+ */
+export type RegionChecking = {
+	width: number,
+	height: number,
+};
+
+/**
  *  A region was selected on the overlay and checked for secrets; it goes
  *  with the next question, as its preview shows it.
  */
@@ -639,6 +651,16 @@ export type UploadEntry = {
 	redactions?: Partial<{ [key in Category]: number }>,
 	/**  Sent unredacted: the user checked this one picture and chose so. */
 	unredacted?: boolean,
+};
+
+/**
+ *  The waiting picture as the sidebar shows it, for a view that opens
+ *  after it arrived.
+ */
+export type WaitingPicture = {
+	picture: PicturePreview,
+	/**  A selected region (else the attached screen). */
+	region: boolean,
 };
 
 /**  A top-level window of some application. */

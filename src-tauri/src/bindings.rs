@@ -47,6 +47,7 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             commands::redaction_overview,
             commands::set_redaction,
             commands::sent_picture,
+            commands::waiting_picture,
             commands::ambient_status,
             commands::set_ambient_settings,
             commands::set_ambient_paused,
@@ -63,6 +64,7 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             events::RewriteOpened,
             events::ShortcutFailed,
             events::RegionSelected,
+            events::RegionChecking,
             events::OverlayChanged,
             events::ScreenAccessChanged
         ])

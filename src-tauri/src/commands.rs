@@ -6,20 +6,20 @@
 use crate::ambient::Ambient;
 use crate::events::StatusChanged;
 use crate::hotkeys;
-use crate::overlay::{self, Pending};
+use crate::overlay::{self, Pending, WaitingPicture};
 use crate::sidebar;
 use crate::state::AppState;
 use sightline_client::ambient::{AmbientSettings, AmbientStatus, Trigger, UploadEntry};
 use sightline_client::capture::geometry::LogicalRect;
 use sightline_client::capture::Encoding;
-use sightline_client::desktop::redaction::{PicturePreview, RedactionOverview};
-use sightline_client::redaction::RedactionSettings;
 use sightline_client::desktop::chat::{ChatEvent, Question};
 use sightline_client::desktop::login::{CodeNeeded, LoggedIn};
 use sightline_client::desktop::onboarding::{CaPreview, ImportRequest};
+use sightline_client::desktop::redaction::{PicturePreview, RedactionOverview};
 use sightline_client::desktop::renewal::CertificateNotice;
 use sightline_client::desktop::Overview;
 use sightline_client::platform::{self, ScreenAccess};
+use sightline_client::redaction::RedactionSettings;
 use sightline_client::rewrite::session::{InjectionEntry, RewriteAsk, RewritePanel};
 use sightline_client::rewrite::{diff, Injected};
 use sightline_client::settings::{CaptureSettings, Hotkeys, RewriteSettings, Settings};
@@ -111,7 +111,10 @@ pub async fn ask(
     on_event: Channel<ChatEvent>,
 ) -> Result<u32> {
     let image = if attach_picture {
-        Some(overlay::take_picture(&app).ok_or_else(|| ClientError::invalid("picture", "attach a picture first"))?)
+        Some(
+            overlay::take_picture(&app)
+                .ok_or_else(|| ClientError::invalid("picture", "attach a picture first"))?,
+        )
     } else {
         None
     };
@@ -282,9 +285,14 @@ pub fn discard_region(app: AppHandle) {
 /// it as it will be sent.
 #[tauri::command]
 #[specta::specta]
-pub async fn attach_screen(app: AppHandle, state: State<'_, AppState>, window: WebviewWindow) -> Result<PicturePreview> {
+pub async fn attach_screen(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    window: WebviewWindow,
+) -> Result<PicturePreview> {
     let screens = state.screens.clone();
-    let frame = sidebar::while_hidden(&window, move || Ok(platform::grab_primary(screens.as_ref())?.1)).await?;
+    let frame =
+        sidebar::while_hidden(&window, move || Ok(platform::grab_primary(screens.as_ref())?.1)).await?;
     let desktop = state.desktop.clone();
     let quality = desktop.settings().capture.jpeg_quality;
     let prepared = tauri::async_runtime::spawn_blocking(move || {
@@ -296,10 +304,18 @@ pub async fn attach_screen(app: AppHandle, state: State<'_, AppState>, window: W
         &app,
         Pending {
             attachment: prepared.attachment.logged_as(Trigger::AttachedScreen),
+            preview: prepared.preview.clone(),
             region: None,
         },
     );
     Ok(prepared.preview)
+}
+
+/// The waiting picture, for a chat view that opens after it arrived.
+#[tauri::command]
+#[specta::specta]
+pub fn waiting_picture(app: AppHandle) -> Option<WaitingPicture> {
+    overlay::waiting_picture(&app)
 }
 
 /// "Send unredacted once": the waiting region as it is, after the user

@@ -2,9 +2,9 @@
 //! payloads are part of the generated bindings (`bindings.rs`).
 
 use serde::Serialize;
-use sightline_client::desktop::redaction::PicturePreview;
 use sightline_client::ambient::{AmbientStatus, Insight};
 use sightline_client::desktop::chat::ChatEvent;
+use sightline_client::desktop::redaction::PicturePreview;
 use sightline_client::desktop::renewal::CertificateNotice;
 use sightline_client::platform::ScreenAccess;
 use sightline_client::rewrite::session::RewritePanel;
@@ -73,6 +73,14 @@ pub struct ShortcutFailed {
 #[derive(Debug, Clone, Serialize, specta::Type, Event)]
 pub struct RegionSelected {
     pub picture: PicturePreview,
+}
+
+/// A region was selected and is being checked for secrets: the sidebar
+/// holds the question until the region arrives.
+#[derive(Debug, Clone, Serialize, specta::Type, Event)]
+pub struct RegionChecking {
+    pub width: u32,
+    pub height: u32,
 }
 
 /// The selection overlays opened (their pages fetch the new frame) or

@@ -8,16 +8,16 @@
 //! The sidebar's own pixels are blanked in the frozen frames, so it can
 //! never be part of a selection.
 
-use crate::events::{OverlayChanged, RegionSelected, ShortcutFailed};
+use crate::events::{OverlayChanged, RegionChecking, RegionSelected, ShortcutFailed};
 use crate::sidebar;
 use crate::state::AppState;
 use sightline_client::ambient::Trigger;
 use sightline_client::api::Attachment;
-use sightline_client::desktop::redaction::PicturePreview;
-use sightline_client::redaction::ReadAhead;
 use sightline_client::capture::geometry::{LogicalRect, MonitorInfo};
 use sightline_client::capture::{self, Encoding, Frame};
+use sightline_client::desktop::redaction::PicturePreview;
 use sightline_client::platform::DisplayServer;
+use sightline_client::redaction::ReadAhead;
 use sightline_client::ClientError;
 use std::str::FromStr;
 use std::sync::Mutex;
@@ -45,9 +45,29 @@ pub struct Shot {
 #[derive(Debug)]
 pub struct Pending {
     pub attachment: Attachment,
+    /// As the sidebar shows it.
+    pub preview: PicturePreview,
     /// A region's own pixels, kept until it is sent for "send unredacted
     /// once"; the attached screen has none (that action is for a region).
     pub region: Option<(Frame, Encoding)>,
+}
+
+/// The waiting picture as the sidebar shows it, for a view that opens
+/// after it arrived.
+#[derive(Debug, Clone, serde::Serialize, specta::Type)]
+pub struct WaitingPicture {
+    pub picture: PicturePreview,
+    /// A selected region (else the attached screen).
+    pub region: bool,
+}
+
+pub fn waiting_picture(app: &AppHandle) -> Option<WaitingPicture> {
+    lock(&app.state::<Selecting>().picture)
+        .as_ref()
+        .map(|pending| WaitingPicture {
+            picture: pending.preview.clone(),
+            region: pending.region.is_some(),
+        })
 }
 
 /// Takes the waiting picture, if any.
@@ -77,6 +97,7 @@ pub async fn region_unredacted(app: &AppHandle) -> Result<PicturePreview, Client
         app,
         Pending {
             attachment: prepared.attachment.logged_as(Trigger::RegionSelection),
+            preview: prepared.preview.clone(),
             region: Some(region),
         },
     );
@@ -464,6 +485,14 @@ pub fn confirm(
     tracing::info!(width = rect.width, height = rect.height, "region selected");
     close(app);
     sidebar::bring_to_front(app);
+    if let Err(error) = (RegionChecking {
+        width: rect.width,
+        height: rect.height,
+    })
+    .emit(app)
+    {
+        tracing::debug!(%error, "the sidebar did not hear of the region");
+    }
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         let desktop = app.state::<AppState>().desktop.clone();
@@ -476,10 +505,15 @@ pub fn confirm(
         .and_then(|prepared| prepared);
         let emitted = match prepared {
             Ok(prepared) => {
+                tracing::info!(
+                    secrets = prepared.attachment.redaction.total(),
+                    "region checked for secrets"
+                );
                 keep_picture(
                     &app,
                     Pending {
                         attachment: prepared.attachment.logged_as(Trigger::RegionSelection),
+                        preview: prepared.preview.clone(),
                         region: Some((kept, encoding)),
                     },
                 );

@@ -166,9 +166,8 @@ impl AmbientEnv for LiveEnv {
         )?;
         let attachment = prepared.attachment.logged_as(trigger);
         let redactions = attachment.redaction.counts.clone();
-        let sent = data_encoding::HEXLOWER.encode(
-            ring::digest::digest(&ring::digest::SHA256, &attachment.bytes).as_ref(),
-        );
+        let sent = data_encoding::HEXLOWER
+            .encode(ring::digest::digest(&ring::digest::SHA256, &attachment.bytes).as_ref());
         let question = Question {
             text: context(focused.as_ref()),
             mode: mode.clone(),

@@ -43,7 +43,10 @@ impl SentPictures {
     }
 
     fn path(&self, sha256: &str) -> Result<PathBuf, ClientError> {
-        let valid = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+        let valid = sha256.len() == 64
+            && sha256
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
         if !valid {
             return Err(ClientError::invalid("picture", "not a picture's SHA-256"));
         }

@@ -92,7 +92,13 @@ pub struct Desktop {
     /// Ambient looks' pictures as sent, for "What was sent".
     sent: crate::ambient::sent::SentPictures,
     /// The rules last built, and the settings and policy they were built for.
-    redactor: Mutex<Option<(crate::redaction::RedactionSettings, bool, crate::redaction::Redactor)>>,
+    redactor: Mutex<
+        Option<(
+            crate::redaction::RedactionSettings,
+            bool,
+            crate::redaction::Redactor,
+        )>,
+    >,
 }
 
 impl std::fmt::Debug for Desktop {

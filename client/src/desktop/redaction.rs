@@ -129,7 +129,11 @@ impl Desktop {
         self.finish_picture(&redacted, encoding)
     }
 
-    fn finish_picture(&self, redacted: &redaction::Redacted, encoding: Encoding) -> Result<Prepared, ClientError> {
+    fn finish_picture(
+        &self,
+        redacted: &redaction::Redacted,
+        encoding: Encoding,
+    ) -> Result<Prepared, ClientError> {
         let options = self.settings().capture;
         let report = redacted.report();
         Ok(Prepared {
@@ -170,9 +174,10 @@ impl Desktop {
     /// A look's picture exactly as it was sent, as a `data:` URL; `None`
     /// once it is no longer kept.
     pub fn sent_picture(&self, sha256: &str) -> Result<Option<String>, ClientError> {
-        Ok(self.sent.read(sha256)?.map(|bytes| {
-            format!("data:image/jpeg;base64,{}", data_encoding::BASE64.encode(&bytes))
-        }))
+        Ok(self
+            .sent
+            .read(sha256)?
+            .map(|bytes| format!("data:image/jpeg;base64,{}", data_encoding::BASE64.encode(&bytes))))
     }
 }
 

@@ -228,7 +228,8 @@ mod tests {
 
     #[test]
     fn tsv_words_keep_their_lines_and_offsets() {
-        let tsv = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n\
+        let tsv =
+            "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n\
                    4\t1\t1\t1\t1\t0\t10\t5\t100\t12\t-1\t\n\
                    5\t1\t1\t1\t1\t1\t10\t5\t40\t12\t96.5\texport\n\
                    5\t1\t1\t1\t1\t2\t60\t5\t50\t12\t91.0\tKEY=1\n\
@@ -246,7 +247,12 @@ mod tests {
     fn a_line_in_the_overlap_is_kept_by_one_band() {
         let word = |line: u32, y: i32| Word {
             text: "w".into(),
-            rect: PixelRect { x: 0, y, width: 10, height: 10 },
+            rect: PixelRect {
+                x: 0,
+                y,
+                width: 10,
+                height: 10,
+            },
             line,
             block: 0,
         };

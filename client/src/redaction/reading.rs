@@ -169,8 +169,9 @@ impl ReadAhead {
                     ready.notify_all();
                 });
             if let Err(error) = spawned {
-                *words.0.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some(Err(ClientError::Redaction(format!("text recognition could not start: {error}"))));
+                *words.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(Err(ClientError::Redaction(
+                    format!("text recognition could not start: {error}"),
+                )));
             }
         }
         Self { redactor, words }
@@ -216,7 +217,12 @@ mod tests {
     fn reading_order_is_blocks_then_lines_then_words() {
         let word = |text: &str, x: i32, y: i32, line: u32, block: u32| Word {
             text: text.into(),
-            rect: PixelRect { x, y, width: 10, height: 10 },
+            rect: PixelRect {
+                x,
+                y,
+                width: 10,
+                height: 10,
+            },
             line,
             block,
         };

@@ -86,7 +86,11 @@ struct Format {
 /// The formats of well-known tokens. Lengths are a little wider than the
 /// providers' exact ones, since OCR can lose or split a character.
 const TOKEN_FORMATS: &[(&str, &str, usize)] = &[
-    ("aws key", r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{15,17}", 0),
+    (
+        "aws key",
+        r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{15,17}",
+        0,
+    ),
     (
         "aws key",
         r"(?i)aws[\w.-]{0,20}?(?:secret|sec)[\w.-]{0,20}?\s*[=:]\s*[\x22']?([A-Za-z0-9/+]{38,42})",
@@ -95,13 +99,25 @@ const TOKEN_FORMATS: &[(&str, &str, usize)] = &[
     ("github token", r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{30,40}", 0),
     ("github token", r"github_pat_[A-Za-z0-9_]{50,90}", 0),
     ("gitlab token", r"\bglpat-[A-Za-z0-9_-]{18,24}", 0),
-    ("gitlab token", r"\bgl(?:dt|rt|ptt|cbt|oas|soat|ft|imt|agent)-[A-Za-z0-9_-]{18,}", 0),
+    (
+        "gitlab token",
+        r"\bgl(?:dt|rt|ptt|cbt|oas|soat|ft|imt|agent)-[A-Za-z0-9_-]{18,}",
+        0,
+    ),
     ("slack token", r"\bxox[abposre]-[A-Za-z0-9-]{10,}", 0),
     ("slack token", r"hooks\.slack\.com/services/[A-Za-z0-9+/]{30,}", 0),
-    ("jwt", r"\beyJ[A-Za-z0-9_-]{8,}\.?eyJ[A-Za-z0-9_-]{8,}\.?[A-Za-z0-9_-]{8,}", 0),
+    (
+        "jwt",
+        r"\beyJ[A-Za-z0-9_-]{8,}\.?eyJ[A-Za-z0-9_-]{8,}\.?[A-Za-z0-9_-]{8,}",
+        0,
+    ),
     ("google api key", r"AIza[0-9A-Za-z_-]{33,37}", 0),
     ("stripe key", r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{20,}", 0),
-    ("api key", r"\bsk-(?:proj-|ant-(?:api|admin)\d\d-)?[A-Za-z0-9_-]{20,}", 0),
+    (
+        "api key",
+        r"\bsk-(?:proj-|ant-(?:api|admin)\d\d-)?[A-Za-z0-9_-]{20,}",
+        0,
+    ),
     ("npm token", r"\bnpm_[A-Za-z0-9]{34,38}", 0),
     ("pypi token", r"pypi-AgE[A-Za-z0-9_-]{40,}", 0),
     ("age key", r"AGE-SECRET-KEY-1[0-9A-Z]{55,60}", 0),
@@ -165,9 +181,7 @@ impl Rules {
                 r"(?im)^[ \t]*(?:(?:your|new|current|confirm|repeat|account|admin|app|api|access|auth|personal|secret|client|private)[ \t]+){{0,2}}{SECRET_WORDS}(?:[ \t]+(?:token|key))?[ \t]*:?[ \t]*\n[ \t]*(\S{{3,}})"
             ))?,
             bearer: compile(r"(?i)\b(?:bearer|basic)\s+([A-Za-z0-9._~+/=-]{12,})")?,
-            connection_string: compile(
-                r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,20}://[^\s:/@]{1,64}:([^\s@/]{1,128})@",
-            )?,
+            connection_string: compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,20}://[^\s:/@]{1,64}:([^\s@/]{1,128})@")?,
             card: compile(r"\b\d(?:[ -]?\d){12,18}\b")?,
             iban: compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,31}\b")?,
             email: compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")?,
@@ -189,7 +203,14 @@ impl Rules {
         }
         if self.on(Category::Token) {
             for format in &self.formats {
-                push_matches(&format.regex, format.group, text, format.category, format.kind, &mut found);
+                push_matches(
+                    &format.regex,
+                    format.group,
+                    text,
+                    format.category,
+                    format.kind,
+                    &mut found,
+                );
             }
         }
         if self.on(Category::Password) {
@@ -285,7 +306,12 @@ impl Rules {
             while candidate.len() >= 15 {
                 let compact: String = candidate.chars().filter(|c| !c.is_whitespace()).collect();
                 if compact.parse::<iban::Iban>().is_ok() {
-                    found.push(finding(m.start(), m.start() + candidate.len(), Category::Iban, "iban"));
+                    found.push(finding(
+                        m.start(),
+                        m.start() + candidate.len(),
+                        Category::Iban,
+                        "iban",
+                    ));
                     break;
                 }
                 candidate = candidate[..candidate.len() - 1].trim_end();
@@ -352,7 +378,8 @@ fn placeholder(value: &str) -> bool {
         || v.starts_with('<')
         || v.starts_with("[redacted")
         || v.chars().all(|c| c == '*' || c == '•' || c == '.')
-        || ["true", "false", "null", "none", "required", "optional"].contains(&v.to_ascii_lowercase().as_str())
+        || ["true", "false", "null", "none", "required", "optional"]
+            .contains(&v.to_ascii_lowercase().as_str())
 }
 
 /// Luhn's checksum over 13 to 19 digits.
@@ -467,10 +494,19 @@ mod tests {
                     token ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z5A used\n\
                     glpat-Xy12_ab34-CD56ef78GH and xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOpQrStUvWx";
         let found = kinds(text);
-        for expected in ["AKIAZ7Q2MXLP4RTWX3UV", "ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z5A", "glpat-Xy12_ab34-CD56ef78GH"] {
-            assert!(found.iter().any(|(_, s)| s == expected), "{expected} in {found:?}");
+        for expected in [
+            "AKIAZ7Q2MXLP4RTWX3UV",
+            "ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z5A",
+            "glpat-Xy12_ab34-CD56ef78GH",
+        ] {
+            assert!(
+                found.iter().any(|(_, s)| s == expected),
+                "{expected} in {found:?}"
+            );
         }
-        assert!(found.iter().any(|(k, s)| *k == "slack token" && s.starts_with("xoxb-")));
+        assert!(found
+            .iter()
+            .any(|(k, s)| *k == "slack token" && s.starts_with("xoxb-")));
     }
 
     #[test]
@@ -489,12 +525,15 @@ mod tests {
 
     #[test]
     fn cards_need_luhn_and_ibans_their_checksum() {
-        let found = kinds("card 4111 1111 1111 1111 exp\nnot 4111 1111 1111 1112\nDE89 3704 0044 0532 0130 00 BIC");
+        let found =
+            kinds("card 4111 1111 1111 1111 exp\nnot 4111 1111 1111 1112\nDE89 3704 0044 0532 0130 00 BIC");
         let values: Vec<&str> = found.iter().map(|(_, s)| s.as_str()).collect();
         assert!(values.contains(&"4111 1111 1111 1111"), "{values:?}");
         assert!(!values.iter().any(|v| v.contains("1112")), "{values:?}");
         assert!(values.contains(&"DE89 3704 0044 0532 0130 00"), "{values:?}");
-        assert!(kinds("DE89 3704 0044 0532 0130 01").iter().all(|(k, _)| *k != "iban"));
+        assert!(kinds("DE89 3704 0044 0532 0130 01")
+            .iter()
+            .all(|(k, _)| *k != "iban"));
     }
 
     #[test]
@@ -509,7 +548,9 @@ mod tests {
     #[test]
     fn random_strings_but_not_identifiers_or_hashes() {
         assert!(looks_random("q8Zr4Tk1Lm9XcV2bN7aP0sDf"));
-        assert!(looks_random("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"));
+        assert!(looks_random(
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+        ));
         for ordinary in [
             "CARGO_TARGET_DIR_FOR_RELEASE",
             "x86_64-unknown-linux-gnu",

@@ -31,10 +31,7 @@ impl Default for RedactionSettings {
     fn default() -> Self {
         Self {
             enabled: true,
-            categories: Category::ALL
-                .into_iter()
-                .filter(|c| c.on_by_default())
-                .collect(),
+            categories: Category::ALL.into_iter().filter(|c| c.on_by_default()).collect(),
             custom_patterns: Vec::new(),
             keep_sent_looks: 10,
         }

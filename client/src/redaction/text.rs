@@ -299,7 +299,11 @@ mod tests {
 
     #[test]
     fn a_form_label_and_its_field_read_as_key_and_value() {
-        let words = [word("Password", 0, 0), word("S3cr3t!pass", 300, 0), word("Remember", 0, 1)];
+        let words = [
+            word("Password", 0, 0),
+            word("S3cr3t!pass", 300, 0),
+            word("Remember", 0, 1),
+        ];
         let found = find_in_words(&words, &rules());
         let covered: BTreeSet<usize> = found.iter().flat_map(|(w, _)| w.iter().copied()).collect();
         assert_eq!(covered, BTreeSet::from([1]), "{found:?}");
@@ -320,7 +324,10 @@ mod tests {
             masked.restore(answer),
             "Please use AKIAZ7Q2MXLP4RTWX3UQ instead of AKIAZ7Q2MXLP4RTWX3UV."
         );
-        assert_eq!(mask("nothing here", &rules()), MaskedText::unchanged("nothing here"));
+        assert_eq!(
+            mask("nothing here", &rules()),
+            MaskedText::unchanged("nothing here")
+        );
         // Streamed: the mask arrives cut in three.
         let mut restorer = masked.restorer();
         let mut shown = String::new();

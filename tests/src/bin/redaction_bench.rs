@@ -123,7 +123,9 @@ async fn main() -> Result<()> {
     println!("\nRedaction (medians of {runs}, ms; CPU ms per run incl. OCR processes):");
     println!("  grab 1920×1080                      {grab_ms:>8.1}   cpu {grab_cpu:>7.1}");
     println!("  800×600 region, read cold           {region_ms:>8.1}   cpu {region_cpu:>7.1}");
-    println!("  800×600 region after a 1.5 s drag   {drag_ms:>8.1}   (read ahead while selecting; target < 150)");
+    println!(
+        "  800×600 region after a 1.5 s drag   {drag_ms:>8.1}   (read ahead while selecting; target < 150)"
+    );
     println!("  1920×1080 look, whole frame read    {full_ms:>8.1}   cpu {full_cpu:>7.1}   (target < 1000)");
     println!("  1920×1080 look after a change       {changed_ms:>8.1}   cpu {changed_cpu:>7.1}   (120 rows changed)");
     println!("  secrets found on the test screen    {found:>8}");

@@ -16,6 +16,8 @@ mod login;
 mod operations;
 mod packaging;
 mod provisioning;
+mod redaction;
+mod redaction_corpus;
 mod region;
 mod renewal;
 mod rewrite;
