@@ -37,8 +37,9 @@ pub struct Shot {
     pub frame: Frame,
     /// The frame as the overlay page shows it.
     pub preview: Vec<u8>,
-    /// Its words, being read for redaction while the user selects.
-    pub reading: ReadAhead,
+    /// Its words, being read for redaction while the user selects (none
+    /// while redaction is off).
+    pub reading: Option<ReadAhead>,
 }
 
 /// A picture checked and encoded, waiting for its question.
@@ -498,7 +499,7 @@ pub fn confirm(
         let desktop = app.state::<AppState>().desktop.clone();
         let kept = region.clone();
         let prepared = tauri::async_runtime::spawn_blocking(move || {
-            desktop.prepare_region(&reading, region, &rect, encoding)
+            desktop.prepare_region(reading.as_ref(), region, &rect, encoding)
         })
         .await
         .map_err(io)

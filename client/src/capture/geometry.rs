@@ -48,6 +48,20 @@ impl PixelRect {
         })
     }
 
+    /// The smallest rectangle holding both.
+    pub fn union(&self, other: &PixelRect) -> PixelRect {
+        let left = self.x.min(other.x);
+        let top = self.y.min(other.y);
+        let right = self.right().max(other.right());
+        let bottom = self.bottom().max(other.bottom());
+        PixelRect {
+            x: left,
+            y: top,
+            width: u32::try_from(right - i64::from(left)).unwrap_or(u32::MAX),
+            height: u32::try_from(bottom - i64::from(top)).unwrap_or(u32::MAX),
+        }
+    }
+
     /// `self` moved so that `origin` becomes (0, 0).
     pub fn relative_to(&self, origin_x: i32, origin_y: i32) -> PixelRect {
         PixelRect {

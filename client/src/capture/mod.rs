@@ -13,7 +13,7 @@
 //! appears in what is sent.
 
 pub mod change;
-mod frame;
+pub mod frame;
 pub mod geometry;
 #[cfg(target_os = "linux")]
 mod x11;

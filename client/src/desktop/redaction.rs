@@ -113,12 +113,12 @@ impl Desktop {
     /// opened: usually done by now, so only the rules and the fill are left.
     pub fn prepare_region(
         &self,
-        reading: &redaction::ReadAhead,
+        reading: Option<&redaction::ReadAhead>,
         region: Frame,
         rect: &crate::capture::geometry::PixelRect,
         encoding: Encoding,
     ) -> Result<Prepared, ClientError> {
-        let redacted = reading.redact_region(region, rect)?;
+        let redacted = self.redactor()?.redact_region(reading, region, rect)?;
         self.finish_picture(&redacted, encoding)
     }
 

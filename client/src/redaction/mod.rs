@@ -14,19 +14,22 @@
 //! [`Redactor::redact_frame`] or, for one region the user checked, by
 //! [`Redactor::unredacted_once`], which an administrator's policy refuses.
 
+mod category;
+mod checks;
+mod formats;
 mod ocr;
 mod reading;
 mod rules;
 mod settings;
 mod text;
 
+pub use category::Category;
 pub use reading::ReadAhead;
-pub use rules::Category;
 pub use settings::{RedactionSettings, MAX_KEPT_LOOKS};
 pub use text::{MaskedText, Restorer};
 
+use crate::capture::frame::Frame;
 use crate::capture::geometry::PixelRect;
-use crate::capture::Frame;
 use crate::error::ClientError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -100,8 +103,7 @@ struct Inner {
     last: std::sync::Mutex<Option<reading::LastRead>>,
 }
 
-/// How far a filled box reaches past OCR's word box: OCR's boxes hug the
-/// ink, and anti-aliased edges reach a pixel or two further.
+/// How far a filled box reaches past OCR's word box at least.
 const PAD: i32 = 3;
 
 impl Redactor {
@@ -162,9 +164,28 @@ impl Redactor {
     }
 
     /// Starts reading a frozen screen now, for a region of it later
-    /// ([`ReadAhead::redact_region`]).
-    pub fn read_ahead(&self, frame: Frame) -> ReadAhead {
-        ReadAhead::start(self.clone(), frame)
+    /// ([`Redactor::redact_region`]); nothing is read while redaction is off.
+    pub fn read_ahead(&self, frame: Frame) -> Option<ReadAhead> {
+        self.inner
+            .active
+            .then(|| ReadAhead::start(self.inner.ocr.clone(), frame))
+    }
+
+    /// `region`, the pixels under `rect` of a frame being read ahead,
+    /// redacted with that frame's words (waits for the reading to end).
+    pub fn redact_region(
+        &self,
+        reading: Option<&ReadAhead>,
+        region: Frame,
+        rect: &PixelRect,
+    ) -> Result<Redacted, ClientError> {
+        match reading {
+            Some(reading) if self.inner.active => {
+                let words = reading.words()?;
+                Ok(self.apply(region, &words, Some(rect)))
+            }
+            _ => self.redact_frame(region),
+        }
     }
 
     /// Fills the boxes of the words secrets touch. `clip`: `frame` is only
@@ -185,12 +206,80 @@ impl Redactor {
             }
         }
         let (dx, dy) = clip.map_or((0, 0), |c| (c.x, c.y));
-        for word in filled.into_iter().filter_map(|i| words.get(i)) {
+        // Neighbours on a row that are both covered are covered as one bar,
+        // the space between them included: OCR's boxes leave a character
+        // there when it cut a token in two.
+        let (rows, order) = text::visual_rows(words);
+        // Each row's top and bottom: a bar is as tall as its row, so the
+        // ascenders and descenders of a word OCR boxed tightly are covered.
+        let mut extents: std::collections::HashMap<u32, (i32, i64)> = std::collections::HashMap::new();
+        for word in &rows {
+            let extent = extents.entry(word.line).or_insert((i32::MAX, i64::MIN));
+            extent.0 = extent.0.min(word.rect.y);
+            extent.1 = extent.1.max(word.rect.bottom());
+        }
+        let row_tall = |word: &ocr::Word| {
+            let (top, bottom) = extents
+                .get(&word.line)
+                .copied()
+                .unwrap_or((word.rect.y, word.rect.bottom()));
+            // A row of one giant box (OCR's mistake) keeps the word's own.
+            let height = u32::try_from(bottom - i64::from(top)).unwrap_or(u32::MAX);
+            if height > word.rect.height * 2 {
+                word.rect
+            } else {
+                PixelRect {
+                    y: top,
+                    height,
+                    ..word.rect
+                }
+            }
+        };
+        // (bar, the width to add on its right)
+        let mut bars: Vec<(PixelRect, u32)> = Vec::new();
+        let mut previous: Option<&ocr::Word> = None;
+        for (n, (word, index)) in rows.iter().zip(&order).enumerate() {
+            if !filled.contains(index) {
+                previous = None;
+                continue;
+            }
+            // A word may have lost a character or two at its end to OCR (a
+            // key's closing `==`); where nothing follows it closely that
+            // could be covered by mistake, its bar reaches one and a half
+            // characters further.
+            let chars = u32::try_from(word.text.chars().count().max(1)).unwrap_or(1);
+            let char_width = word.rect.width / chars;
+            let room = rows
+                .get(n + 1)
+                .filter(|next| next.line == word.line)
+                .map_or(i64::MAX, |next| i64::from(next.rect.x) - word.rect.right());
+            let reach = if room > i64::from(char_width * 3) {
+                char_width * 3 / 2
+            } else {
+                0
+            };
+            let joined = previous
+                .filter(|p| p.line == word.line)
+                .and_then(|_| bars.last_mut());
+            match joined {
+                Some((bar, extra)) => {
+                    *bar = bar.union(&row_tall(word));
+                    *extra = reach;
+                }
+                None => bars.push((row_tall(word), reach)),
+            }
+            previous = Some(word);
+        }
+        for (bar, extra) in bars {
+            // OCR's boxes hug the ink; anti-aliased edges reach a little
+            // further.
+            let pad_x = PAD.max(i32::try_from(bar.height / 2).unwrap_or(PAD));
+            let pad_y = PAD.max(i32::try_from(bar.height / 5).unwrap_or(PAD));
             let padded = PixelRect {
-                x: word.rect.x - PAD,
-                y: word.rect.y - PAD,
-                width: word.rect.width + 2 * PAD as u32,
-                height: word.rect.height + 2 * PAD as u32,
+                x: bar.x - pad_x,
+                y: bar.y - pad_y,
+                width: bar.width + 2 * pad_x.unsigned_abs() + extra,
+                height: bar.height + 2 * pad_y.unsigned_abs(),
             };
             let inside = match clip {
                 Some(clip) => padded.intersect(clip),

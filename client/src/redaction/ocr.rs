@@ -7,8 +7,8 @@
 //! are read as two overlapping bands on two cores, each line kept by the
 //! band that holds its middle.
 
+use crate::capture::frame::Frame;
 use crate::capture::geometry::PixelRect;
-use crate::capture::Frame;
 use crate::error::ClientError;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};

@@ -8,8 +8,7 @@
 //!   is let go.
 
 use super::ocr::{Ocr, Word};
-use crate::capture::geometry::PixelRect;
-use crate::capture::Frame;
+use crate::capture::frame::Frame;
 use crate::error::ClientError;
 use std::sync::{Arc, Condvar, Mutex};
 
@@ -148,53 +147,42 @@ fn changed_spans(old: &[u64], new: &[u64]) -> Vec<(u32, u32)> {
 /// finished (usually) before the user lets go of the mouse.
 #[derive(Debug, Clone)]
 pub struct ReadAhead {
-    redactor: super::Redactor,
-    words: Arc<(Mutex<Option<Result<Arc<Vec<Word>>, ClientError>>>, Condvar)>,
+    words: Arc<(Mutex<Option<Reading>>, Condvar)>,
 }
+
+type Reading = Result<Arc<Vec<Word>>, ClientError>;
 
 impl ReadAhead {
     /// Starts reading `frame` on a thread of its own.
-    pub(super) fn start(redactor: super::Redactor, frame: Frame) -> Self {
-        let words: Arc<(Mutex<Option<Result<Arc<Vec<Word>>, ClientError>>>, Condvar)> =
-            Arc::new((Mutex::new(None), Condvar::new()));
-        if redactor.is_active() {
-            let slot = words.clone();
-            let ocr = redactor.inner.ocr.clone();
-            let spawned = std::thread::Builder::new()
-                .name("read-ahead".into())
-                .spawn(move || {
-                    let result = ocr.read(&frame).map(Arc::new);
-                    let (lock, ready) = &*slot;
-                    *lock.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
-                    ready.notify_all();
-                });
-            if let Err(error) = spawned {
-                *words.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(Err(ClientError::Redaction(
-                    format!("text recognition could not start: {error}"),
-                )));
-            }
+    pub(super) fn start(ocr: Ocr, frame: Frame) -> Self {
+        let words: Arc<(Mutex<Option<Reading>>, Condvar)> = Arc::new((Mutex::new(None), Condvar::new()));
+        let slot = words.clone();
+        let spawned = std::thread::Builder::new()
+            .name("read-ahead".into())
+            .spawn(move || {
+                let result = ocr.read(&frame).map(|words| Arc::new(in_reading_order(words)));
+                let (lock, ready) = &*slot;
+                *lock.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+                ready.notify_all();
+            });
+        if let Err(error) = spawned {
+            *words.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(Err(ClientError::Redaction(format!(
+                "text recognition could not start: {error}"
+            ))));
         }
-        Self { redactor, words }
+        Self { words }
     }
 
-    /// `region` (the pixels under `rect` of the frame being read),
-    /// redacted with the frame's words; waits for the reading to end.
-    pub fn redact_region(&self, region: Frame, rect: &PixelRect) -> Result<super::Redacted, ClientError> {
-        if !self.redactor.is_active() {
-            return self.redactor.redact_frame(region);
-        }
+    /// The frame's words, once read (waits for the reading to end).
+    pub(super) fn words(&self) -> Reading {
         let (lock, ready) = &*self.words;
         let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-        while guard.is_none() {
+        loop {
+            if let Some(reading) = guard.as_ref() {
+                return reading.clone();
+            }
             guard = ready.wait(guard).unwrap_or_else(|p| p.into_inner());
         }
-        let words = match guard.as_ref() {
-            Some(Ok(words)) => words.clone(),
-            Some(Err(error)) => return Err(error.clone()),
-            None => return Err(ClientError::Redaction("text recognition did not finish".into())),
-        };
-        drop(guard);
-        Ok(self.redactor.apply(region, &words, Some(rect)))
     }
 }
 
@@ -215,6 +203,7 @@ mod tests {
 
     #[test]
     fn reading_order_is_blocks_then_lines_then_words() {
+        use crate::capture::geometry::PixelRect;
         let word = |text: &str, x: i32, y: i32, line: u32, block: u32| Word {
             text: text.into(),
             rect: PixelRect {

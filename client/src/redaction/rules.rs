@@ -1,137 +1,26 @@
-//! What a secret looks like in text: the formats of well-known tokens,
-//! private-key blocks, values after words such as "password", card numbers
-//! and IBANs with their checksums, long random strings, and the user's own
-//! patterns. Pure: text in, byte ranges out.
-//!
-//! The token formats are the providers' published ones, as gitleaks' default
-//! rules describe them, widened where OCR misreads (a `0` read for an `O`,
-//! a character lost at a line end), because a picture's text is never
-//! exact. IBANs are checked with `iban_validate`; card numbers with Luhn.
+//! What a secret looks like in text: well-known token formats
+//! (`formats.rs`), private-key blocks, values after words such as
+//! "password" in key/value layouts and forms, bearer headers, connection
+//! strings, card numbers (Luhn) and IBANs (`iban_validate`), long random
+//! strings, and the user's own patterns. Pure: text in, byte ranges out.
 
+use super::category::{finding, Category, Finding};
+use super::checks::{continues_token, looks_random, luhn, placeholder};
+use super::formats::{token_end, Formats};
 use crate::error::ClientError;
 use regex::{Regex, RegexBuilder};
-use serde::{Deserialize, Serialize};
 
-/// The kinds of secret, as the user turns them on and off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "specta", derive(specta::Type))]
-#[serde(rename_all = "snake_case")]
-pub enum Category {
-    PrivateKey,
-    Token,
-    Password,
-    CardNumber,
-    Iban,
-    HighEntropy,
-    Email,
-    Phone,
-    Custom,
-}
-
-impl Category {
-    pub const ALL: [Category; 9] = [
-        Category::PrivateKey,
-        Category::Token,
-        Category::Password,
-        Category::CardNumber,
-        Category::Iban,
-        Category::HighEntropy,
-        Category::Email,
-        Category::Phone,
-        Category::Custom,
-    ];
-
-    /// In words, as the masks and the upload log say it.
-    pub fn label(self) -> &'static str {
-        match self {
-            Category::PrivateKey => "private key",
-            Category::Token => "token",
-            Category::Password => "password",
-            Category::CardNumber => "card number",
-            Category::Iban => "iban",
-            Category::HighEntropy => "random string",
-            Category::Email => "email",
-            Category::Phone => "phone",
-            Category::Custom => "custom",
-        }
-    }
-
-    /// E-mail addresses and phone numbers are on most screens and rarely
-    /// secret, so they are looked for only when the user asks.
-    pub fn on_by_default(self) -> bool {
-        !matches!(self, Category::Email | Category::Phone)
-    }
-}
-
-/// One secret in a text: where, and what it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
-    /// Byte range in the text.
-    pub start: usize,
-    pub end: usize,
-    pub category: Category,
-    /// What the mask says, e.g. "aws key".
-    pub kind: &'static str,
-}
-
-/// A format: the regex and which group is the secret (0: all of it).
-#[derive(Debug)]
-struct Format {
-    category: Category,
-    kind: &'static str,
-    regex: Regex,
-    group: usize,
-}
-
-/// The formats of well-known tokens. Lengths are a little wider than the
-/// providers' exact ones, since OCR can lose or split a character.
-const TOKEN_FORMATS: &[(&str, &str, usize)] = &[
-    (
-        "aws key",
-        r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{15,17}",
-        0,
-    ),
-    (
-        "aws key",
-        r"(?i)aws[\w.-]{0,20}?(?:secret|sec)[\w.-]{0,20}?\s*[=:]\s*[\x22']?([A-Za-z0-9/+]{38,42})",
-        1,
-    ),
-    ("github token", r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{30,40}", 0),
-    ("github token", r"github_pat_[A-Za-z0-9_]{50,90}", 0),
-    ("gitlab token", r"\bglpat-[A-Za-z0-9_-]{18,24}", 0),
-    (
-        "gitlab token",
-        r"\bgl(?:dt|rt|ptt|cbt|oas|soat|ft|imt|agent)-[A-Za-z0-9_-]{18,}",
-        0,
-    ),
-    ("slack token", r"\bxox[abposre]-[A-Za-z0-9-]{10,}", 0),
-    ("slack token", r"hooks\.slack\.com/services/[A-Za-z0-9+/]{30,}", 0),
-    (
-        "jwt",
-        r"\beyJ[A-Za-z0-9_-]{8,}\.?eyJ[A-Za-z0-9_-]{8,}\.?[A-Za-z0-9_-]{8,}",
-        0,
-    ),
-    ("google api key", r"AIza[0-9A-Za-z_-]{33,37}", 0),
-    ("stripe key", r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{20,}", 0),
-    (
-        "api key",
-        r"\bsk-(?:proj-|ant-(?:api|admin)\d\d-)?[A-Za-z0-9_-]{20,}",
-        0,
-    ),
-    ("npm token", r"\bnpm_[A-Za-z0-9]{34,38}", 0),
-    ("pypi token", r"pypi-AgE[A-Za-z0-9_-]{40,}", 0),
-    ("age key", r"AGE-SECRET-KEY-1[0-9A-Z]{55,60}", 0),
-    ("azure key", r"(?i)AccountKey=([A-Za-z0-9+/=]{40,})", 1),
-];
+/// Own patterns are regular expressions; longer ones are refused.
+pub const MAX_PATTERN_LEN: usize = 200;
 
 /// Words that name a secret in a key/value layout (`DB_PASSWORD=…`,
 /// `"api_key": …`, a form's "Password" field).
-const SECRET_WORDS: &str = r"(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_ .-]?key|apikey|access[_ .-]?key|private[_ .-]?key|client[_ .-]?secret|credentials?|auth[_ .-]?key|pin)";
+const SECRET_WORDS: &str = r"(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_ .-]?key|apikey|access[_ .-]?key|private[_ .-]?key|client[_ .-]?secret|credentials?|auth[_ .-]?key|pin|salt|jwt)";
 
 #[derive(Debug)]
 pub struct Rules {
     categories: Vec<Category>,
-    formats: Vec<Format>,
+    formats: Formats,
     private_key_begin: Regex,
     private_key_end: Regex,
     keyed: Regex,
@@ -154,37 +43,31 @@ fn compile(pattern: &str) -> Result<Regex, ClientError> {
 
 impl Rules {
     pub fn new(categories: &[Category], custom_patterns: &[String]) -> Result<Self, ClientError> {
-        let formats = TOKEN_FORMATS
-            .iter()
-            .map(|(kind, pattern, group)| {
-                Ok(Format {
-                    category: Category::Token,
-                    kind,
-                    regex: compile(pattern)?,
-                    group: *group,
-                })
-            })
-            .collect::<Result<Vec<_>, ClientError>>()?;
         let custom = custom_patterns
             .iter()
             .map(|pattern| check_custom(pattern))
             .collect::<Result<Vec<_>, ClientError>>()?;
         Ok(Self {
             categories: categories.to_vec(),
-            formats,
+            formats: Formats::new(compile)?,
             private_key_begin: compile(r"(?i)BEGIN[A-Z ]{0,24}PRIVATE\s*KEY")?,
             private_key_end: compile(r"(?i)END[A-Z ]{0,24}PRIVATE\s*KEY[ -]*")?,
+            // The value after a secret's name: quoted (to the closing
+            // quote, OCR's spaces and all) or one word; a type annotation
+            // (`: &str =`) in between is skipped.
             keyed: compile(&format!(
-                r#"(?i)[\w.-]*{SECRET_WORDS}[\w.-]*["']?[ ]?(?:[:=]|=>|:=|\t)[ \t]*["']?([^\s"',;]{{3,}})"#
+                r#"(?i)[\w.-]*{SECRET_WORDS}[\w.-]*["'”]?[ ]?(?:[:=]|=>|:=|\t)[ \t]*\n?[ \t]*(?:&?[A-Za-z_][\w<>:]*[ \t]*=[ \t]*)?(?:["'“‘]([^"'”’\n]{{3,}})|([^\s"',;“”]{{2,}}))"#
             ))?,
             label_above: compile(&format!(
                 r"(?im)^[ \t]*(?:(?:your|new|current|confirm|repeat|account|admin|app|api|access|auth|personal|secret|client|private)[ \t]+){{0,2}}{SECRET_WORDS}(?:[ \t]+(?:token|key))?[ \t]*:?[ \t]*\n[ \t]*(\S{{3,}})"
             ))?,
             bearer: compile(r"(?i)\b(?:bearer|basic)\s+([A-Za-z0-9._~+/=-]{12,})")?,
-            connection_string: compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,20}://[^\s:/@]{1,64}:([^\s@/]{1,128})@")?,
+            connection_string: compile(
+                r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,20}:\s?//[^\s:/@]{1,64}:\s?([^\s@/]{1,128})\s?@",
+            )?,
             card: compile(r"\b\d(?:[ -]?\d){12,18}\b")?,
-            iban: compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,31}\b")?,
-            email: compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")?,
+            iban: compile(r"\b[A-Z]{2}[0-9OIl]{2}(?: ?[A-Z0-9]){11,31}\b")?,
+            email: compile(r"\b[A-Za-z0-9._%+-]+\s?@\s?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")?,
             phone: compile(r"(?:\+|\b)\d[\d ().-]{7,18}\d\b")?,
             custom,
         })
@@ -195,33 +78,17 @@ impl Rules {
     }
 
     /// Every secret in `text` (OCR's words joined with spaces, tabs for wide
-    /// gaps and newlines between lines). Findings may overlap.
+    /// gaps and newlines between rows). Findings may overlap.
     pub fn find(&self, text: &str) -> Vec<Finding> {
         let mut found = Vec::new();
         if self.on(Category::PrivateKey) {
             self.private_keys(text, &mut found);
         }
         if self.on(Category::Token) {
-            for format in &self.formats {
-                push_matches(
-                    &format.regex,
-                    format.group,
-                    text,
-                    format.category,
-                    format.kind,
-                    &mut found,
-                );
-            }
+            self.formats.find(text, &mut found);
         }
         if self.on(Category::Password) {
-            for (regex, kind) in [
-                (&self.keyed, "password"),
-                (&self.label_above, "password"),
-                (&self.bearer, "bearer token"),
-                (&self.connection_string, "password"),
-            ] {
-                push_matches(regex, 1, text, Category::Password, kind, &mut found);
-            }
+            self.passwords(text, &mut found);
         }
         if self.on(Category::CardNumber) {
             for m in self.card.find_iter(text) {
@@ -238,7 +105,7 @@ impl Rules {
             random_strings(text, &found.clone(), &mut found);
         }
         if self.on(Category::Email) {
-            push_matches(&self.email, 0, text, Category::Email, "email", &mut found);
+            push_matches(&self.email, &[0], text, Category::Email, "email", &mut found);
         }
         if self.on(Category::Phone) {
             for m in self.phone.find_iter(text) {
@@ -251,50 +118,147 @@ impl Rules {
         }
         if self.on(Category::Custom) {
             for regex in &self.custom {
-                push_matches(regex, 0, text, Category::Custom, "custom", &mut found);
+                push_matches(regex, &[0], text, Category::Custom, "custom", &mut found);
             }
         }
         found
     }
 
-    /// Only the token formats, which cannot arise by chance from ordinary
-    /// words put together: used on the glued text, where a token OCR split
-    /// or a terminal wrapped is whole again.
+    /// The token formats and the values after a secret's name, on the
+    /// glued text, where a value OCR split or an editor or a terminal
+    /// wrapped is whole again.
     pub fn find_joined(&self, glued: &str) -> Vec<Finding> {
         let mut found = Vec::new();
         if self.on(Category::Token) {
-            for format in self.formats.iter().filter(|f| f.group == 0) {
-                push_matches(&format.regex, 0, glued, format.category, format.kind, &mut found);
-            }
+            self.formats.find(glued, &mut found);
+        }
+        if self.on(Category::Password) {
+            self.passwords(glued, &mut found);
         }
         found
     }
 
-    /// A `BEGIN … PRIVATE KEY` line through its `END` line; without an END
-    /// in sight, through the base64 lines that follow.
+    fn passwords(&self, text: &str, found: &mut Vec<Finding>) {
+        for captures in self.keyed.captures_iter(text) {
+            let value = captures.get(1).or_else(|| captures.get(2));
+            if let Some(m) = value.filter(|m| !placeholder(m.as_str())) {
+                // An unquoted value goes on to the pieces OCR cut off it.
+                let end = if captures.get(2).is_some() {
+                    continued(text, m.end())
+                } else {
+                    m.end()
+                };
+                found.push(finding(m.start(), end, Category::Password, "password"));
+            }
+        }
+        push_matches(
+            &self.label_above,
+            &[1],
+            text,
+            Category::Password,
+            "password",
+            found,
+        );
+        push_matches(
+            &self.connection_string,
+            &[1],
+            text,
+            Category::Password,
+            "password",
+            found,
+        );
+        for captures in self.bearer.captures_iter(text) {
+            if let Some(m) = captures.get(1) {
+                // A bearer token OCR cut goes on to its pieces.
+                let end = token_end(text, m.start(), None).map_or(m.end(), |end| end.max(m.end()));
+                found.push(finding(m.start(), end, Category::Password, "bearer token"));
+            }
+        }
+    }
+
+    /// The words of a `BEGIN … PRIVATE KEY` block, from its BEGIN line to
+    /// its END line (without an END in sight, while lines look like
+    /// base64). Within the block, line numbers of an editor's gutter and
+    /// `key:` names stay: only what could be the key is covered.
     fn private_keys(&self, text: &str, found: &mut Vec<Finding>) {
+        // An END that OCR read without its BEGIN: the base64 lines above it.
+        for end in self.private_key_end.find_iter(text) {
+            let begun = self
+                .private_key_begin
+                .find_iter(&text[..end.start()])
+                .last()
+                .is_some_and(|b| text[b.end()..end.start()].lines().count() <= 60);
+            if begun {
+                continue;
+            }
+            let line_start = text[..end.start()].rfind('\n').map_or(0, |i| i + 1);
+            found.push(finding(
+                line_start,
+                end.end(),
+                Category::PrivateKey,
+                "private key",
+            ));
+            let mut above = &text[..line_start.saturating_sub(1)];
+            while let Some(line) = above.rsplit('\n').next() {
+                if !line.split_whitespace().any(|w| w.len() >= 16) {
+                    break;
+                }
+                let start = above.len() - line.len();
+                found.push(finding(start, above.len(), Category::PrivateKey, "private key"));
+                above = &above[..start.saturating_sub(1)];
+                if start == 0 {
+                    break;
+                }
+            }
+        }
         for begin in self.private_key_begin.find_iter(text) {
             let start = text[..begin.start()].rfind('\n').map_or(0, |i| i + 1);
-            let rest = &text[begin.end()..];
-            let end = match self.private_key_end.find(rest) {
-                Some(m) => begin.end() + m.end(),
-                None => {
-                    let mut end = begin.end() + rest.find('\n').unwrap_or(rest.len());
-                    for line in text[end..].split_inclusive('\n').skip(1) {
-                        let body = line.trim();
-                        let base64 = body.len() >= 16
-                            && body
-                                .bytes()
-                                .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b));
-                        if !base64 {
-                            break;
-                        }
-                        end += line.len();
-                    }
-                    end
+            let end_marker = self.private_key_end.find_at(text, begin.end()).map(|m| m.end());
+            let mut lines: Vec<(usize, &str)> = Vec::new();
+            let mut offset = start;
+            for (index, line) in text[start..].split_inclusive('\n').enumerate() {
+                let line_start = offset;
+                offset += line.len();
+                let base64_like = line.split_whitespace().any(|w| w.len() >= 16);
+                if index > 60 || (end_marker.is_none() && index > 0 && !base64_like) {
+                    break;
                 }
+                lines.push((line_start, line));
+                if end_marker.is_some_and(|end| end <= offset) {
+                    break;
+                }
+            }
+            // An editor's gutter: each line starts with the number after
+            // the one above it.
+            let number = |line: &str| -> Option<u32> {
+                let first = line.split_whitespace().next()?;
+                (first.len() <= 5).then(|| first.parse().ok()).flatten()
             };
-            found.push(finding(start, end, Category::PrivateKey, "private key"));
+            for (i, (line_start, line)) in lines.iter().enumerate() {
+                let own = number(line);
+                let gutter = own.is_some_and(|n| {
+                    let before = i
+                        .checked_sub(1)
+                        .and_then(|j| lines.get(j))
+                        .and_then(|(_, l)| number(l));
+                    let after = lines.get(i + 1).and_then(|(_, l)| number(l));
+                    before == n.checked_sub(1) && before.is_some() || after == Some(n + 1)
+                });
+                let mut at = *line_start;
+                for (n, piece) in line.split_inclusive(char::is_whitespace).enumerate() {
+                    let word = piece.trim_end();
+                    // A YAML key (`deploy_key:`) is no part of the key.
+                    let name = word.len() > 1
+                        && word.ends_with(':')
+                        && word[..word.len() - 1]
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase() || "_-.".contains(c));
+                    if !word.is_empty() && !(n == 0 && gutter) && !name {
+                        found.push(finding(at, at + word.len(), Category::PrivateKey, "private key"));
+                    }
+                    at += piece.len();
+                }
+            }
         }
     }
 
@@ -305,7 +269,20 @@ impl Rules {
             let mut candidate = m.as_str();
             while candidate.len() >= 15 {
                 let compact: String = candidate.chars().filter(|c| !c.is_whitespace()).collect();
-                if compact.parse::<iban::Iban>().is_ok() {
+                // As read, or with OCR's letters for digits (`DEO7`) put
+                // back after the country code.
+                let (country, rest) = compact.split_at(2);
+                let digits: String = rest
+                    .chars()
+                    .map(|c| match c {
+                        'O' | 'o' => '0',
+                        'I' | 'l' => '1',
+                        other => other,
+                    })
+                    .collect();
+                let valid = compact.parse::<iban::Iban>().is_ok()
+                    || format!("{country}{digits}").parse::<iban::Iban>().is_ok();
+                if valid {
                     found.push(finding(
                         m.start(),
                         m.start() + candidate.len(),
@@ -322,13 +299,10 @@ impl Rules {
 
 /// A user's pattern: limited in length and size, checked before it is kept.
 pub fn check_custom(pattern: &str) -> Result<Regex, ClientError> {
-    if pattern.trim().is_empty() || pattern.len() > super::settings::MAX_PATTERN_LEN {
+    if pattern.trim().is_empty() || pattern.len() > MAX_PATTERN_LEN {
         return Err(ClientError::invalid(
             "redaction pattern",
-            format!(
-                "a pattern must have 1 to {} characters",
-                super::settings::MAX_PATTERN_LEN
-            ),
+            format!("a pattern must have 1 to {MAX_PATTERN_LEN} characters"),
         ));
     }
     let regex = RegexBuilder::new(pattern)
@@ -344,25 +318,17 @@ pub fn check_custom(pattern: &str) -> Result<Regex, ClientError> {
     Ok(regex)
 }
 
-fn finding(start: usize, end: usize, category: Category, kind: &'static str) -> Finding {
-    Finding {
-        start,
-        end,
-        category,
-        kind,
-    }
-}
-
+/// The first of `groups` that took part in each match.
 fn push_matches(
     regex: &Regex,
-    group: usize,
+    groups: &[usize],
     text: &str,
     category: Category,
     kind: &'static str,
     found: &mut Vec<Finding>,
 ) {
     for captures in regex.captures_iter(text) {
-        if let Some(m) = captures.get(group) {
+        if let Some(m) = groups.iter().find_map(|&g| captures.get(g)) {
             if !m.as_str().trim().is_empty() && !placeholder(m.as_str()) {
                 found.push(finding(m.start(), m.end(), category, kind));
             }
@@ -370,47 +336,8 @@ fn push_matches(
     }
 }
 
-/// Values that only stand for a secret: `${DB_PASSWORD}`, `<token>`,
-/// `****`, `true`, an earlier mask.
-fn placeholder(value: &str) -> bool {
-    let v = value.trim_matches(|c: char| "\"'`".contains(c));
-    v.starts_with("${")
-        || v.starts_with('<')
-        || v.starts_with("[redacted")
-        || v.chars().all(|c| c == '*' || c == '•' || c == '.')
-        || ["true", "false", "null", "none", "required", "optional"]
-            .contains(&v.to_ascii_lowercase().as_str())
-}
-
-/// Luhn's checksum over 13 to 19 digits.
-fn luhn(digits: &[u8]) -> bool {
-    if !(13..=19).contains(&digits.len()) {
-        return false;
-    }
-    let sum: u32 = digits
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, d)| {
-            let d = u32::from(d - b'0');
-            if i % 2 == 1 {
-                let doubled = d * 2;
-                if doubled > 9 {
-                    doubled - 9
-                } else {
-                    doubled
-                }
-            } else {
-                d
-            }
-        })
-        .sum();
-    sum % 10 == 0
-}
-
-/// Long strings that look random: 20 or more characters of a key's
-/// alphabet, mixing letters and digits, with high Shannon entropy per
-/// character (hex needs 32 or more). Words found by another rule are
+/// Random-looking words (the value of `key=value` or `key: value` judged
+/// alone), with the pieces OCR cut off them; words another rule found are
 /// skipped.
 fn random_strings(text: &str, already: &[Finding], found: &mut Vec<Finding>) {
     let mut offset = 0;
@@ -418,58 +345,40 @@ fn random_strings(text: &str, already: &[Finding], found: &mut Vec<Finding>) {
         let start = offset;
         offset += word.len();
         let word = word.trim_end();
-        // The value of `key=value` or `key: value` is what is judged.
         let value_start = word.rfind(['=', ':']).map_or(0, |i| i + 1);
         let value = &word[value_start..];
-        let trimmed = value.trim_matches(|c: char| "\"'`,;()[]{}<>".contains(c));
+        let trimmed = value.trim_matches(|c: char| "\"'`,;()[]{}<>“”".contains(c));
         let lead = value.find(trimmed).unwrap_or(0);
         let begin = start + value_start + lead;
-        let end = begin + trimmed.len();
-        if already.iter().any(|f| f.start <= begin && end <= f.end) {
+        let mut end = begin + trimmed.len();
+        if already.iter().any(|f| f.start <= begin && end <= f.end) || !looks_random(trimmed) {
             continue;
         }
-        if looks_random(trimmed) {
-            found.push(finding(begin, end, Category::HighEntropy, "random string"));
+        end = continued(text, end);
+        found.push(finding(begin, end, Category::HighEntropy, "random string"));
+    }
+}
+
+/// Where a value ending at `end` really ends: after the pieces on the same
+/// row, one space apart, that continue it (a fragment of up to three
+/// characters counts when a piece that continues it follows).
+fn continued(text: &str, mut end: usize) -> usize {
+    let piece_at = |at: usize| -> Option<&str> {
+        let after = text.get(at..)?.strip_prefix(' ')?;
+        let piece = after.split(char::is_whitespace).next().unwrap_or("");
+        let piece = piece.trim_end_matches(|c: char| "\"'`,;".contains(c));
+        (!piece.is_empty()).then_some(piece)
+    };
+    while let Some(piece) = piece_at(end) {
+        if continues_token(piece) {
+            end += 1 + piece.len();
+        } else if piece.chars().count() <= 3 && piece_at(end + 1 + piece.len()).is_some_and(continues_token) {
+            end += 1 + piece.len();
+        } else {
+            break;
         }
     }
-}
-
-pub(super) fn looks_random(value: &str) -> bool {
-    let len = value.chars().count();
-    if len < 20
-        || !value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "+/=_-".contains(c))
-    {
-        return false;
-    }
-    let digits = value.chars().filter(char::is_ascii_digit).count();
-    let upper = value.chars().filter(char::is_ascii_uppercase).count();
-    let lower = value.chars().filter(char::is_ascii_lowercase).count();
-    let hex = value.chars().all(|c| c.is_ascii_hexdigit());
-    if hex {
-        return len >= 32 && digits > 0 && entropy(value) >= 3.0;
-    }
-    // Identifiers (`snake_case_names`, `CONSTANT_NAMES`) mix no digits in
-    // and repeat their letters; keys mix all three classes.
-    let classes = usize::from(digits > 0) + usize::from(upper > 0) + usize::from(lower > 0);
-    classes == 3 && digits * 10 >= len && entropy(value) >= 3.7
-}
-
-/// Shannon entropy in bits per character.
-fn entropy(value: &str) -> f64 {
-    let mut counts = std::collections::HashMap::new();
-    for c in value.chars() {
-        *counts.entry(c).or_insert(0u32) += 1;
-    }
-    let len = value.chars().count() as f64;
-    counts
-        .values()
-        .map(|&n| {
-            let p = f64::from(n) / len;
-            -p * p.log2()
-        })
-        .sum()
+    end
 }
 
 #[cfg(test)]
@@ -521,6 +430,13 @@ mod tests {
         assert!(above.iter().any(|(_, s)| s == "zq81-rrk3-AAA"), "{above:?}");
         assert!(kinds("password: ${DB_PASSWORD}").is_empty());
         assert!(kinds("Forgot your password? Reset it here").is_empty());
+        // A type annotation is not the value, and a quoted value OCR split
+        // is taken to its closing quote.
+        let typed = kinds("const DB_PASSWORD: &str = \"Design! 9666';");
+        assert!(typed.iter().any(|(_, s)| s == "Design! 9666"), "{typed:?}");
+        assert!(!typed.iter().any(|(_, s)| s.contains("&str")), "{typed:?}");
+        let url = kinds("DATABASE_URL = \"postgres://reporting: YqHzkZLXGnkYwt9S@db. internal:5432/orders\"");
+        assert!(url.iter().any(|(_, s)| s == "YqHzkZLXGnkYwt9S"), "{url:?}");
     }
 
     #[test]
@@ -537,29 +453,37 @@ mod tests {
     }
 
     #[test]
-    fn private_key_blocks_run_to_their_end_line() {
-        let text = "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAx9\nabc\n-----END RSA PRIVATE KEY-----\nafter";
-        let found = rules().find(text);
-        let block = found.iter().find(|f| f.category == Category::PrivateKey).unwrap();
-        assert!(text[block.start..block.end].starts_with("-----BEGIN"));
-        assert!(text[block.start..block.end].ends_with("KEY-----"));
+    fn private_key_blocks_cover_the_key_but_not_the_gutter() {
+        let text = "14 deploy_key: |\n15 -----BEGIN OPENSSH PRIVATE KEY-\n16 b3BLbnNzaC1rZXktdj EAAAAABGS vbmUAAAAE\n\
+                    17 LoknB8xJ1nsodItWCfaW==\n18 -----END OPENSSH PRIVATE KEY-----\n19 ttl: 300";
+        let covered: Vec<String> = kinds(text)
+            .into_iter()
+            .filter(|(k, _)| *k == "private key")
+            .map(|(_, s)| s)
+            .collect();
+        for piece in [
+            "-----BEGIN",
+            "b3BLbnNzaC1rZXktdj",
+            "EAAAAABGS",
+            "LoknB8xJ1nsodItWCfaW==",
+            "KEY-----",
+        ] {
+            assert!(covered.iter().any(|s| s == piece), "{piece} in {covered:?}");
+        }
+        for gutter in ["15", "16", "17", "18", "19", "ttl:", "300", "deploy_key:"] {
+            assert!(!covered.iter().any(|s| s == gutter), "{gutter} in {covered:?}");
+        }
     }
 
     #[test]
-    fn random_strings_but_not_identifiers_or_hashes() {
-        assert!(looks_random("q8Zr4Tk1Lm9XcV2bN7aP0sDf"));
-        assert!(looks_random(
-            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
-        ));
-        for ordinary in [
-            "CARGO_TARGET_DIR_FOR_RELEASE",
-            "x86_64-unknown-linux-gnu",
-            "some_long_function_name_here",
-            "3f2a9c1",
-            "release-2026-11-30-final",
-        ] {
-            assert!(!looks_random(ordinary), "{ordinary}");
-        }
+    fn random_strings_take_their_cut_pieces() {
+        let found = kinds("cache_nonce_seed: QJZytExOZHP+YmuBsqp890L98y89Qc LtzJq7NkUkD4VXx (rotated)");
+        assert!(
+            found
+                .iter()
+                .any(|(_, s)| s == "QJZytExOZHP+YmuBsqp890L98y89Qc LtzJq7NkUkD4VXx"),
+            "{found:?}"
+        );
     }
 
     #[test]

@@ -1,11 +1,9 @@
 //! What the user chose for redaction: which categories are looked for,
 //! their own patterns, and how many sent pictures are kept to look at.
 
-use super::rules::Category;
+use super::category::Category;
 use serde::{Deserialize, Serialize};
 
-/// Own patterns are regular expressions; longer ones are refused.
-pub const MAX_PATTERN_LEN: usize = 200;
 /// At most this many own patterns.
 pub const MAX_PATTERNS: usize = 32;
 /// At most this many sent pictures are kept.

@@ -1,17 +1,24 @@
 //! From OCR's words to text the rules can read, and back from a finding to
 //! the words it covers; masking plain text and putting the masks back.
 
+use super::category::Finding;
 use super::ocr::Word;
-use super::rules::{Finding, Rules};
+use super::rules::Rules;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
 /// A gap between two words wider than this many line heights reads as a
 /// tab: the space between a form's label and its field.
 const WIDE_GAP: f64 = 1.6;
-/// A gap narrower than this many line heights is no space at all: OCR cut
-/// one word in two.
-const TIGHT_GAP: f64 = 0.2;
+/// A gap narrower than this share of a character's width is no space at
+/// all: OCR cut one word in two (a space is at least half a character).
+const TIGHT_GAP: f64 = 0.4;
+
+/// The mean width of a character of two neighbouring words.
+fn char_width(a: &Word, b: &Word) -> f64 {
+    let chars = a.text.chars().count() + b.text.chars().count();
+    f64::from(a.rect.width + b.rect.width) / chars.max(1) as f64
+}
 
 /// Text made of words, and which word each byte came from.
 #[derive(Debug)]
@@ -60,7 +67,9 @@ impl Joined {
                 } else {
                     "\n"
                 }
-            } else if (f64::from(word.rect.x) - previous.rect.right() as f64) < TIGHT_GAP * height {
+            } else if (f64::from(word.rect.x) - previous.rect.right() as f64)
+                < TIGHT_GAP * char_width(previous, word)
+            {
                 ""
             } else {
                 " "
@@ -99,6 +108,59 @@ impl Joined {
 /// findings that join several words count, as the others are found in the
 /// spaced text already.
 pub(super) fn find_in_words(words: &[Word], rules: &Rules) -> Vec<(BTreeSet<usize>, Finding)> {
+    let (rows, order) = visual_rows(words);
+    let mut found = find_in_rows(&rows, rules);
+    // Back to the caller's word indexes.
+    for (covered, _) in &mut found {
+        *covered = covered.iter().filter_map(|&i| order.get(i).copied()).collect();
+    }
+    found
+}
+
+/// The words as they sit on the screen: in rows (a word belongs to the row
+/// whose middle its middle lies within), left to right, each row its own
+/// line of one block. OCR's own blocks split a `KEY =` from a value it
+/// read as another column; rows keep them together. Returns the words so
+/// ordered and, for each, its index in `words`.
+pub(super) fn visual_rows(words: &[Word]) -> (Vec<Word>, Vec<usize>) {
+    // Twice the middle, in whole pixels.
+    let centre = |w: &Word| i64::from(w.rect.y) * 2 + i64::from(w.rect.height);
+    let mut order: Vec<usize> = (0..words.len()).collect();
+    order.sort_by_key(|&i| centre(&words[i]));
+    let mut rows: Vec<Vec<usize>> = Vec::new();
+    // The row's first middle and its height.
+    let mut row = (i64::MIN, 0i64);
+    for i in order {
+        let word = &words[i];
+        let middle = centre(word);
+        // Within half the smaller height of the row's first middle: a box
+        // OCR made too tall cannot swallow the rows around it.
+        let reach = row.1.min(i64::from(word.rect.height));
+        match rows.last_mut() {
+            Some(current) if middle - row.0 <= reach => current.push(i),
+            _ => {
+                rows.push(vec![i]);
+                row = (middle, i64::from(word.rect.height));
+            }
+        }
+    }
+    let mut ordered = Vec::with_capacity(words.len());
+    let mut indexes = Vec::with_capacity(words.len());
+    for (number, mut row) in rows.into_iter().enumerate() {
+        row.sort_by_key(|&i| words[i].rect.x);
+        for i in row {
+            ordered.push(Word {
+                line: u32::try_from(number).unwrap_or(u32::MAX),
+                block: 0,
+                ..words[i].clone()
+            });
+            indexes.push(i);
+        }
+    }
+    (ordered, indexes)
+}
+
+fn find_in_rows(words: &[Word], rules: &Rules) -> Vec<(BTreeSet<usize>, Finding)> {
     let spaced = Joined::spaced(words);
     let mut found: Vec<(BTreeSet<usize>, Finding)> = rules
         .find(&spaced.text)
@@ -123,7 +185,7 @@ pub(super) fn find_in_words(words: &[Word], rules: &Rules) -> Vec<(BTreeSet<usiz
 pub struct MaskedText {
     pub text: String,
     /// Secrets masked, by category.
-    pub counts: std::collections::BTreeMap<super::Category, u32>,
+    pub counts: std::collections::BTreeMap<super::category::Category, u32>,
     /// (mask, original); never shown, never sent.
     #[serde(skip)]
     replacements: Vec<(String, String)>,
@@ -260,7 +322,7 @@ pub(super) fn mask(text: &str, rules: &Rules) -> MaskedText {
 mod tests {
     use super::*;
     use crate::capture::geometry::PixelRect;
-    use crate::redaction::Category;
+    use crate::redaction::category::Category;
 
     fn word(text: &str, x: i32, line: u32) -> Word {
         Word {
