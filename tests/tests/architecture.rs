@@ -451,3 +451,40 @@ fn the_circle_finder_finds_circles() {
         vec![(PathBuf::from("a.rs"), PathBuf::from("b.rs"))]
     );
 }
+
+/// Pictures for upload are made in one place, the encoder, which takes
+/// only a frame that went through redaction (`capture::encode(&Redacted,
+/// …)`): no other code builds an `Attachment`, so no upload path can skip
+/// redaction. Test modules (at the end of a file) may build their own.
+#[test]
+fn pictures_for_upload_are_built_only_from_redacted_frames() -> Result {
+    let root = repository();
+    let encoder = root.join("client/src/capture/mod.rs");
+    let mut builders = Vec::new();
+    for dir in ["client/src", "src-tauri/src"] {
+        for file in rust_files(&root.join(dir))? {
+            let text = std::fs::read_to_string(&file)?;
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            let builds = code.lines().any(|line| {
+                let line = line.trim();
+                line.contains("Attachment {")
+                    && !line.starts_with("pub struct")
+                    && !line.starts_with("impl")
+                    && !line.starts_with("//")
+            });
+            if builds && file != encoder {
+                builders.push(file.display().to_string());
+            }
+        }
+    }
+    assert!(
+        builders.is_empty(),
+        "Attachment built outside the encoder: {builders:?}"
+    );
+    let encoder_text = std::fs::read_to_string(&encoder)?;
+    assert!(
+        encoder_text.contains("pub fn encode(redacted: &Redacted"),
+        "the encoder no longer takes a redacted frame"
+    );
+    Ok(())
+}

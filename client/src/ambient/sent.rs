@@ -69,7 +69,7 @@ impl SentPictures {
             .filter(|e| e.path().extension().is_some_and(|x| x == "jpg"))
             .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
             .collect();
-        files.sort_by(|a, b| b.0.cmp(&a.0));
+        files.sort_by_key(|file| std::cmp::Reverse(file.0));
         for (_, path) in files.into_iter().skip(keep) {
             std::fs::remove_file(&path).map_err(io)?;
         }

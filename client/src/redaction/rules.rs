@@ -253,7 +253,8 @@ impl Rules {
                         && word[..word.len() - 1]
                             .chars()
                             .all(|c| c.is_ascii_lowercase() || "_-.".contains(c));
-                    if !word.is_empty() && !(n == 0 && gutter) && !name {
+                    let skipped = word.is_empty() || name || (n == 0 && gutter);
+                    if !skipped {
                         found.push(finding(at, at + word.len(), Category::PrivateKey, "private key"));
                     }
                     at += piece.len();
@@ -370,13 +371,12 @@ fn continued(text: &str, mut end: usize) -> usize {
         (!piece.is_empty()).then_some(piece)
     };
     while let Some(piece) = piece_at(end) {
-        if continues_token(piece) {
-            end += 1 + piece.len();
-        } else if piece.chars().count() <= 3 && piece_at(end + 1 + piece.len()).is_some_and(continues_token) {
-            end += 1 + piece.len();
-        } else {
+        let fragment_before_more =
+            piece.chars().count() <= 3 && piece_at(end + 1 + piece.len()).is_some_and(continues_token);
+        if !continues_token(piece) && !fragment_before_more {
             break;
         }
+        end += 1 + piece.len();
     }
     end
 }

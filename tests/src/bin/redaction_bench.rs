@@ -114,7 +114,7 @@ async fn main() -> Result<()> {
         let reading = redactor.read_ahead(frame.clone());
         std::thread::sleep(Duration::from_millis(1500));
         let started = Instant::now();
-        reading.redact_region(crop.clone(), &region)?;
+        redactor.redact_region(reading.as_ref(), crop.clone(), &region)?;
         after_drag.push(started.elapsed());
     }
     let drag_ms = median(after_drag);
