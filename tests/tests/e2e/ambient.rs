@@ -377,5 +377,20 @@ async fn settings(driver: &WebDriver, display: &Display, config_dir: &Path) -> R
             LONG,
         )
         .await?;
+    // "What was sent" shows the first insight's picture exactly as it
+    // left, kept on this computer.
+    driver.click_on("[data-testid=what-was-sent]").await?;
+    driver.wait_for("[data-testid=sent-picture]", LONG).await?;
+    let kept = driver
+        .execute(
+            "return document.querySelector('[data-testid=sent-picture]').src.startsWith('data:image/jpeg;base64,');",
+            serde_json::json!([]),
+        )
+        .await?;
+    assert_eq!(kept, serde_json::json!(true), "the sent picture is shown");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    display
+        .screenshot_right(&shots.join("07-what-was-sent.png"), 640)
+        .await?;
     Ok(())
 }
