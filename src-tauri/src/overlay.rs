@@ -37,8 +37,9 @@ pub struct Shot {
     pub frame: Frame,
     /// The frame as the overlay page shows it.
     pub preview: Vec<u8>,
-    /// Its words, being read for redaction while the user selects (none
-    /// while redaction is off).
+    /// Its words, read for redaction while the user selects: started once
+    /// the overlay has painted (so reading never slows the overlay down);
+    /// none while redaction is off.
     pub reading: Option<ReadAhead>,
 }
 
@@ -186,7 +187,6 @@ async fn show(app: &AppHandle) -> Result<(), ClientError> {
     // Where the sidebar is, to blank it out of the frames.
     let sidebar = sidebar::screen_rect(app)?;
     let screens = app.state::<AppState>().screens.clone();
-    let redactor = app.state::<AppState>().desktop.redactor()?;
     let shots = tauri::async_runtime::spawn_blocking(move || -> Result<Vec<Shot>, ClientError> {
         let monitors = screens.monitors()?;
         let mut shots = Vec::with_capacity(monitors.len());
@@ -199,12 +199,11 @@ async fn show(app: &AppHandle) -> Result<(), ClientError> {
                 );
             }
             let preview = capture::local_jpeg(&frame, 90)?;
-            let reading = redactor.read_ahead(frame.clone());
             shots.push(Shot {
                 monitor,
                 frame,
                 preview,
-                reading,
+                reading: None,
             });
         }
         Ok(shots)
@@ -360,6 +359,18 @@ fn expire_later(app: &AppHandle, closed_generation: u32) {
 /// shortcut goes to the log (the desktop benchmark reads it).
 pub fn painted(app: &AppHandle, monitor: u32) {
     let selecting = app.state::<Selecting>();
+    match app.state::<AppState>().desktop.redactor() {
+        Ok(redactor) => {
+            if let Some(shot) = lock(&selecting.shots)
+                .as_mut()
+                .and_then(|shots| shots.get_mut(monitor as usize))
+                .filter(|shot| shot.reading.is_none())
+            {
+                shot.reading = redactor.read_ahead(shot.frame.clone());
+            }
+        }
+        Err(error) => tracing::warn!(%error, "the frozen screen cannot be read ahead"),
+    }
     let opened_at = *lock(&selecting.opened_at);
     if let Some(started) = opened_at {
         tracing::info!(
