@@ -495,6 +495,8 @@ pub fn confirm(
         (region, encoding, rect, shot.reading.clone())
     };
     tracing::info!(width = rect.width, height = rect.height, "region selected");
+    // The new region replaces whatever waited, also if it fails its check.
+    take_picture(app);
     close(app);
     sidebar::bring_to_front(app);
     if let Err(error) = (RegionChecking {

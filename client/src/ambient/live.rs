@@ -127,27 +127,7 @@ impl AmbientEnv for LiveEnv {
     fn send(&mut self, trigger: Trigger) -> Result<(), ClientError> {
         // The gate again, now that the frame is grabbed: the focus may have
         // moved to an excluded window (or the user paused) meanwhile.
-        let gate = self.gate();
-        if gate != Gate::Open {
-            self.discard_frame();
-            return Err(ClientError::Capture(format!(
-                "not sent: {}",
-                Indicator::from(&gate).describe()
-            )));
-        }
-        // The window the user is in (the one they came from, when it is
-        // the sidebar), for the exclusion check and the picture's words.
-        let focused = self.seat.as_ref().and_then(|seat| match seat.active_window() {
-            Ok(Some(window)) if seat.is_own(&window) => seat.last_foreign_window(),
-            Ok(window) => window,
-            Err(_) => None,
-        });
-        if let Some(rule) = focused.as_ref().and_then(|window| self.settings.excludes(window)) {
-            self.discard_frame();
-            return Err(ClientError::Capture(format!(
-                "not sent: a window matching “{rule}” has the focus"
-            )));
-        }
+        self.gate_still_open()?;
         let mode = self
             .mode()
             .ok_or_else(|| ClientError::invalid("mode", "choose a mode for ambient awareness"))?;
@@ -164,6 +144,9 @@ impl AmbientEnv for LiveEnv {
                 quality: options.jpeg_quality,
             },
         )?;
+        // And once more after redaction, which reads for a good part of a
+        // second: what matters is where the user is as the picture leaves.
+        let focused = self.gate_still_open()?;
         let attachment = prepared.attachment.logged_as(trigger);
         let redactions = attachment.redaction.counts.clone();
         let sent = data_encoding::HEXLOWER
@@ -199,6 +182,32 @@ impl AmbientEnv for LiveEnv {
 }
 
 impl LiveEnv {
+    /// The gate and the exclusions asked again; the window the user is in
+    /// (the one they came from, when it is the sidebar), for the picture's
+    /// words. A closed gate drops the grabbed frame.
+    fn gate_still_open(&mut self) -> Result<Option<WindowRef>, ClientError> {
+        let gate = self.gate();
+        if gate != Gate::Open {
+            self.discard_frame();
+            return Err(ClientError::Capture(format!(
+                "not sent: {}",
+                Indicator::from(&gate).describe()
+            )));
+        }
+        let focused = self.seat.as_ref().and_then(|seat| match seat.active_window() {
+            Ok(Some(window)) if seat.is_own(&window) => seat.last_foreign_window(),
+            Ok(window) => window,
+            Err(_) => None,
+        });
+        if let Some(rule) = focused.as_ref().and_then(|window| self.settings.excludes(window)) {
+            self.discard_frame();
+            return Err(ClientError::Capture(format!(
+                "not sent: a window matching “{rule}” has the focus"
+            )));
+        }
+        Ok(focused)
+    }
+
     /// Gives the last look's pixels back: they are not kept past the tick
     /// unless they are the reference for a send that has not happened.
     pub(super) fn discard_frame(&mut self) {

@@ -242,8 +242,9 @@ impl ApiClient {
         Ok(me)
     }
 
-    /// The administrator's policy, as the server last sent it.
-    pub fn policy(&self) -> sightline_proto::ClientPolicy {
+    /// The administrator's policy, as the server last sent it; `None`
+    /// before any token or `me` answer brought it in this run.
+    pub fn policy(&self) -> Option<sightline_proto::ClientPolicy> {
         self.tokens.policy()
     }
 
@@ -268,6 +269,20 @@ impl ApiClient {
         context: &str,
         mode: &str,
     ) -> Result<EventStream, ClientError> {
+        // The last word on the administrator's policy, now that a token
+        // (and with it the policy) is in hand: a picture prepared before
+        // the policy was known does not go unredacted.
+        self.tokens.access_token(&self.transport, false).await?;
+        let required = self.policy().is_some_and(|p| p.require_redaction);
+        if required
+            && image
+                .as_ref()
+                .is_some_and(|i| i.redaction.off || i.redaction.skipped_by_user)
+        {
+            return Err(ClientError::Redaction(
+                "nothing was sent: your administrator requires redaction; attach the picture again".into(),
+            ));
+        }
         let response = self
             .authed(|| {
                 let mut form = reqwest::multipart::Form::new()

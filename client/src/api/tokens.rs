@@ -39,8 +39,9 @@ pub(super) struct Tokens {
     pair: Mutex<Option<Pair>>,
     pub(super) clock: Clock,
     pub(super) saver: Option<SessionSaver>,
-    /// The administrator's policy, as the last token or `me` brought it.
-    pub(super) policy: std::sync::Mutex<ClientPolicy>,
+    /// The administrator's policy, as the last token or `me` brought it;
+    /// `None` until one did.
+    pub(super) policy: std::sync::Mutex<Option<ClientPolicy>>,
 }
 
 impl Tokens {
@@ -49,15 +50,15 @@ impl Tokens {
             pair: Mutex::new(None),
             clock: system_clock(),
             saver: None,
-            policy: std::sync::Mutex::new(ClientPolicy::default()),
+            policy: std::sync::Mutex::new(None),
         }
     }
 
     pub(super) fn set_policy(&self, policy: ClientPolicy) {
-        *self.policy.lock().unwrap_or_else(|p| p.into_inner()) = policy;
+        *self.policy.lock().unwrap_or_else(|p| p.into_inner()) = Some(policy);
     }
 
-    pub(super) fn policy(&self) -> ClientPolicy {
+    pub(super) fn policy(&self) -> Option<ClientPolicy> {
         *self.policy.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -69,15 +69,26 @@ impl Desktop {
         Ok(redactor)
     }
 
-    /// The administrator's policy, as the server last sent it.
+    /// Whether redaction is to be enforced: the administrator's policy as
+    /// the server last sent it, and, until it has been heard in this run,
+    /// assumed (a user who turned redaction off gets it for the first
+    /// moments after a start rather than an administrator's rule broken).
     pub fn redaction_enforced(&self) -> bool {
-        self.api().is_some_and(|api| api.policy().require_redaction)
+        self.api()
+            .is_some_and(|api| api.policy().is_none_or(|policy| policy.require_redaction))
+    }
+
+    /// The policy as the server sent it, for the sidebar to say so.
+    fn policy_announced(&self) -> bool {
+        self.api()
+            .and_then(|api| api.policy())
+            .is_some_and(|policy| policy.require_redaction)
     }
 
     pub fn redaction_overview(&self) -> RedactionOverview {
         RedactionOverview {
             settings: self.settings().redaction,
-            enforced: self.redaction_enforced(),
+            enforced: self.policy_announced(),
         }
     }
 
@@ -145,7 +156,7 @@ impl Desktop {
                 redactions: report.counts.clone(),
                 summary: describe(report),
                 unredacted: report.skipped_by_user,
-                enforced: self.redaction_enforced(),
+                enforced: self.policy_announced(),
             },
         })
     }

@@ -42,6 +42,10 @@ impl Desktop {
         if masked.total() > 0 {
             tracing::info!(masked = masked.total(), "secrets masked in the rewrite text");
         }
+        let instruction = match ask.instruction.as_deref().filter(|i| !i.trim().is_empty()) {
+            Some(instruction) => Some(self.mask_text(instruction)?.text),
+            None => None,
+        };
         let restorer = std::sync::Mutex::new(masked.restorer());
         let sink = move |event: ChatEvent| {
             let mut restorer = restorer.lock().unwrap_or_else(|p| p.into_inner());
@@ -62,7 +66,6 @@ impl Desktop {
             }
         };
         self.rewrite.stream(ask, move |ask| {
-            let instruction = ask.instruction.filter(|i| !i.trim().is_empty());
             tokio::spawn(async move {
                 let result = forward(
                     api.rewrite(&masked.text, instruction.as_deref(), &ask.mode).await,

@@ -154,12 +154,11 @@ impl Redactor {
                 },
             });
         }
-        let words = {
-            let mut last = self.inner.last.lock().unwrap_or_else(|p| p.into_inner());
-            let (words, read) = reading::read_changes(&self.inner.ocr, &frame, last.take())?;
-            *last = Some(read);
-            words
-        };
+        // Taken out while OCR reads, so another picture is not held up
+        // behind this one (it reads its own frame whole).
+        let last = self.inner.last.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let (words, read) = reading::read_changes(&self.inner.ocr, &frame, last)?;
+        *self.inner.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(read);
         Ok(self.apply(frame, &words, None))
     }
 
@@ -245,7 +244,7 @@ impl Redactor {
             }
             // A word may have lost a character or two at its end to OCR (a
             // key's closing `==`); where nothing follows it closely that
-            // could be covered by mistake, its bar reaches one and a half
+            // could be covered by mistake, its bar reaches two and a half
             // characters further.
             let chars = u32::try_from(word.text.chars().count().max(1)).unwrap_or(1);
             let char_width = word.rect.width / chars;
@@ -253,8 +252,8 @@ impl Redactor {
                 .get(n + 1)
                 .filter(|next| next.line == word.line)
                 .map_or(i64::MAX, |next| i64::from(next.rect.x) - word.rect.right());
-            let reach = if room > i64::from(char_width * 3) {
-                char_width * 3 / 2
+            let reach = if room > i64::from(char_width * 4) {
+                char_width * 5 / 2
             } else {
                 0
             };
@@ -266,7 +265,26 @@ impl Redactor {
                     *bar = bar.union(&row_tall(word));
                     *extra = reach;
                 }
-                None => bars.push((row_tall(word), reach)),
+                None => {
+                    // A word OCR glued to the one before it, without a gap
+                    // (`KEY_ID=A` | `KIA…`), may have left its first
+                    // character in that word's box: the bar starts one
+                    // character earlier.
+                    let glued_before = n
+                        .checked_sub(1)
+                        .and_then(|m| rows.get(m))
+                        .filter(|before| before.line == word.line)
+                        .is_some_and(|before| {
+                            (i64::from(word.rect.x) - before.rect.right()) * 10 < i64::from(char_width) * 4
+                        });
+                    let mut bar = row_tall(word);
+                    if glued_before {
+                        let lead = char_width.min(u32::try_from(bar.x.max(0)).unwrap_or(0));
+                        bar.x -= i32::try_from(lead).unwrap_or(0);
+                        bar.width += lead;
+                    }
+                    bars.push((bar, reach));
+                }
             }
             previous = Some(word);
         }

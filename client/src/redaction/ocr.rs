@@ -135,25 +135,25 @@ impl Ocr {
                 )),
             }
         })?;
-        Ok(parse_tsv(&String::from_utf8_lossy(&output), from, base))
+        let tsv = String::from_utf8_lossy(&output);
+        // Anything but TSV (a missing config makes Tesseract print plain
+        // text and still succeed) would read as a picture without words.
+        if !tsv.starts_with("level\tpage_num\tblock_num") {
+            return Err(ClientError::Redaction(
+                "nothing was sent: text recognition did not answer in word boxes".into(),
+            ));
+        }
+        Ok(parse_tsv(&tsv, from, base))
     }
 }
 
-/// Words whose line's middle passes `keep`.
+/// Words whose own middle passes `keep`. By the word, not by OCR's line:
+/// two readings of overlapping crops can group a line differently, but a
+/// word's box is the same in both, so each word is kept exactly once.
 pub(super) fn keep_lines(words: Vec<Word>, keep: impl Fn(i64) -> bool) -> Vec<Word> {
-    let mut lines: std::collections::HashMap<u32, (i64, i64)> = std::collections::HashMap::new();
-    for word in &words {
-        let bounds = lines.entry(word.line).or_insert((i64::MAX, i64::MIN));
-        bounds.0 = bounds.0.min(i64::from(word.rect.y));
-        bounds.1 = bounds.1.max(word.rect.bottom());
-    }
     words
         .into_iter()
-        .filter(|word| {
-            lines
-                .get(&word.line)
-                .is_some_and(|(top, bottom)| keep((top + bottom) / 2))
-        })
+        .filter(|word| keep((i64::from(word.rect.y) + word.rect.bottom()) / 2))
         .collect()
 }
 
@@ -244,7 +244,7 @@ mod tests {
     }
 
     #[test]
-    fn a_line_in_the_overlap_is_kept_by_one_band() {
+    fn a_word_in_the_overlap_is_kept_by_one_band() {
         let word = |line: u32, y: i32| Word {
             text: "w".into(),
             rect: PixelRect {

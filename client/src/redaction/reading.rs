@@ -152,23 +152,44 @@ pub struct ReadAhead {
 
 type Reading = Result<Arc<Vec<Word>>, ClientError>;
 
+/// The reading thread's side of the slot: an answer is always given (an
+/// error when the thread ends without one), so a waiting region never
+/// hangs.
+struct Answer(Arc<(Mutex<Option<Reading>>, Condvar)>);
+
+impl Answer {
+    fn give(&self, reading: Reading) {
+        let (lock, ready) = &*self.0;
+        let mut slot = lock.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(reading);
+        }
+        ready.notify_all();
+    }
+}
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        self.give(Err(ClientError::Redaction(
+            "nothing was sent: text recognition stopped".into(),
+        )));
+    }
+}
+
 impl ReadAhead {
     /// Starts reading `frame` on a thread of its own.
     pub(super) fn start(ocr: Ocr, frame: Frame) -> Self {
         let words: Arc<(Mutex<Option<Reading>>, Condvar)> = Arc::new((Mutex::new(None), Condvar::new()));
-        let slot = words.clone();
+        let slot = Answer(words.clone());
+        // Without a thread, the slot's answer is the error its drop gives.
         let spawned = std::thread::Builder::new()
             .name("read-ahead".into())
             .spawn(move || {
                 let result = ocr.read(&frame).map(|words| Arc::new(in_reading_order(words)));
-                let (lock, ready) = &*slot;
-                *lock.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
-                ready.notify_all();
+                slot.give(result);
             });
         if let Err(error) = spawned {
-            *words.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(Err(ClientError::Redaction(format!(
-                "text recognition could not start: {error}"
-            ))));
+            tracing::warn!(%error, "the frozen screen cannot be read ahead");
         }
         Self { words }
     }

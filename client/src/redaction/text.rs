@@ -62,7 +62,7 @@ impl Joined {
             if previous.line != word.line {
                 let edge = right_edge.get(&previous.block).copied().unwrap_or(i64::MIN);
                 let full = (edge - previous.rect.right()) as f64 <= 1.5 * height;
-                if full && previous.block == word.block {
+                if full {
                     ""
                 } else {
                     "\n"
@@ -119,8 +119,8 @@ pub(super) fn find_in_words(words: &[Word], rules: &Rules) -> Vec<(BTreeSet<usiz
 
 /// The words as they sit on the screen: in rows (a word belongs to the row
 /// whose middle its middle lies within), left to right, each row its own
-/// line of one block. OCR's own blocks split a `KEY =` from a value it
-/// read as another column; rows keep them together. Returns the words so
+/// line. OCR's own blocks split a `KEY =` from a value it read as another
+/// column; rows keep them together. Returns the words so
 /// ordered and, for each, its index in `words`.
 pub(super) fn visual_rows(words: &[Word]) -> (Vec<Word>, Vec<usize>) {
     // Twice the middle, in whole pixels.
@@ -149,9 +149,11 @@ pub(super) fn visual_rows(words: &[Word]) -> (Vec<Word>, Vec<usize>) {
     for (number, mut row) in rows.into_iter().enumerate() {
         row.sort_by_key(|&i| words[i].rect.x);
         for i in row {
+            // The row is the line; OCR's block stays, so a wrap is told by
+            // the right edge of the word's own column (a terminal beside an
+            // editor), not of the whole screen.
             ordered.push(Word {
                 line: u32::try_from(number).unwrap_or(u32::MAX),
-                block: 0,
                 ..words[i].clone()
             });
             indexes.push(i);
