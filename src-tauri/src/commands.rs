@@ -110,7 +110,7 @@ pub async fn ask(
     attach_picture: bool,
     on_event: Channel<ChatEvent>,
 ) -> Result<u32> {
-    let image = if attach_picture {
+    let pending = if attach_picture {
         Some(
             overlay::take_picture(&app)
                 .ok_or_else(|| ClientError::invalid("picture", "attach a picture first"))?,
@@ -118,14 +118,20 @@ pub async fn ask(
     } else {
         None
     };
-    state
+    let image = pending.as_ref().map(|pending| pending.attachment.clone());
+    let asked = state
         .desktop
         .ask(question, image, move |event| {
             if let Err(error) = on_event.send(event) {
                 tracing::debug!(%error, "the chat view is gone");
             }
         })
-        .await
+        .await;
+    // A question refused before it went keeps its picture for the next try.
+    if let (Err(_), Some(pending)) = (&asked, pending) {
+        overlay::give_back_picture(&app, pending);
+    }
+    asked
 }
 
 #[tauri::command]
@@ -302,11 +308,11 @@ pub async fn attach_screen(
     .map_err(|e| ClientError::Io(e.to_string()))??;
     overlay::keep_picture(
         &app,
-        Pending {
-            attachment: prepared.attachment.logged_as(Trigger::AttachedScreen),
-            preview: prepared.preview.clone(),
-            region: None,
-        },
+        Pending::new(
+            prepared.attachment.logged_as(Trigger::AttachedScreen),
+            prepared.preview.clone(),
+            None,
+        ),
     );
     Ok(prepared.preview)
 }

@@ -52,6 +52,20 @@ pub struct Pending {
     /// A region's own pixels, kept until it is sent for "send unredacted
     /// once"; the attached screen has none (that action is for a region).
     pub region: Option<(Frame, Encoding)>,
+    /// Tells one waiting picture from the next.
+    id: u64,
+}
+
+impl Pending {
+    pub fn new(attachment: Attachment, preview: PicturePreview, region: Option<(Frame, Encoding)>) -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Self {
+            attachment,
+            preview,
+            region,
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        }
+    }
 }
 
 /// The waiting picture as the sidebar shows it, for a view that opens
@@ -73,10 +87,8 @@ pub fn waiting_picture(app: &AppHandle) -> Option<WaitingPicture> {
 }
 
 /// Takes the waiting picture, if any.
-pub fn take_picture(app: &AppHandle) -> Option<Attachment> {
-    lock(&app.state::<Selecting>().picture)
-        .take()
-        .map(|pending| pending.attachment)
+pub fn take_picture(app: &AppHandle) -> Option<Pending> {
+    lock(&app.state::<Selecting>().picture).take()
 }
 
 /// Keeps `pending` for the next question.
@@ -84,25 +96,34 @@ pub fn keep_picture(app: &AppHandle, pending: Pending) {
     *lock(&app.state::<Selecting>().picture) = Some(pending);
 }
 
-/// The waiting region again, unredacted: the user checked it.
+/// Puts a picture back whose question did not go, unless another one
+/// arrived meanwhile.
+pub fn give_back_picture(app: &AppHandle, pending: Pending) {
+    lock(&app.state::<Selecting>().picture).get_or_insert(pending);
+}
+
+/// The waiting region again, unredacted: the user checked it. Refused when
+/// another picture arrived while it was being prepared.
 pub async fn region_unredacted(app: &AppHandle) -> Result<PicturePreview, ClientError> {
-    let region = lock(&app.state::<Selecting>().picture)
+    let (region, id) = lock(&app.state::<Selecting>().picture)
         .as_ref()
-        .and_then(|pending| pending.region.clone())
+        .and_then(|pending| Some((pending.region.clone()?, pending.id)))
         .ok_or_else(|| ClientError::invalid("region", "select a region first"))?;
     let desktop = app.state::<AppState>().desktop.clone();
     let (frame, encoding) = region.clone();
     let prepared = tauri::async_runtime::spawn_blocking(move || desktop.prepare_unredacted(frame, encoding))
         .await
         .map_err(io)??;
-    keep_picture(
-        app,
-        Pending {
-            attachment: prepared.attachment.logged_as(Trigger::RegionSelection),
-            preview: prepared.preview.clone(),
-            region: Some(region),
-        },
-    );
+    let selecting = app.state::<Selecting>();
+    let mut waiting = lock(&selecting.picture);
+    if waiting.as_ref().map(|pending| pending.id) != Some(id) {
+        return Err(ClientError::invalid("region", "another picture is waiting now"));
+    }
+    *waiting = Some(Pending::new(
+        prepared.attachment.logged_as(Trigger::RegionSelection),
+        prepared.preview.clone(),
+        Some(region),
+    ));
     Ok(prepared.preview)
 }
 
@@ -525,11 +546,11 @@ pub fn confirm(
                 );
                 keep_picture(
                     &app,
-                    Pending {
-                        attachment: prepared.attachment.logged_as(Trigger::RegionSelection),
-                        preview: prepared.preview.clone(),
-                        region: Some((kept, encoding)),
-                    },
+                    Pending::new(
+                        prepared.attachment.logged_as(Trigger::RegionSelection),
+                        prepared.preview.clone(),
+                        Some((kept, encoding)),
+                    ),
                 );
                 RegionSelected {
                     picture: prepared.preview,
