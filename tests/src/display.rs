@@ -33,6 +33,32 @@ pub struct Display {
 }
 
 impl Display {
+    /// Starts the desktop app on this display without WebDriver (which
+    /// would claim the overlays' web views), with the profile in
+    /// `config_dir` and `home`, its output written to `log`, and `env`
+    /// besides; killed when the child is dropped.
+    pub fn launch_app(
+        &self,
+        config_dir: &Path,
+        home: &Path,
+        log: &Path,
+        env: &[(&str, &str)],
+    ) -> Result<Child> {
+        let output = std::fs::File::create(log)?;
+        let mut command = Command::new(app_binary()?);
+        command
+            .env("DISPLAY", self.name())
+            .env("SIGHTLINE_CONFIG_DIR", config_dir)
+            .env("HOME", home)
+            .stdout(output.try_clone()?)
+            .stderr(output)
+            .kill_on_drop(true);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        Ok(command.spawn()?)
+    }
+
     /// Starts `Xvfb :N` on the first free N from 90, 1920×1080.
     pub async fn start() -> Result<Self> {
         for tool in ["Xvfb", "openbox", "xrandr", "import"] {

@@ -149,8 +149,7 @@ impl AmbientEnv for LiveEnv {
         let focused = self.gate_still_open()?;
         let attachment = prepared.attachment.logged_as(trigger);
         let redactions = attachment.redaction.counts.clone();
-        let sent = data_encoding::HEXLOWER
-            .encode(ring::digest::digest(&ring::digest::SHA256, &attachment.bytes).as_ref());
+        let sent = super::uploads::sha256_hex(&attachment.bytes);
         let question = Question {
             text: context(focused.as_ref()),
             mode: mode.clone(),

@@ -54,15 +54,20 @@ impl UploadLog {
     }
 }
 
+/// SHA-256 of an uploaded file, hex: its name in the log and in "What
+/// was sent".
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    data_encoding::HEXLOWER.encode(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
+}
+
 /// The log line for `attachment`, sent now.
 pub(crate) fn upload_entry(attachment: &Attachment, trigger: Trigger, mode: &str) -> UploadEntry {
-    let digest = ring::digest::digest(&ring::digest::SHA256, &attachment.bytes);
     UploadEntry {
         at: journal::unix_now(),
         trigger,
         mode: mode.to_owned(),
         bytes: u32::try_from(attachment.bytes.len()).unwrap_or(u32::MAX),
-        sha256: data_encoding::HEXLOWER.encode(digest.as_ref()),
+        sha256: sha256_hex(&attachment.bytes),
         redactions: attachment.redaction.counts.clone(),
         unredacted: attachment.redaction.skipped_by_user,
     }

@@ -43,7 +43,7 @@ impl Category {
             Category::HighEntropy => "random string",
             Category::Email => "email",
             Category::Phone => "phone",
-            Category::Custom => "custom",
+            Category::Custom => "own pattern",
         }
     }
 

@@ -192,12 +192,14 @@ impl Redactor {
     /// are moved into it and secrets wholly outside it are not counted.
     fn apply(&self, mut frame: Frame, words: &[ocr::Word], clip: Option<&PixelRect>) -> Redacted {
         let mut report = RedactionReport::default();
+        let rows = text::visual_rows(words);
+        // Indexes into `rows`.
         let mut filled = std::collections::BTreeSet::new();
-        for (covered, finding) in text::find_in_words(words, &self.inner.rules) {
+        for (covered, finding) in text::find_in_rows(&rows, &self.inner.rules) {
             let visible = clip.is_none_or(|clip| {
                 covered
                     .iter()
-                    .any(|&i| words.get(i).is_some_and(|w| w.rect.intersect(clip).is_some()))
+                    .any(|&i| rows.get(i).is_some_and(|w| w.rect.intersect(clip).is_some()))
             });
             if visible {
                 *report.counts.entry(finding.category).or_insert(0) += 1;
@@ -208,7 +210,6 @@ impl Redactor {
         // Neighbours on a row that are both covered are covered as one bar,
         // the space between them included: OCR's boxes leave a character
         // there when it cut a token in two.
-        let (rows, order) = text::visual_rows(words);
         // Each row's top and bottom: a bar is as tall as its row, so the
         // ascenders and descenders of a word OCR boxed tightly are covered.
         let mut extents: std::collections::HashMap<u32, (i32, i64)> = std::collections::HashMap::new();
@@ -237,8 +238,8 @@ impl Redactor {
         // (bar, the width to add on its right)
         let mut bars: Vec<(PixelRect, u32)> = Vec::new();
         let mut previous: Option<&ocr::Word> = None;
-        for (n, (word, index)) in rows.iter().zip(&order).enumerate() {
-            if !filled.contains(index) {
+        for (n, word) in rows.iter().enumerate() {
+            if !filled.contains(&n) {
                 previous = None;
                 continue;
             }

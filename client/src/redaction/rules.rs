@@ -118,7 +118,7 @@ impl Rules {
         }
         if self.on(Category::Custom) {
             for regex in &self.custom {
-                push_matches(regex, &[0], text, Category::Custom, "custom", &mut found);
+                push_matches(regex, &[0], text, Category::Custom, "own pattern", &mut found);
             }
         }
         found

@@ -18,7 +18,7 @@ pub struct RedactionSettings {
     /// The categories looked for. E-mail addresses and phone numbers are
     /// off by default: they are ordinary on most screens.
     pub categories: Vec<Category>,
-    /// The user's own regular expressions; a match is masked as "custom".
+    /// The user's own regular expressions; a match is masked as "own pattern".
     pub custom_patterns: Vec<String>,
     /// How many of the last ambient looks keep their sent picture on this
     /// computer for "What was sent"; older ones are deleted.

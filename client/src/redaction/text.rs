@@ -103,26 +103,11 @@ impl Joined {
     }
 }
 
-/// The findings in OCR's words: (word indexes, finding). Tokens are looked
-/// for both in the spaced text and in the glued one; in the latter only
-/// findings that join several words count, as the others are found in the
-/// spaced text already.
-pub(super) fn find_in_words(words: &[Word], rules: &Rules) -> Vec<(BTreeSet<usize>, Finding)> {
-    let (rows, order) = visual_rows(words);
-    let mut found = find_in_rows(&rows, rules);
-    // Back to the caller's word indexes.
-    for (covered, _) in &mut found {
-        *covered = covered.iter().filter_map(|&i| order.get(i).copied()).collect();
-    }
-    found
-}
-
 /// The words as they sit on the screen: in rows (a word belongs to the row
 /// whose middle its middle lies within), left to right, each row its own
 /// line. OCR's own blocks split a `KEY =` from a value it read as another
-/// column; rows keep them together. Returns the words so
-/// ordered and, for each, its index in `words`.
-pub(super) fn visual_rows(words: &[Word]) -> (Vec<Word>, Vec<usize>) {
+/// column; rows keep them together. Returns the words so ordered.
+pub(super) fn visual_rows(words: &[Word]) -> Vec<Word> {
     // Twice the middle, in whole pixels.
     let centre = |w: &Word| i64::from(w.rect.y) * 2 + i64::from(w.rect.height);
     let mut order: Vec<usize> = (0..words.len()).collect();
@@ -145,7 +130,6 @@ pub(super) fn visual_rows(words: &[Word]) -> (Vec<Word>, Vec<usize>) {
         }
     }
     let mut ordered = Vec::with_capacity(words.len());
-    let mut indexes = Vec::with_capacity(words.len());
     for (number, mut row) in rows.into_iter().enumerate() {
         row.sort_by_key(|&i| words[i].rect.x);
         for i in row {
@@ -156,13 +140,16 @@ pub(super) fn visual_rows(words: &[Word]) -> (Vec<Word>, Vec<usize>) {
                 line: u32::try_from(number).unwrap_or(u32::MAX),
                 ..words[i].clone()
             });
-            indexes.push(i);
         }
     }
-    (ordered, indexes)
+    ordered
 }
 
-fn find_in_rows(words: &[Word], rules: &Rules) -> Vec<(BTreeSet<usize>, Finding)> {
+/// The findings in words in visual rows: (indexes into `words`, finding). Tokens are looked
+/// for both in the spaced text and in the glued one; in the latter only
+/// findings that join several words count, as the others are found in the
+/// spaced text already.
+pub(super) fn find_in_rows(words: &[Word], rules: &Rules) -> Vec<(BTreeSet<usize>, Finding)> {
     let spaced = Joined::spaced(words);
     let mut found: Vec<(BTreeSet<usize>, Finding)> = rules
         .find(&spaced.text)
@@ -356,7 +343,7 @@ mod tests {
             word("S7tU9vW1xY3z5A", 0, 1),
             word("done", 0, 2),
         ];
-        let found = find_in_words(&words, &rules());
+        let found = find_in_rows(&visual_rows(&words), &rules());
         let covered: BTreeSet<usize> = found.iter().flat_map(|(w, _)| w.iter().copied()).collect();
         assert_eq!(covered, BTreeSet::from([2, 3, 4]), "{found:?}");
     }
@@ -368,7 +355,7 @@ mod tests {
             word("S3cr3t!pass", 300, 0),
             word("Remember", 0, 1),
         ];
-        let found = find_in_words(&words, &rules());
+        let found = find_in_rows(&visual_rows(&words), &rules());
         let covered: BTreeSet<usize> = found.iter().flat_map(|(w, _)| w.iter().copied()).collect();
         assert_eq!(covered, BTreeSet::from([1]), "{found:?}");
     }

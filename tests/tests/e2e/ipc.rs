@@ -16,7 +16,7 @@
 use anyhow::{anyhow, bail, Context, Result};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use sightline_tests::display::{app_binary, Display, StubbedProfile};
+use sightline_tests::display::{Display, StubbedProfile};
 use sightline_tests::procs::wait_for_log;
 use sightline_tests::stub::StubProvider;
 use std::path::{Path, PathBuf};
@@ -48,16 +48,13 @@ async fn each_window_calls_only_the_commands_of_its_capability() -> Result<()> {
     let display = Display::start().await?;
     let inspector = sightline_tests::free_port()?;
     let log = shots.join("app.log");
-    let output = std::fs::File::create(&log)?;
-    let mut app = tokio::process::Command::new(app_binary()?)
-        .env("DISPLAY", display.name())
-        .env("SIGHTLINE_CONFIG_DIR", &config_dir)
-        .env("HOME", home.path())
-        .env("WEBKIT_INSPECTOR_HTTP_SERVER", format!("127.0.0.1:{inspector}"))
-        .stdout(output.try_clone()?)
-        .stderr(output)
-        .kill_on_drop(true)
-        .spawn()?;
+    let address = format!("127.0.0.1:{inspector}");
+    let mut app = display.launch_app(
+        &config_dir,
+        home.path(),
+        &log,
+        &[("WEBKIT_INSPECTOR_HTTP_SERVER", &address)],
+    )?;
     let result = walk(&display, &stub, &log, inspector).await;
     if result.is_err() {
         let _ = display.screenshot(&shots.join("failure-screen.png")).await;

@@ -119,15 +119,7 @@ async fn secrets_in_a_terminal_are_blacked_out_before_a_look_or_a_region_is_sent
     calm(1920, 1080).save(&background)?;
     display.set_background(&background).await?;
     let log = shots.join("app.log");
-    let output = std::fs::File::create(&log)?;
-    let mut app = tokio::process::Command::new(app_binary()?)
-        .env("DISPLAY", display.name())
-        .env("SIGHTLINE_CONFIG_DIR", &config_dir)
-        .env("HOME", home.path())
-        .stdout(output.try_clone()?)
-        .stderr(output)
-        .kill_on_drop(true)
-        .spawn()?;
+    let mut app = display.launch_app(&config_dir, home.path(), &log, &[])?;
     let result = walk(&display, &stub, &log, home.path(), &config_dir).await;
     if result.is_err() {
         let _ = display.screenshot(&shots.join("failure-screen.png")).await;
@@ -287,7 +279,7 @@ async fn rewrite_text_goes_masked_and_the_proposal_gets_the_token_back() -> Resu
     )
     .await?;
     let driver = WebDriver::start(driver_process.port, &app_binary()?).await?;
-    let result = rewrite(&driver, &display, &stub, home.path()).await;
+    let result = rewrite(&driver, &display, &stub, home.path(), &config_dir).await;
     if result.is_err() {
         let _ = display.screenshot(&shots.join("failure-rewrite.png")).await;
     }
@@ -295,12 +287,69 @@ async fn rewrite_text_goes_masked_and_the_proposal_gets_the_token_back() -> Resu
     result
 }
 
-async fn rewrite(driver: &WebDriver, display: &Display, stub: &StubProvider, home: &Path) -> Result<()> {
+async fn rewrite(
+    driver: &WebDriver,
+    display: &Display,
+    stub: &StubProvider,
+    home: &Path,
+    config_dir: &Path,
+) -> Result<()> {
     driver.wait_for("[data-testid=thread]", LONG).await?;
+    // Settings → Redaction: a pattern that does not compile is refused
+    // with its reason; a good one, and e-mail turned on, are kept.
+    driver.click_on("[data-testid=open-settings]").await?;
+    driver.wait_for("[data-testid=redaction-settings]", LONG).await?;
+    driver.fill("[data-testid=redaction-patterns]", "PROJ-(").await?;
+    driver.click_on("[data-testid=save-redaction]").await?;
+    driver
+        .wait_until(
+            "the bad pattern refused",
+            "const a = document.querySelector('.settings [role=alert]');\
+             return a !== null && a.textContent.toLowerCase().includes('pattern');",
+            LONG,
+        )
+        .await?;
+    driver
+        .fill("[data-testid=redaction-patterns]", "PROJ-\\d{4}")
+        .await?;
+    driver.click_on("[data-testid=redaction-category-email]").await?;
+    driver.click_on("[data-testid=save-redaction]").await?;
+    let deadline = Instant::now() + LONG;
+    loop {
+        let saved: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(config_dir.join("settings.json"))?)?;
+        let redaction = &saved["redaction"];
+        if redaction["custom_patterns"] == json!(["PROJ-\\d{4}"]) {
+            assert!(
+                redaction["categories"]
+                    .as_array()
+                    .is_some_and(|c| c.contains(&json!("email"))),
+                "{redaction}"
+            );
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the redaction settings were not saved: {redaction}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    driver
+        .execute(
+            "document.querySelector('[data-testid=redaction-settings]').scrollIntoView({block: 'start'});",
+            json!([]),
+        )
+        .await?;
+    display
+        .screenshot_right(&output_dir().join("07-redaction-settings.png"), 640)
+        .await?;
+    driver.click_on("[data-testid=close-settings]").await?;
+    driver.wait_for("[data-testid=thread]", LONG).await?;
+
     let pad = TextPad::start(
         display,
         "Draft",
-        &format!("deploy with {GITHUB_TOKEN} tomorow"),
+        &format!("deploy PROJ-1234 with {GITHUB_TOKEN} tomorow"),
         home,
     )
     .await?;
@@ -320,6 +369,10 @@ async fn rewrite(driver: &WebDriver, display: &Display, stub: &StubProvider, hom
         .await?;
     let asked = stub.requests().last().cloned().unwrap_or_default().to_string();
     assert!(asked.contains("[redacted: github token]"), "{asked}");
+    assert!(
+        asked.contains("[redacted: own pattern]") && !asked.contains("PROJ-1234"),
+        "own pattern: {asked}"
+    );
     assert!(
         !asked.contains("aB3dE5fG7h"),
         "the token left the computer: {asked}"

@@ -13,7 +13,7 @@
 
 use anyhow::{Context, Result};
 use image::RgbaImage;
-use sightline_tests::display::{app_binary, Display, StubbedProfile};
+use sightline_tests::display::{Display, StubbedProfile};
 use sightline_tests::pictures::position_pattern;
 use sightline_tests::procs::wait_for_log;
 use sightline_tests::stub::{Behaviour, StubProvider};
@@ -68,15 +68,7 @@ async fn a_dragged_region_reaches_the_model_pixel_for_pixel() -> Result<()> {
     pattern.save(&picture)?;
     display.set_background(&picture).await?;
     let log = shots.join("app.log");
-    let output = std::fs::File::create(&log)?;
-    let mut app = tokio::process::Command::new(app_binary()?)
-        .env("DISPLAY", display.name())
-        .env("SIGHTLINE_CONFIG_DIR", &config_dir)
-        .env("HOME", home.path())
-        .stdout(output.try_clone()?)
-        .stderr(output)
-        .kill_on_drop(true)
-        .spawn()?;
+    let mut app = display.launch_app(&config_dir, home.path(), &log, &[])?;
     let result = walk(&display, &stub, &pattern, &log, home.path()).await;
     if result.is_err() {
         let _ = display.screenshot(&shots.join("failure-screen.png")).await;
