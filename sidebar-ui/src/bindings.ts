@@ -485,7 +485,7 @@ export type RedactionSettings = {
 	 *  off by default: they are ordinary on most screens.
 	 */
 	categories?: Category[],
-	/**  The user's own regular expressions; a match is masked as "custom". */
+	/**  The user's own regular expressions; a match is masked as "own pattern". */
 	custom_patterns?: string[],
 	/**
 	 *  How many of the last ambient looks keep their sent picture on this
